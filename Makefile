@@ -1,0 +1,57 @@
+# One target per task. Every target installs what it needs first, so each works on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .tools/sam
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+CFN_LINT := $(SAM_VENV)/bin/cfn-lint
+CODE_DIRS := functions layers
+
+.PHONY: help dev tools test lint validate build run openapi pr clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.13 interpreter (see scripts/find-python)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-tools.txt
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.13 interpreter (see scripts/find-python)" >&2; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
+
+dev: $(VENV)/.installed ## Create the project venv (.venv) with Python 3.13
+
+tools: $(SAM_VENV)/.installed ## Install SAM CLI (with cfn-lint) in its own venv under .tools/
+
+test: dev ## Run the test suite (unit + component on moto)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: dev ## ruff + mypy --strict on functions/ and layers/
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(CODE_DIRS)
+
+validate: tools ## sam validate --lint and cfn-lint on template.yaml
+	$(SAM) validate --lint
+	$(CFN_LINT) template.yaml
+
+build: tools ## sam build (cached, parallel)
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
+
+openapi: dev ## Regenerate openapi.json from the routes
+	PYTHONPATH=layers/common:functions $(PY) -m scripts.gen_openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json
+
+pr: lint validate test build ## Everything CI checks
+
+clean: ## Remove build output and caches (keeps the venvs)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

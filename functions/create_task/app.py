@@ -1,0 +1,78 @@
+"""POST /deploy and POST /delete: record a task and start its workflow."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from inference_deploy.adapters.executions import Executions
+from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.api.resolver import build_resolver, problem_responses
+from inference_deploy.logic.tasks import create_task
+from inference_deploy.models.requests import DeleteRequest, DeployRequest
+from inference_deploy.models.settings import CreateTaskSettings, StoreSettings, load_settings
+from inference_deploy.models.task import Task, TaskKind
+from inference_deploy.observability import logger, metrics, tracer
+
+BASE = "/internal/inference-deployment"
+app = build_resolver()
+
+
+def _create(kind: TaskKind, request: DeployRequest | DeleteRequest) -> Response[str]:
+    settings = load_settings(CreateTaskSettings)
+    identity = app.current_event.request_context.identity
+    task = create_task(
+        kind,
+        request,
+        initiated_by=identity.user_arn or identity.caller or "unknown",
+        deployment_target=settings.deployment_target,
+        store=TaskStore(load_settings(StoreSettings).tasks_table_name),
+        executions=Executions(
+            {
+                TaskKind.DEPLOY: settings.deploy_state_machine_arn,
+                TaskKind.DELETE: settings.delete_state_machine_arn,
+            }
+        ),
+    )
+    location = f"{app.current_event.request_context.path or app.current_event.path}/{task.id}"
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type="application/json",
+        body=task.model_dump_json(),
+        headers={"Location": location},
+    )
+
+
+@app.post(
+    f"{BASE}/deploy",
+    summary="Schedule a green deployment of an embedding model",
+    responses={
+        202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
+        **problem_responses(400, 413, 422, 500, 503),
+    },
+)
+def deploy(request: DeployRequest) -> Response[str]:
+    return _create(TaskKind.DEPLOY, request)
+
+
+@app.post(
+    f"{BASE}/delete",
+    summary="Schedule the removal of an embedding model from the inference system",
+    responses={
+        202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
+        **problem_responses(400, 413, 422, 500, 503),
+    },
+)
+def delete(request: DeleteRequest) -> Response[str]:
+    return _create(TaskKind.DELETE, request)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Shared code of the Inference Deployment Tasks API: models, logic, adapters, observability."""

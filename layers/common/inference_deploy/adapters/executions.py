@@ -1,0 +1,43 @@
+"""Step Functions executions: one per task, named by the task id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from inference_deploy.adapters import aws
+from inference_deploy.errors import ExecutionStartFailed
+from inference_deploy.models.task import TaskKind
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN an execution of `state_machine_arn` named `name` has, known before it starts."""
+    prefix, _, machine = state_machine_arn.partition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+class Executions:
+    def __init__(self, state_machines: Mapping[TaskKind, str], client: SFNClient | None = None) -> None:
+        self._machines = dict(state_machines)
+        self._client = client or aws.stepfunctions()
+
+    def arn_for(self, kind: TaskKind, name: str) -> str:
+        return execution_arn(self._machines[kind], name)
+
+    def start(self, kind: TaskKind, name: str, payload: BaseModel) -> str:
+        """Start the execution. Standard workflows treat a repeated name with the same input as the
+        same execution, so a retried start is harmless."""
+        try:
+            response = self._client.start_execution(
+                stateMachineArn=self._machines[kind], name=name, input=payload.model_dump_json()
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            raise ExecutionStartFailed(f"could not start the {kind.value} workflow ({code})") from exc
+        return response["executionArn"]

@@ -1,0 +1,168 @@
+"""The API resolver: request validation on, every error answered as application/problem+json.
+
+This is the only place that knows HTTP status codes for domain errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from inference_deploy.errors import (
+    ConfigurationError,
+    DomainError,
+    ExecutionStartFailed,
+    ModelHasNoTasks,
+    StoreUnavailable,
+    TaskConflict,
+    TaskNotFound,
+)
+from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, FieldError, Problem
+from inference_deploy.observability import logger
+
+MAX_BODY_BYTES = 16 * 1024
+RETRY_AFTER_SECONDS = "2"
+
+_STATUS: dict[type[DomainError], HTTPStatus] = {
+    TaskNotFound: HTTPStatus.NOT_FOUND,
+    ModelHasNoTasks: HTTPStatus.NOT_FOUND,
+    TaskConflict: HTTPStatus.CONFLICT,
+    ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
+    StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    ConfigurationError: HTTPStatus.INTERNAL_SERVER_ERROR,
+}
+
+
+def status_for(error: DomainError) -> HTTPStatus:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _location(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def problem_response(
+    app: APIGatewayRestResolver,
+    *,
+    status: HTTPStatus,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[str]:
+    event = app.current_event
+    problem = Problem(
+        type=Problem.type_for(code),
+        title=status.phrase,
+        status=int(status),
+        detail=detail,
+        code=code,
+        instance=event.path if event else None,
+        request_id=event.request_context.request_id if event else None,
+        errors=errors,
+        **extra,
+    )
+    return Response(
+        status_code=int(status),
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=problem.model_dump_json(exclude_none=True),
+        headers=headers,
+    )
+
+
+def _reject_oversized_bodies(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    body = app.current_event.body or ""
+    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
+        return problem_response(
+            app,
+            status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            code="body_too_large",
+            detail=f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+        )
+    return next_middleware(app)
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    app.use(middlewares=[_reject_oversized_bodies])
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(exc: RequestValidationError) -> Response[str]:
+        errors = [
+            FieldError(location=_location(e.get("loc", ())), message=str(e.get("msg", "invalid"))) for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem_response(
+                app,
+                status=HTTPStatus.BAD_REQUEST,
+                code="malformed_json",
+                detail="the request body is not valid JSON",
+                errors=errors,
+            )
+        return problem_response(
+            app,
+            status=HTTPStatus.UNPROCESSABLE_ENTITY,
+            code="validation_error",
+            detail="the request does not match the API contract",
+            errors=errors,
+        )
+
+    @app.exception_handler(DomainError)
+    def _domain_error(exc: DomainError) -> Response[str]:
+        status = status_for(exc)
+        retryable = status == HTTPStatus.SERVICE_UNAVAILABLE
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            logger.error("request failed", extra={"error_code": exc.code, "error": exc.message})
+        return problem_response(
+            app,
+            status=status,
+            code=exc.code,
+            # 500s say nothing of internals; 503s say what to retry.
+            detail=exc.message if status < HTTPStatus.INTERNAL_SERVER_ERROR or retryable else "internal error",
+            headers={"Retry-After": RETRY_AFTER_SECONDS} if retryable else None,
+            **exc.problem_fields(),
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return problem_response(
+            app, status=HTTPStatus.INTERNAL_SERVER_ERROR, code="internal_error", detail="internal error"
+        )
+
+    @app.not_found
+    def _no_route(exc: Exception) -> Response[str]:
+        return problem_response(app, status=HTTPStatus.NOT_FOUND, code="route_not_found", detail="no such route")
+
+    return app
+
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Malformed JSON body",
+    404: "No such task, or the model has none of this kind",
+    409: "Another task of this model is still active",
+    413: "Request body too large",
+    422: "The request does not match the contract (field errors listed)",
+    500: "Internal error",
+    503: "A dependency is unavailable; retry after the Retry-After delay",
+}
+
+
+def problem_responses(*codes: int) -> dict[int, Any]:
+    """OpenAPI `responses` entries for the problem bodies a route can answer with."""
+    return {
+        code: {
+            "description": _PROBLEM_DESCRIPTIONS[code],
+            "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}},
+        }
+        for code in codes
+    }

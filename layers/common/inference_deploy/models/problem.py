@@ -1,0 +1,29 @@
+"""RFC 9457 problem details: the one error body every route answers with."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    location: str = Field(description="Where the bad value is: body.<field>, path.<name>, header.<name>.")
+    message: str
+
+
+class Problem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Machine-readable reason, stable across releases.")
+    instance: str | None = Field(default=None, description="The request path.")
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+    @classmethod
+    def type_for(cls, code: str) -> str:
+        return f"urn:inference-deployment:problem:{code}"

@@ -1,0 +1,40 @@
+"""Settings read from environment variables, one small model per concern, validated at first use."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inference_deploy.errors import ConfigurationError
+
+
+class _EnvSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StoreSettings(_EnvSettings):
+    tasks_table_name: str = Field(min_length=3)
+
+
+class CreateTaskSettings(_EnvSettings):
+    deployment_target: str = Field(min_length=1)
+    deploy_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
+    delete_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
+
+
+SettingsT = TypeVar("SettingsT", bound=_EnvSettings)
+
+
+@cache
+def load_settings[SettingsT: _EnvSettings](model: type[SettingsT]) -> SettingsT:
+    """Build `model` from the environment (field `x_y` reads `X_Y`). A missing or bad value is a
+    ConfigurationError naming the variable, so a broken deployment fails loudly on its first request."""
+    values = {name: os.environ[name.upper()] for name in model.model_fields if name.upper() in os.environ}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid configuration for {model.__name__}: {problems}") from None

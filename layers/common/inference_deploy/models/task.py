@@ -1,0 +1,74 @@
+"""The task: what the API returns, and how it is stored in DynamoDB."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference_deploy.models.common import ModelId, TaskId, Timestamp, utc_now
+
+
+class TaskKind(StrEnum):
+    DEPLOY = "deploy"
+    DELETE = "delete"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+
+
+class TaskError(BaseModel):
+    """Why a task failed: `code` for machines, `message` for people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(examples=["model_not_found"])
+    message: str = Field(examples=["SageMaker model 'embed-deploy-123' does not exist"])
+
+
+class Task(BaseModel):
+    """A deploy or delete task, in the shape of the API contract plus the execution and error fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: TaskId
+    embedding_model_id: ModelId
+    status: TaskStatus
+    created_at: Timestamp
+    updated_at: Timestamp
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    execution_arn: str | None = Field(
+        default=None, description="Step Functions execution running this task (its name is the task id)."
+    )
+    error: TaskError | None = Field(default=None, description="Set when status is failed.")
+
+    @property
+    def kind(self) -> TaskKind:
+        return TaskKind(self.id.split("-", 1)[0])
+
+    @classmethod
+    def new(cls, task_id: str, embedding_model_id: str, metadata: dict[str, Any], execution_arn: str) -> Self:
+        now = utc_now()
+        return cls(
+            id=task_id,
+            embedding_model_id=embedding_model_id,
+            status=TaskStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            metadata=metadata,
+            execution_arn=execution_arn,
+        )
+
+
+def model_kind_key(embedding_model_id: str, kind: TaskKind) -> str:
+    """Partition key of the ByModelKind index: one partition per (model, kind)."""
+    return f"{embedding_model_id}#{kind.value}"

@@ -1,0 +1,51 @@
+"""Reversible, reference-counted replacement of a method on a (moto) class.
+
+Moto keeps one backend instance per account and region, created lazily and shared by every thread
+(including the threads of an in-process moto server), so the only patch point that reaches all of
+them is the backend class itself. Several emulators may be active at once (nested test fixtures, a
+server plus an in-process mock), so the class is restored only when the last user releases it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+type Method = Callable[..., Any]
+
+
+class MethodPatch:
+    """Swaps `owner.name` for `make_replacement(original)` while at least one user holds it."""
+
+    def __init__(self, owner: type, name: str, make_replacement: Callable[[Method], Method]) -> None:
+        self._owner = owner
+        self._name = name
+        self._make_replacement = make_replacement
+        self._lock = threading.Lock()
+        self._users = 0
+        self._own_original: Method | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._users > 0
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                original: Method = getattr(self._owner, self._name)
+                self._own_original = self._owner.__dict__.get(self._name)
+                setattr(self._owner, self._name, self._make_replacement(original))
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                raise RuntimeError(f"{self._owner.__name__}.{self._name} released more often than acquired")
+            self._users -= 1
+            if self._users == 0:
+                if self._own_original is None:
+                    delattr(self._owner, self._name)
+                else:
+                    setattr(self._owner, self._name, self._own_original)
+                self._own_original = None

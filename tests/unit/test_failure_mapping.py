@@ -1,0 +1,28 @@
+import json
+
+import pytest
+
+from inference_deploy.logic.lifecycle import failure_to_error
+from inference_deploy.models.workflow import StepFailure
+
+
+def _lambda_failure(error_type: str, message: str) -> StepFailure:
+    return StepFailure(Error=error_type, Cause=json.dumps({"errorType": error_type, "errorMessage": message}))
+
+
+def test_a_domain_error_keeps_its_code_and_lambda_message():
+    error = failure_to_error(_lambda_failure("StoreUnavailable", "DynamoDB is unavailable (ThrottlingException)"))
+    assert error.code == "store_unavailable"
+    assert error.message == "DynamoDB is unavailable (ThrottlingException)"
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("States.Timeout", "step_timeout"), ("Lambda.ServiceException", "step_failed"), ("KeyError", "internal_error")],
+)
+def test_platform_and_unexpected_errors_get_generic_codes(name, code):
+    assert failure_to_error(StepFailure(Error=name, Cause="not json")).code == code
+
+
+def test_a_cause_that_is_not_json_is_kept_as_the_message():
+    assert failure_to_error(StepFailure(Error="States.Timeout", Cause="took too long")).message == "took too long"
