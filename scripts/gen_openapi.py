@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import tomllib
+from pathlib import Path
 from typing import Any
 
 API_MODULES = ("create_task.app", "read_task.app")
@@ -64,9 +66,6 @@ def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any
 
 
 def _version() -> str:
-    import tomllib
-    from pathlib import Path
-
     with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as fh:
         return str(tomllib.load(fh)["project"]["version"])
 

@@ -20,3 +20,8 @@ def test_task_ids_sort_by_creation_time():
 def test_task_ids_are_unique_within_one_millisecond():
     ids = {new_task_id(TaskKind.DEPLOY, now_ms=1_700_000_000_000) for _ in range(10_000)}
     assert len(ids) == 10_000
+
+
+def test_ids_made_in_the_same_millisecond_keep_creation_order():
+    ids = [new_task_id(TaskKind.DEPLOY, now_ms=1_700_000_000_123) for _ in range(1_000)]
+    assert ids == sorted(ids)

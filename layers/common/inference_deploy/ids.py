@@ -7,6 +7,7 @@ item is needed, so id creation never contends on a hot key.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 
 from inference_deploy.models.task import TaskKind
@@ -22,9 +23,20 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last: tuple[int, int] = (-1, 0)
+
+
 def new_ulid(now_ms: int | None = None) -> str:
+    """Monotonic within a process: a second id in the same millisecond increments the random part,
+    so ids made one after the other always sort in creation order."""
+    global _last  # noqa: PLW0603
     millis = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return _encode(millis, 10) + _encode(secrets.randbits(80), 16)
+    with _lock:
+        last_ms, last_random = _last
+        random = last_random + 1 if millis == last_ms and last_random + 1 < 2**80 else secrets.randbits(79)
+        _last = (millis, random)
+    return _encode(millis, 10) + _encode(random, 16)
 
 
 def new_task_id(kind: TaskKind, now_ms: int | None = None) -> str:

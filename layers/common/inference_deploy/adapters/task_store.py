@@ -7,12 +7,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.dynamo_codec import from_item, serialize, to_item
+from inference_deploy.adapters.dynamo import from_item, serialize, to_item, translate
 from inference_deploy.errors import (
-    ConfigurationError,
     ModelHasNoTasks,
-    StoreUnavailable,
-    TaskConflict,
     TaskNotFound,
 )
 from inference_deploy.models.common import format_timestamp, utc_now
@@ -22,25 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BY_MODEL_KIND_INDEX = "ByModelKind"
-_THROTTLED = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 _ACTIVE = [serialize(TaskStatus.PENDING.value), serialize(TaskStatus.IN_PROGRESS.value)]
-
-
-def _translate(exc: ClientError, what: str) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code == "ConditionalCheckFailedException":
-        return TaskConflict(f"{what}: the task is not in the expected state")
-    if code in _THROTTLED:
-        return StoreUnavailable(f"{what}: DynamoDB is unavailable ({code})")
-    if code == "ResourceNotFoundException":
-        return ConfigurationError(f"{what}: the tasks table does not exist")
-    return exc
 
 
 def task_to_item(task: Task) -> dict[str, Any]:
@@ -68,7 +47,7 @@ class TaskStore:
                 ConditionExpression="attribute_not_exists(id)",
             )
         except ClientError as exc:
-            raise _translate(exc, f"create {task.id}") from exc
+            raise translate(exc, f"create {task.id}") from exc
 
     def discard_pending(self, task_id: str) -> None:
         """Remove a task whose execution never started, so no task stays pending forever."""
@@ -81,13 +60,13 @@ class TaskStore:
                 ExpressionAttributeValues={":pending": serialize(TaskStatus.PENDING.value)},
             )
         except ClientError as exc:
-            raise _translate(exc, f"discard {task_id}") from exc
+            raise translate(exc, f"discard {task_id}") from exc
 
     def get(self, task_id: str) -> Task:
         try:
             response = self._client.get_item(TableName=self._table, Key={"id": {"S": task_id}}, ConsistentRead=True)
         except ClientError as exc:
-            raise _translate(exc, f"read {task_id}") from exc
+            raise translate(exc, f"read {task_id}") from exc
         if "Item" not in response:
             raise TaskNotFound(f"no task {task_id}")
         return item_to_task(response["Item"])
@@ -104,7 +83,7 @@ class TaskStore:
                 Limit=1,
             )
         except ClientError as exc:
-            raise _translate(exc, f"latest {kind.value} task of {embedding_model_id}") from exc
+            raise translate(exc, f"latest {kind.value} task of {embedding_model_id}") from exc
         items = response.get("Items", [])
         if not items:
             raise ModelHasNoTasks(f"model {embedding_model_id} has no {kind.value} task")
@@ -158,5 +137,5 @@ class TaskStore:
                 current = item_to_task(old)
                 if current.status == status or (status == TaskStatus.IN_PROGRESS and current.status.is_terminal):
                     return current
-            raise _translate(exc, f"set {task_id} {status.value}") from exc
+            raise translate(exc, f"set {task_id} {status.value}") from exc
         return item_to_task(response["Attributes"])

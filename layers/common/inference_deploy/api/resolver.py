@@ -5,13 +5,13 @@ This is the only place that knows HTTP status codes for domain errors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
     ConfigurationError,
@@ -79,41 +79,55 @@ def problem_response(
     )
 
 
-def _reject_oversized_bodies(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    body = app.current_event.body or ""
-    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
-        return problem_response(
-            app,
-            status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            code="body_too_large",
-            detail=f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-        )
-    return next_middleware(app)
+class ApiResolver(APIGatewayRestResolver):
+    """The REST resolver with a body-size guard that runs before request validation parses the body."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        body = event.get("body")
+        if isinstance(body, str) and len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
+            problem = Problem(
+                type=Problem.type_for("body_too_large"),
+                title=HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase,
+                status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                detail=f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+                code="body_too_large",
+                instance=event.get("path"),
+                request_id=(event.get("requestContext") or {}).get("requestId"),
+            )
+            return {
+                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+                "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
+                "body": problem.model_dump_json(exclude_none=True),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
 
 
-def build_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
-    app.use(middlewares=[_reject_oversized_bodies])
+def build_resolver() -> ApiResolver:
+    app = ApiResolver(enable_validation=True)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response[str]:
-        errors = [
-            FieldError(location=_location(e.get("loc", ())), message=str(e.get("msg", "invalid"))) for e in exc.errors()
-        ]
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        invalid_json = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if invalid_json:
+            where = invalid_json[0].get("loc", ())
+            reason = invalid_json[0].get("ctx", {}).get("error", "invalid JSON")
             return problem_response(
                 app,
                 status=HTTPStatus.BAD_REQUEST,
                 code="malformed_json",
                 detail="the request body is not valid JSON",
-                errors=errors,
+                errors=[FieldError(location="body", message=f"{reason} at character {where[-1] if where else 0}")],
             )
         return problem_response(
             app,
             status=HTTPStatus.UNPROCESSABLE_ENTITY,
             code="validation_error",
             detail="the request does not match the API contract",
-            errors=errors,
+            errors=[
+                FieldError(location=_location(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+                for e in exc.errors()
+            ],
         )
 
     @app.exception_handler(DomainError)

@@ -1,4 +1,4 @@
-"""Plain Python values <-> DynamoDB attribute values (floats travel as Decimal)."""
+"""DynamoDB plumbing shared by the stores: value (de)serialisation and ClientError translation."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from inference_deploy.errors import ConfigurationError, StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -44,3 +47,27 @@ def to_item(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+_UNAVAILABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def translate(exc: ClientError, what: str) -> Exception:
+    """Throttling and outages become StoreUnavailable (retryable), a missing table a ConfigurationError;
+    anything else is a bug and stays as it is."""
+    code = error_code(exc)
+    if code in _UNAVAILABLE:
+        return StoreUnavailable(f"{what}: DynamoDB is unavailable ({code})")
+    if code == "ResourceNotFoundException":
+        return ConfigurationError(f"{what}: the table does not exist")
+    return exc

@@ -1,0 +1,217 @@
+"""One switch for the whole emulated AWS: moto, in-process Lambda, SageMaker, and the deployed template.
+
+`EmulatedAws` is for tests: moto intercepts boto3 in this process. `EmulatedAwsServer` runs moto's
+threaded HTTP server in this process for clients outside it (`make run`, curl, another service);
+because the server threads share this interpreter, the same class-level patches route Lambda and
+SageMaker calls, and the Step Functions interpreter reaches the server through MOTO_PORT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from unittest import mock
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from moto import mock_aws
+from moto.core.config import DefaultConfig, default_user_config
+from moto.moto_api._internal.models import moto_api_backend
+from moto.server import ThreadedMotoServer
+
+from local_stack.executions import wait_for_execution
+from local_stack.lambdas import LambdaRouter
+from local_stack.sagemaker import SageMakerEmulator
+from local_stack.stack import DeployedStack, deploy
+from local_stack.template import Template, load_template
+
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+SERVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class _Emulation:
+    """Shared lifecycle: start the AWS backend, install the patches, deploy, publish the environment."""
+
+    def __init__(
+        self,
+        template: Template | Path | str,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        region: str = "us-east-1",
+        name_prefix: str = "",
+        project_root: Path | str | None = None,
+        apply_environment: bool = True,
+    ) -> None:
+        self.template = (
+            template if isinstance(template, Template) else load_template(template, project_root=project_root)
+        )
+        self.parameters = dict(parameters or {})
+        self.region = region
+        self.name_prefix = name_prefix
+        self.apply_environment = apply_environment
+        self.endpoint_url: str | None = None
+        self._stack: DeployedStack | None = None
+        self._running: contextlib.ExitStack | None = None
+
+    @property
+    def stack(self) -> DeployedStack:
+        if self._stack is None:
+            raise RuntimeError("the emulator is not started")
+        return self._stack
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(region_name=self.region)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` that talks to this emulator."""
+        return self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def run_execution(
+        self, state_machine: str, payload: Any = None, *, name: str | None = None, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Start an execution of a state machine (logical id or ARN) and wait for it to end."""
+        machine = self.stack.state_machines.get(state_machine)
+        sfn = self.client("stepfunctions")
+        started = sfn.start_execution(
+            stateMachineArn=machine.arn if machine else state_machine,
+            name=name or uuid.uuid4().hex,
+            input=json.dumps({} if payload is None else payload),
+        )
+        return wait_for_execution(sfn, started["executionArn"], timeout=timeout)
+
+    def start(self) -> None:
+        if self._running is not None:
+            return
+        with contextlib.ExitStack() as running:
+            self._start_backend(running)
+            router = running.enter_context(LambdaRouter())
+            running.enter_context(SageMakerEmulator())
+            self._stack = deploy(
+                self.template,
+                parameters=self.parameters,
+                region=self.region,
+                name_prefix=self.name_prefix,
+                session=self.session(),
+                endpoint_url=self.endpoint_url,
+            )
+            running.callback(setattr, self, "_stack", None)
+            for function in self._stack.functions.values():
+                router.add(function)
+            if self.apply_environment:
+                running.enter_context(mock.patch.dict(os.environ, self.process_environment()))
+            running.callback(self._stop_running_executions)
+            self._running = running.pop_all()
+
+    def stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.close()
+
+    def process_environment(self) -> dict[str, str]:
+        """Variables the handlers need in this process: the functions' own plus what Lambda provides."""
+        return {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, **self.stack.environment}
+
+    def _start_backend(self, running: contextlib.ExitStack) -> None:
+        raise NotImplementedError
+
+    def _stop_running_executions(self) -> None:
+        """Stop executions still waiting or polling, so their threads do not outlive the backend."""
+        sfn = self.client("stepfunctions")
+        with contextlib.suppress(BotoCoreError, ClientError):
+            for machine in self.stack.state_machines.values():
+                pages = sfn.get_paginator("list_executions").paginate(
+                    stateMachineArn=machine.arn, statusFilter="RUNNING"
+                )
+                for page in pages:
+                    for execution in page["executions"]:
+                        sfn.stop_execution(executionArn=execution["executionArn"], error="EmulatorStopped")
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class EmulatedAws(_Emulation):
+    """In-process emulation under `moto.mock_aws`: `with EmulatedAws("template.yaml") as aws: aws.stack`.
+
+    AWS_ENDPOINT_URL* variables are hidden while it runs: boto3 would otherwise send calls to that
+    endpoint (say, a `make run` server left in the shell) instead of letting moto intercept them.
+    """
+
+    def _start_backend(self, running: contextlib.ExitStack) -> None:
+        running.enter_context(mock.patch.dict(os.environ))
+        for key in [key for key in os.environ if key.startswith("AWS_ENDPOINT_URL")]:
+            del os.environ[key]
+        running.enter_context(mock_aws(config=MOTO_CONFIG))
+
+
+class EmulatedAwsServer(_Emulation):
+    """Moto's HTTP server in this process, with the template deployed; `port=0` picks a free port."""
+
+    def __init__(
+        self,
+        template: Template | Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        parameters: Mapping[str, str] | None = None,
+        region: str = "us-east-1",
+        name_prefix: str = "",
+        project_root: Path | str | None = None,
+        apply_environment: bool = True,
+        log_requests: bool = False,
+    ) -> None:
+        super().__init__(
+            template,
+            parameters=parameters,
+            region=region,
+            name_prefix=name_prefix,
+            project_root=project_root,
+            apply_environment=apply_environment,
+        )
+        self.host = host
+        self.port = port
+        self.log_requests = log_requests
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(
+            aws_access_key_id=SERVER_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=SERVER_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.region,
+        )
+
+    def process_environment(self) -> dict[str, str]:
+        assert self.endpoint_url is not None
+        return {**super().process_environment(), **SERVER_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    def _start_backend(self, running: contextlib.ExitStack) -> None:
+        running.enter_context(mock.patch.dict(default_user_config, MOTO_CONFIG))
+        moto_api_backend.reset()
+        running.callback(moto_api_backend.reset)
+        if not self.log_requests:
+            request_log = logging.getLogger("werkzeug")
+            running.callback(request_log.setLevel, request_log.level)
+            request_log.setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        running.callback(server.stop)
+        host, port = server.get_host_and_port()
+        self.port = port
+        self.endpoint_url = f"http://{host}:{port}"
+        running.callback(setattr, self, "endpoint_url", None)
+        running.enter_context(mock.patch.dict(os.environ, {"MOTO_PORT": str(port)}))

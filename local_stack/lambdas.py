@@ -1,0 +1,226 @@
+"""In-process Lambda: moto's Docker-less Lambda backend, routed to the project's own handlers.
+
+With `{"lambda": {"use_docker": False}}` moto answers every Invoke with `LambdaSimpleBackend.invoke`,
+which only echoes the payload. While a `LambdaRouter` is started, invoking one of its functions runs
+the real handler in the calling thread (a Step Functions worker, a moto server request thread, or
+the test itself) and answers like Lambda does: the handler's JSON result, or for an exception the
+`{"errorType", "errorMessage", "stackTrace"}` payload with `X-Amz-Function-Error: Unhandled`, which
+is what lets Step Functions Retry/Catch match on the exception's class name. Functions that no
+router knows keep moto's behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from local_stack._patch import Method, MethodPatch
+from local_stack.handlers import Handler
+
+LOG = logging.getLogger(__name__)
+
+FUNCTION_VERSION = "$LATEST"
+
+
+class LambdaFunction(Protocol):
+    """What the router needs to know about a deployed function."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def timeout(self) -> int: ...
+    @property
+    def memory_size(self) -> int: ...
+    @property
+    def log_group_name(self) -> str: ...
+    def load_handler(self) -> Handler: ...
+
+
+class LambdaContext:
+    """The attributes and method of the Python runtime's context object that handlers use."""
+
+    def __init__(self, function: LambdaFunction, *, request_id: str, invoked_arn: str, deadline: float) -> None:
+        self.function_name = function.name
+        self.function_version = FUNCTION_VERSION
+        self.invoked_function_arn = invoked_arn
+        self.memory_limit_in_mb = function.memory_size
+        self.aws_request_id = request_id
+        self.log_group_name = function.log_group_name
+        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
+        self.identity: Any = None
+        self.client_context: Any = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    payload: bytes
+    function_error: str | None = None
+
+
+def invoke_function(function: LambdaFunction, event: Any, *, invoked_arn: str | None = None) -> InvocationResult:
+    """Run the handler once, shaping the outcome like a synchronous Lambda Invoke response."""
+    request_id = str(uuid.uuid4())
+    started = time.monotonic()
+    context = LambdaContext(
+        function, request_id=request_id, invoked_arn=invoked_arn or function.arn, deadline=started + function.timeout
+    )
+    try:
+        handler = function.load_handler()
+    except AttributeError as exc:
+        return _error(request_id, "Runtime.HandlerNotFound", str(exc), exc)
+    except SyntaxError as exc:
+        return _error(request_id, "Runtime.UserCodeSyntaxError", str(exc), exc)
+    except ImportError as exc:
+        return _error(request_id, "Runtime.ImportModuleError", f"Unable to import module: {exc}", exc)
+    try:
+        result = handler(event, context)
+    except Exception as exc:  # noqa: BLE001 - any handler exception is the function's error, as in Lambda
+        outcome = _error(request_id, type(exc).__name__, str(exc), exc)
+    else:
+        outcome = _success(request_id, result)
+    if time.monotonic() - started > function.timeout:
+        message = f"RequestId: {request_id} Error: Task timed out after {function.timeout:.2f} seconds"
+        return _error(request_id, "Sandbox.Timedout", message, None)
+    return outcome
+
+
+def _success(request_id: str, result: Any) -> InvocationResult:
+    try:
+        return InvocationResult(json.dumps(result).encode())
+    except (TypeError, ValueError) as exc:
+        return _error(request_id, "Runtime.MarshalError", f"Unable to marshal response: {exc}", exc)
+
+
+def _error(request_id: str, error_type: str, message: str, exc: BaseException | None) -> InvocationResult:
+    user_frames = exc.__traceback__.tb_next if exc is not None and exc.__traceback__ is not None else None
+    stack = traceback.format_list(traceback.extract_tb(user_frames)) if user_frames is not None else []
+    LOG.info("lambda request %s failed with %s: %s", request_id, error_type, message, exc_info=exc)
+    body = {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack}
+    return InvocationResult(json.dumps(body).encode(), function_error="Unhandled")
+
+
+_registry_lock = threading.Lock()
+_registry: dict[str, LambdaFunction] = {}
+
+
+def _registered(backend: LambdaSimpleBackend, function_name: str, qualifier: str | None) -> LambdaFunction | None:
+    try:
+        found = backend.get_function(function_name, qualifier)
+    except LambdaClientError:
+        return None
+    arn = f"arn:{backend.partition}:lambda:{backend.region_name}:{backend.account_id}:function:{found.function_name}"
+    with _registry_lock:
+        return _registry.get(arn)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _parse_event(body: str | bytes | None) -> Any:
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise LambdaClientError(
+            "InvalidRequestContentException", f"Could not parse request body into json: {exc}"
+        ) from None
+
+
+def _routed_invoke(original: Method) -> Method:
+    def invoke(
+        backend: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, Any],
+    ) -> str | bytes | None:
+        function = _registered(backend, function_name, qualifier)
+        if function is None:
+            return original(backend, function_name, qualifier, body, headers, response_headers)  # type: ignore[no-any-return]
+        event = _parse_event(body)
+        invoked_arn = function_name if function_name.startswith("arn:") else function.arn
+        if qualifier and not invoked_arn.endswith(f":{qualifier}"):
+            invoked_arn = f"{invoked_arn}:{qualifier}"
+        invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            worker = threading.Thread(
+                target=invoke_function, args=(function, event), kwargs={"invoked_arn": invoked_arn}, daemon=True
+            )
+            worker.start()
+            return b""
+        result = invoke_function(function, event, invoked_arn=invoked_arn)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        return result.payload
+
+    return invoke
+
+
+_INVOKE_PATCH = MethodPatch(LambdaSimpleBackend, "invoke", _routed_invoke)
+
+
+class LambdaRouter:
+    """Routes Invoke calls for the given functions (by ARN) to their handlers while started."""
+
+    def __init__(self, functions: Iterable[LambdaFunction] = ()) -> None:
+        self._functions: dict[str, LambdaFunction] = {function.arn: function for function in functions}
+        self._started = False
+
+    def add(self, function: LambdaFunction) -> None:
+        self._functions[function.arn] = function
+        if self._started:
+            with _registry_lock:
+                _registry[function.arn] = function
+
+    def start(self) -> None:
+        if self._started:
+            return
+        _INVOKE_PATCH.acquire()
+        with _registry_lock:
+            _registry.update(self._functions)
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        with _registry_lock:
+            for arn, function in self._functions.items():
+                if _registry.get(arn) is function:
+                    del _registry[arn]
+        _INVOKE_PATCH.release()
+        self._started = False
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
