@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
+
+# Before any project import: Powertools reads these when its Logger and Tracer are created.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "inference-deployment-tasks")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +18,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
+from inference_deploy import dependencies
 from inference_deploy.adapters import aws as aws_clients
-from inference_deploy.models.settings import load_settings
 from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
 
@@ -78,21 +86,105 @@ def _lambda_like_environment() -> Iterator[None]:
         yield
 
 
+# Poll and drain at zero so workflows end in moments; deadlines long enough never to trip by accident.
+TEST_PARAMETERS = {
+    "GreenPollSeconds": "0",
+    "DrainSeconds": "0",
+    "GreenTimeoutSeconds": "60",
+    "RemovalTimeoutSeconds": "60",
+}
+
+
 @pytest.fixture
 def aws() -> Iterator[EmulatedAws]:
-    """The whole stack of template.yaml on moto, with Lambda steps running in-process.
-
-    Poll, drain and deadline parameters are zero or small so workflows end in moments."""
+    """The whole stack of template.yaml on moto, with Lambda steps running in-process."""
     with EmulatedAws(TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
-        load_settings.cache_clear()
-        aws_clients.reset_clients()
+        dependencies.reset()
         yield emulated
-    load_settings.cache_clear()
-    aws_clients.reset_clients()
-
-
-TEST_PARAMETERS: dict[str, str] = {}
+    dependencies.reset()
 
 
 def wait_for(aws: EmulatedAws, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
     return wait_for_execution(aws.client("stepfunctions"), execution_arn, timeout=timeout)
+
+
+def register_model(aws: EmulatedAws, name: str = "embed-deploy-123", **emulator: str | int) -> str:
+    """Create a SageMaker Model in the emulator; EMULATOR_* settings steer the endpoints made from it
+    (dimension=…, endpoint_status=…, response=…, see local_stack/sagemaker.py). Replaces any model of that
+    name, as a new model version would."""
+    sagemaker = aws.client("sagemaker")
+    iam = aws.client("iam")
+    try:
+        role = iam.get_role(RoleName="sagemaker-execution")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="sagemaker-execution", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    with contextlib.suppress(sagemaker.exceptions.ClientError):
+        sagemaker.delete_model(ModelName=name)
+    environment = {f"EMULATOR_{key.upper()}": str(value) for key, value in emulator.items()}
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=role,
+        PrimaryContainer={
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embed:latest",
+            "Environment": environment,
+        },
+    )
+    return name
+
+
+def serve_directly(
+    aws: EmulatedAws, model_id: str, endpoint_name: str = "seeded-endpoint", dimension: int = 384
+) -> None:
+    """Write a serving record without a deployment, for API tests that only need the model to be served."""
+    aws.client("dynamodb").put_item(
+        TableName=aws.stack.tables["ModelsTable"].name,
+        Item={
+            "embedding_model_id": {"S": model_id},
+            "serving": {
+                "M": {
+                    "endpoint_name": {"S": endpoint_name},
+                    "endpoint_config_name": {"S": endpoint_name},
+                    "task_id": {"S": "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V3"},
+                    "embedding_dimension": {"N": str(dimension)},
+                    "since": {"S": "2024-05-21T15:00:00Z"},
+                }
+            },
+        },
+    )
+
+
+class FaultInjector:
+    """Make an AWS operation answer an error, as the service would (moto cannot throttle or deny).
+
+    `fail("sagemaker", "DeleteEndpoint", "ThrottlingException", times=2)` fails the next two calls made
+    through the project's cached clients, then lets calls through again."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._plans: dict[str, list[str]] = {}
+
+    def fail(self, service: str, operation: str, code: str, *, times: int = 1_000_000, status: int = 400) -> None:
+        client = getattr(aws_clients, service.replace("-", "_"))()
+        self._plans[operation] = [code] * times
+        event = f"before-call.{client.meta.service_model.endpoint_prefix}.{operation}"
+
+        def answer(**_: Any) -> Any:
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+            plan = self._plans.get(operation)
+            if not plan:
+                return None
+            error = plan.pop()
+            return (
+                AWSResponse("https://fault.invalid", status, {}, None),
+                {
+                    "Error": {"Code": error, "Message": f"injected {error}"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                },
+            )
+
+        client.meta.events.register(event, answer, unique_id=f"fault-{operation}")
+
+
+@pytest.fixture
+def faults(aws: EmulatedAws) -> FaultInjector:
+    return FaultInjector()

@@ -9,12 +9,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from inference_deploy.adapters.executions import Executions
-from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.logic.tasks import create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
-from inference_deploy.models.settings import CreateTaskSettings, StoreSettings, load_settings
+from inference_deploy.models.settings import CreateTaskSettings, load_settings
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.observability import logger, metrics, tracer
 
@@ -23,20 +22,15 @@ app = build_resolver()
 
 
 def _create(kind: TaskKind, request: DeployRequest | DeleteRequest) -> Response[str]:
-    settings = load_settings(CreateTaskSettings)
     identity = app.current_event.request_context.identity
     task = create_task(
         kind,
         request,
         initiated_by=identity.user_arn or identity.caller or "unknown",
-        deployment_target=settings.deployment_target,
-        store=TaskStore(load_settings(StoreSettings).tasks_table_name),
-        executions=Executions(
-            {
-                TaskKind.DEPLOY: settings.deploy_state_machine_arn,
-                TaskKind.DELETE: settings.delete_state_machine_arn,
-            }
-        ),
+        settings=load_settings(CreateTaskSettings),
+        store=dependencies.task_store(),
+        models=dependencies.model_store(),
+        executions=dependencies.executions(),
     )
     location = f"{app.current_event.request_context.path or app.current_event.path}/{task.id}"
     return Response(
@@ -64,7 +58,7 @@ def deploy(request: DeployRequest) -> Response[str]:
     summary="Schedule the removal of an embedding model from the inference system",
     responses={
         202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 413, 422, 500, 503),
+        **problem_responses(400, 404, 413, 422, 500, 503),
     },
 )
 def delete(request: DeleteRequest) -> Response[str]:

@@ -1,4 +1,5 @@
-"""GET routes: a task by id, and the latest task of a model (one Query on the ByModelKind index)."""
+"""GET routes: a task by id, the latest task of a model (one Query on the ByModelKind index), and the
+endpoint that serves a model."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
+from inference_deploy.logic.serving import serving_record
 from inference_deploy.logic.tasks import get_task, latest_task
 from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN
-from inference_deploy.models.settings import StoreSettings, load_settings
+from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.observability import logger, metrics, tracer
 
@@ -23,18 +25,14 @@ TaskIdParam = Annotated[str, Path(pattern=TASK_ID_PATTERN, max_length=33, descri
 ModelIdParam = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=63, description="SageMaker Model name")]
 
 
-def _store() -> TaskStore:
-    return TaskStore(load_settings(StoreSettings).tasks_table_name)
-
-
 @app.get(f"{BASE}/deploy/<task_id>", summary="A deployment task by id", responses=problem_responses(404, 422, 500, 503))
 def get_deploy_task(task_id: TaskIdParam) -> Task:
-    return get_task(TaskKind.DEPLOY, task_id, _store())
+    return get_task(TaskKind.DEPLOY, task_id, dependencies.task_store())
 
 
 @app.get(f"{BASE}/delete/<task_id>", summary="A deletion task by id", responses=problem_responses(404, 422, 500, 503))
 def get_delete_task(task_id: TaskIdParam) -> Task:
-    return get_task(TaskKind.DELETE, task_id, _store())
+    return get_task(TaskKind.DELETE, task_id, dependencies.task_store())
 
 
 @app.get(
@@ -43,7 +41,7 @@ def get_delete_task(task_id: TaskIdParam) -> Task:
     responses=problem_responses(404, 422, 500, 503),
 )
 def get_model_deploy_status(embedding_model_id: ModelIdParam) -> Task:
-    return latest_task(TaskKind.DEPLOY, embedding_model_id, _store())
+    return latest_task(TaskKind.DEPLOY, embedding_model_id, dependencies.task_store())
 
 
 @app.get(
@@ -52,7 +50,16 @@ def get_model_deploy_status(embedding_model_id: ModelIdParam) -> Task:
     responses=problem_responses(404, 422, 500, 503),
 )
 def get_model_delete_status(embedding_model_id: ModelIdParam) -> Task:
-    return latest_task(TaskKind.DELETE, embedding_model_id, _store())
+    return latest_task(TaskKind.DELETE, embedding_model_id, dependencies.task_store())
+
+
+@app.get(
+    f"{BASE}/models/<embedding_model_id>",
+    summary="The endpoint that serves a model now (its serving record)",
+    responses=problem_responses(404, 422, 500, 503),
+)
+def get_serving_record(embedding_model_id: ModelIdParam) -> ServingRecord:
+    return serving_record(embedding_model_id, dependencies.model_store())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -9,7 +9,7 @@ import pytest
 from create_task.app import lambda_handler as create_handler
 from read_task.app import lambda_handler as read_handler
 
-from inference_deploy.models.settings import load_settings
+from inference_deploy import dependencies
 from tests.conftest import call_api, load_event
 
 BASE = "/internal/inference-deployment"
@@ -115,7 +115,7 @@ def test_bad_path_parameters_are_refused(aws, event_name, param, value):
 def test_a_workflow_that_cannot_start_leaves_no_pending_task(aws, monkeypatch):
     missing = aws.stack.state_machines["DeployStateMachine"].arn + "-gone"
     monkeypatch.setenv("DEPLOY_STATE_MACHINE_ARN", missing)
-    load_settings.cache_clear()
+    dependencies.reset()
 
     response = call_api(create_handler, load_event("deploy"))
 

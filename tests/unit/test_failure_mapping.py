@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from inference_deploy.logic.lifecycle import failure_to_error
+from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.workflow import StepFailure
 
 

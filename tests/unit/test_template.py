@@ -174,10 +174,22 @@ def test_asl_transitions_are_closed_and_every_state_is_reachable(name):
 
 @pytest.mark.parametrize("name", sorted(STATE_MACHINES))
 def test_every_lambda_task_retries_lambdas_transient_errors(name):
+    lambda_tasks = [
+        (state_name, state)
+        for state_name, state in _states(_asl(name))
+        if state["Type"] == "Task" and (state["Resource"].endswith("FunctionArn}") or ":lambda:" in state["Resource"])
+    ]
+    assert lambda_tasks
+    for state_name, state in lambda_tasks:
+        retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+        assert retried >= STANDARD_LAMBDA_ERRORS, state_name
+
+
+@pytest.mark.parametrize("name", sorted(STATE_MACHINES))
+def test_every_step_but_the_final_status_write_catches_into_a_failure_path(name):
     for state_name, state in _states(_asl(name)):
-        if state["Type"] == "Task" and "lambda" in state["Resource"]:
-            retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
-            assert retried >= STANDARD_LAMBDA_ERRORS, state_name
+        if state["Type"] == "Task" and state_name not in {"MarkSucceeded", "MarkFailed"}:
+            assert [c["ErrorEquals"] for c in state.get("Catch", [])] == [["States.ALL"]], state_name
 
 
 @pytest.mark.parametrize("name", sorted(STATE_MACHINES))

@@ -53,3 +53,60 @@ class StoreUnavailable(DomainError):
     """DynamoDB throttled or failed after the SDK's own retries."""
 
     code = "store_unavailable"
+
+
+class ModelNotServed(DomainError):
+    """The model has no serving record: there is nothing to remove."""
+
+    code = "model_not_served"
+
+
+# ---- workflow errors: their class names are matched by the state machines' Retry and Catch rules.
+
+
+class ModelNotFound(DomainError):
+    code = "model_not_found"
+
+
+class SageMakerThrottled(DomainError):
+    """SageMaker throttled or had a transient fault after the SDK's retries; the workflow retries with backoff."""
+
+    code = "sagemaker_throttled"
+
+
+class SageMakerError(DomainError):
+    """SageMaker refused a request for a reason retrying will not fix (permissions, quotas, bad input)."""
+
+    code = "sagemaker_error"
+
+
+class GreenFailed(DomainError):
+    """The green endpoint ended in a state other than InService; the message is SageMaker's FailureReason."""
+
+    code = "green_failed"
+
+
+class GreenTimeout(DomainError):
+    code = "green_timeout"
+
+
+class SmokeTestFailed(DomainError):
+    """Green answered, but not with usable embeddings."""
+
+    code = "smoke_test_failed"
+
+
+class DimensionChanged(DomainError):
+    """Green's embedding dimension differs from blue's and the request did not allow it."""
+
+    code = "dimension_changed"
+
+
+class ServingRecordChanged(DomainError):
+    """The serving record no longer points where the workflow saw it: someone else switched it."""
+
+    code = "serving_record_changed"
+
+
+class RemovalTimeout(DomainError):
+    code = "removal_timeout"

@@ -18,6 +18,7 @@ from inference_deploy.errors import (
     DomainError,
     ExecutionStartFailed,
     ModelHasNoTasks,
+    ModelNotServed,
     StoreUnavailable,
     TaskConflict,
     TaskNotFound,
@@ -31,6 +32,7 @@ RETRY_AFTER_SECONDS = "2"
 _STATUS: dict[type[DomainError], HTTPStatus] = {
     TaskNotFound: HTTPStatus.NOT_FOUND,
     ModelHasNoTasks: HTTPStatus.NOT_FOUND,
+    ModelNotServed: HTTPStatus.NOT_FOUND,
     TaskConflict: HTTPStatus.CONFLICT,
     ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
     StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -162,7 +164,7 @@ def build_resolver() -> ApiResolver:
 
 _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON body",
-    404: "No such task, or the model has none of this kind",
+    404: "No such task, no task of this kind for the model, or the model is not served",
     409: "Another task of this model is still active",
     413: "Request body too large",
     422: "The request does not match the contract (field errors listed)",

@@ -10,11 +10,26 @@ from inference_deploy.models.common import ModelId
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # strict: JSON types are taken as sent ("2" is not a count, "yes" is not a boolean)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DeployRequest(_Request):
     embedding_model_id: ModelId
+    instance_type: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
+        description="SageMaker instance type for green; the stack's default when omitted.",
+        examples=["ml.g5.xlarge"],
+    )
+    initial_instance_count: int | None = Field(
+        default=None, ge=1, le=100, description="Instances behind green; the stack's default when omitted."
+    )
+    allow_dimension_change: bool = Field(
+        default=False,
+        description="Let green answer with another embedding dimension than blue (breaks existing vector indexes).",
+    )
 
 
 class DeleteRequest(_Request):

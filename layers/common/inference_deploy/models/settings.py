@@ -19,10 +19,20 @@ class StoreSettings(_EnvSettings):
     tasks_table_name: str = Field(min_length=3)
 
 
+class ModelStoreSettings(_EnvSettings):
+    models_table_name: str = Field(min_length=3)
+
+
 class CreateTaskSettings(_EnvSettings):
     deployment_target: str = Field(min_length=1)
     deploy_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
     delete_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
+    default_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    default_instance_count: int = Field(ge=1)
+    green_poll_seconds: int = Field(ge=0)
+    green_timeout_seconds: int = Field(ge=0)
+    drain_seconds: int = Field(ge=0)
+    removal_timeout_seconds: int = Field(ge=0)
 
 
 SettingsT = TypeVar("SettingsT", bound=_EnvSettings)

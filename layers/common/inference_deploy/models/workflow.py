@@ -1,10 +1,17 @@
-"""Payloads that cross the state machine boundary: execution input and step events."""
+"""Payloads that cross the state machine boundary: the execution input and each step's event and result.
+
+The state machines pass these between Lambda steps with JSONPath; field names here are the contract
+with statemachine/*.asl.json (the component tests run the real ASL against these models).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
-from inference_deploy.models.common import ModelId, TaskId
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference_deploy.models.common import ModelId, TaskId, Timestamp
+from inference_deploy.models.serving import EndpointRef, ServingRecord
 from inference_deploy.models.task import TaskKind, TaskStatus
 
 
@@ -12,16 +19,35 @@ class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class Timing(_Payload):
+    """Stack parameters, carried in the input so one execution runs with the values it started with."""
+
+    poll_seconds: int = Field(ge=0)
+    green_timeout_seconds: int = Field(ge=0)
+    drain_seconds: int = Field(ge=0)
+    removal_timeout_seconds: int = Field(ge=0)
+
+
+class DeploymentPlan(_Payload):
+    """What the deploy workflow will create, decided when the task is created."""
+
+    instance_type: str
+    initial_instance_count: int = Field(ge=1)
+    allow_dimension_change: bool = False
+    deployment_target: str
+    green: EndpointRef
+
+
 class ExecutionInput(_Payload):
     task_id: TaskId
     embedding_model_id: ModelId
     kind: TaskKind
+    timing: Timing
+    deployment: DeploymentPlan | None = None
 
 
 class StepFailure(_Payload):
     """What a Catch with ResultPath puts in the state: the error name and its cause."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     Error: str
     Cause: str | None = None
@@ -31,7 +57,98 @@ class TaskStepEvent(_Payload):
     task_id: TaskId
 
 
+class ModelStepEvent(_Payload):
+    embedding_model_id: ModelId
+
+
+class ResolvedModel(_Payload):
+    model_arn: str
+    blue: ServingRecord | None
+    at: Timestamp
+
+
+class ProvisionGreenEvent(_Payload):
+    task_id: TaskId
+    embedding_model_id: ModelId
+    deployment: DeploymentPlan
+    timing: Timing
+
+
+class ProvisionedGreen(_Payload):
+    deadline: Timestamp
+    at: Timestamp
+
+
+class CheckGreenEvent(_Payload):
+    green: EndpointRef
+    deadline: Timestamp
+
+
+class GreenStatus(_Payload):
+    status: str
+    in_service: bool
+    at: Timestamp
+
+
+class SmokeTestEvent(_Payload):
+    green: EndpointRef
+    blue: ServingRecord | None = None
+    allow_dimension_change: bool = False
+
+
+class SmokeTestResult(_Payload):
+    embedding_dimension: int
+    latency_ms: float
+    probes: int
+    at: Timestamp
+
+
+class SwitchTrafficEvent(_Payload):
+    task_id: TaskId
+    embedding_model_id: ModelId
+    green: EndpointRef
+    blue: ServingRecord | None = None
+    embedding_dimension: int = Field(gt=0)
+
+
+class SwitchedTraffic(_Payload):
+    since: Timestamp
+    at: Timestamp
+
+
+class DeleteEndpointEvent(_Payload):
+    endpoint: EndpointRef
+
+
+class DeletedEndpoint(_Payload):
+    deleted: bool
+    at: Timestamp
+
+
+class UnroutedModel(_Payload):
+    removed: ServingRecord | None
+    at: Timestamp
+
+
+class RestoreRoutingEvent(_Payload):
+    record: ServingRecord | None = None
+
+
+class SweepEvent(_Payload):
+    embedding_model_id: ModelId
+    started_at: Timestamp
+    timeout_seconds: int = Field(ge=0)
+
+
+class SweepResult(_Payload):
+    deleted: list[str]
+    remaining: list[str]
+    done: bool
+    at: Timestamp
+
+
 class FinishTaskEvent(_Payload):
     task_id: TaskId
     status: TaskStatus
     failure: StepFailure | None = None
+    state: dict[str, Any] = Field(default_factory=dict, description="The execution state, for the task's metadata.")

@@ -1,0 +1,13 @@
+"""Workflow step: point the model's serving record at green (one conditional write)."""
+
+from __future__ import annotations
+
+from inference_deploy import dependencies
+from inference_deploy.logic.green_deploy import switch_traffic
+from inference_deploy.models.workflow import SwitchedTraffic, SwitchTrafficEvent
+from inference_deploy.step_handler import workflow_step
+
+
+@workflow_step(SwitchTrafficEvent)
+def lambda_handler(event: SwitchTrafficEvent) -> SwitchedTraffic:
+    return switch_traffic(event, dependencies.model_store())

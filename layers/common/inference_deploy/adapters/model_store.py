@@ -1,0 +1,98 @@
+"""Per-model items in DynamoDB: the serving record that resolvers read to find a model's endpoint."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from inference_deploy.adapters import aws
+from inference_deploy.adapters.dynamo import error_code, from_item, serialize, translate
+from inference_deploy.errors import ServingRecordChanged
+from inference_deploy.models.serving import ServingRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def _record(values: Any, embedding_model_id: str) -> ServingRecord | None:
+    if not isinstance(values, dict) or not isinstance(values.get("serving"), dict):
+        return None
+    return ServingRecord.model_validate({**values["serving"], "embedding_model_id": embedding_model_id})
+
+
+class ModelStore:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table_name
+        self._client = client or aws.dynamodb()
+
+    def serving(self, embedding_model_id: str) -> ServingRecord | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                ProjectionExpression="serving",
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise translate(exc, f"read serving record of {embedding_model_id}") from exc
+        return _record(from_item(response.get("Item", {})), embedding_model_id)
+
+    def switch(self, green: ServingRecord, expected: ServingRecord | None) -> None:
+        """Point the model at green in one conditional write, only if it still points at `expected`."""
+        values: dict[str, Any] = {":green": serialize(green.model_dump(mode="json", exclude={"embedding_model_id"}))}
+        if expected is None:
+            condition = "attribute_not_exists(serving)"
+        else:
+            condition = "serving.task_id = :blue_task AND serving.endpoint_name = :blue_endpoint"
+            values[":blue_task"] = serialize(expected.task_id)
+            values[":blue_endpoint"] = serialize(expected.endpoint_name)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": green.embedding_model_id}},
+                UpdateExpression="SET serving = :green",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                seen = expected.endpoint_name if expected else "no endpoint"
+                raise ServingRecordChanged(
+                    f"the serving record of {green.embedding_model_id} no longer points at {seen}"
+                ) from exc
+            raise translate(exc, f"switch {green.embedding_model_id}") from exc
+
+    def unroute(self, embedding_model_id: str) -> ServingRecord | None:
+        """Remove the serving record; return what it said (None if it was already gone)."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                UpdateExpression="REMOVE serving",
+                ConditionExpression="attribute_exists(embedding_model_id)",
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise translate(exc, f"unroute {embedding_model_id}") from exc
+        return _record(from_item(response.get("Attributes", {})), embedding_model_id)
+
+    def restore(self, record: ServingRecord) -> bool:
+        """Put a removed record back unless something else was routed meanwhile."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": record.embedding_model_id}},
+                UpdateExpression="SET serving = :record",
+                ConditionExpression="attribute_not_exists(serving)",
+                ExpressionAttributeValues={
+                    ":record": serialize(record.model_dump(mode="json", exclude={"embedding_model_id"}))
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"restore {record.embedding_model_id}") from exc
+        return True

@@ -1,0 +1,183 @@
+"""SageMaker control plane and runtime, behind the few calls a green deployment needs.
+
+SageMaker reports a missing model, endpoint or config as a ValidationException with no distinct
+code, so "not found" is recognised by its message here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from botocore.exceptions import ClientError
+
+from inference_deploy.adapters import aws
+from inference_deploy.errors import ModelNotFound, SageMakerError, SageMakerThrottled, SmokeTestFailed
+from inference_deploy.models.serving import EndpointRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import ProductionVariantTypeDef, TagTypeDef
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+
+_TRANSIENT = {
+    "ThrottlingException",
+    "Throttling",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestLimitExceeded",
+}
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _is_not_found(exc: ClientError) -> bool:
+    message = exc.response.get("Error", {}).get("Message", "")
+    return _code(exc) in {"ValidationException", "ResourceNotFound"} and "Could not find" in message
+
+
+def _translate(exc: ClientError, what: str) -> Exception:
+    if _code(exc) in _TRANSIENT:
+        return SageMakerThrottled(f"{what}: SageMaker is throttling or unavailable ({_code(exc)})")
+    return SageMakerError(f"{what}: SageMaker refused the request ({_code(exc)})")
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    status: str
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    body: bytes
+    latency_ms: float
+
+
+class SageMaker:
+    def __init__(self, client: SageMakerClient | None = None, runtime: SageMakerRuntimeClient | None = None) -> None:
+        self._client = client or aws.sagemaker()
+        self._runtime = runtime
+
+    def describe_model(self, model_name: str) -> str:
+        """The model's ARN, or ModelNotFound."""
+        try:
+            return self._client.describe_model(ModelName=model_name)["ModelArn"]
+        except ClientError as exc:
+            if _is_not_found(exc):
+                raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
+            raise _translate(exc, f"describe model {model_name}") from exc
+
+    def create_endpoint(
+        self, ref: EndpointRef, *, model_name: str, instance_type: str, instance_count: int, tags: dict[str, str]
+    ) -> None:
+        """Create the endpoint config and the endpoint; what already exists (a retried step) is kept."""
+        tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        try:
+            if not self._config_exists(ref.endpoint_config_name):
+                variant: ProductionVariantTypeDef = {
+                    "VariantName": "AllTraffic",
+                    "ModelName": model_name,
+                    "InstanceType": cast("ProductionVariantInstanceTypeType", instance_type),
+                    "InitialInstanceCount": instance_count,
+                }
+                self._client.create_endpoint_config(
+                    EndpointConfigName=ref.endpoint_config_name, ProductionVariants=[variant], Tags=tag_list
+                )
+            if self.endpoint_state(ref.endpoint_name) is None:
+                self._client.create_endpoint(
+                    EndpointName=ref.endpoint_name,
+                    EndpointConfigName=ref.endpoint_config_name,
+                    Tags=tag_list,
+                )
+        except ClientError as exc:
+            if _is_not_found(exc):
+                raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
+            raise _translate(exc, f"create endpoint {ref.endpoint_name}") from exc
+
+    def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
+        try:
+            described = self._client.describe_endpoint(EndpointName=endpoint_name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise _translate(exc, f"describe endpoint {endpoint_name}") from exc
+        return EndpointState(
+            name=endpoint_name, status=described["EndpointStatus"], failure_reason=described.get("FailureReason")
+        )
+
+    def delete_endpoint(self, endpoint_name: str) -> bool:
+        """Delete an endpoint; already gone is fine. True if it existed."""
+        try:
+            self._client.delete_endpoint(EndpointName=endpoint_name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise _translate(exc, f"delete endpoint {endpoint_name}") from exc
+        return True
+
+    def delete_endpoint_config(self, config_name: str) -> bool:
+        try:
+            self._client.delete_endpoint_config(EndpointConfigName=config_name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise _translate(exc, f"delete endpoint config {config_name}") from exc
+        return True
+
+    def endpoints_tagged(self, name_prefix: str, tags: dict[str, str]) -> Iterator[EndpointState]:
+        """Endpoints whose name starts with `name_prefix` and that carry every tag in `tags`."""
+        try:
+            for page in self._client.get_paginator("list_endpoints").paginate(NameContains=name_prefix):
+                for endpoint in page["Endpoints"]:
+                    if endpoint["EndpointName"].startswith(name_prefix) and self._has_tags(
+                        endpoint["EndpointArn"], tags
+                    ):
+                        yield EndpointState(name=endpoint["EndpointName"], status=endpoint["EndpointStatus"])
+        except ClientError as exc:
+            raise _translate(exc, f"list endpoints {name_prefix}*") from exc
+
+    def endpoint_configs_tagged(self, name_prefix: str, tags: dict[str, str]) -> Iterator[str]:
+        try:
+            for page in self._client.get_paginator("list_endpoint_configs").paginate(NameContains=name_prefix):
+                for config in page["EndpointConfigs"]:
+                    if config["EndpointConfigName"].startswith(name_prefix) and self._has_tags(
+                        config["EndpointConfigArn"], tags
+                    ):
+                        yield config["EndpointConfigName"]
+        except ClientError as exc:
+            raise _translate(exc, f"list endpoint configs {name_prefix}*") from exc
+
+    def invoke(self, endpoint_name: str, body: bytes) -> Invocation:
+        runtime = self._runtime or aws.sagemaker_runtime()
+        started = time.perf_counter()
+        try:
+            response = runtime.invoke_endpoint(
+                EndpointName=endpoint_name, ContentType="application/json", Accept="application/json", Body=body
+            )
+            payload = response["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in {"ModelError", "ValidationError", "ModelNotReadyException"}:
+                raise SmokeTestFailed(f"green endpoint {endpoint_name} refused the probe ({_code(exc)})") from exc
+            raise _translate(exc, f"invoke {endpoint_name}") from exc
+        return Invocation(body=payload, latency_ms=(time.perf_counter() - started) * 1000)
+
+    def _config_exists(self, name: str) -> bool:
+        try:
+            self._client.describe_endpoint_config(EndpointConfigName=name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise _translate(exc, f"describe endpoint config {name}") from exc
+        return True
+
+    def _has_tags(self, arn: str, wanted: dict[str, str]) -> bool:
+        tags = {t["Key"]: t["Value"] for t in self._client.list_tags(ResourceArn=arn).get("Tags", [])}
+        return all(tags.get(k) == v for k, v in wanted.items())

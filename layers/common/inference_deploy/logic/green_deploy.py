@@ -1,0 +1,120 @@
+"""The steps of a green deployment on SageMaker real-time endpoints.
+
+Blue (the endpoint in the serving record) is never touched until green is in service, answers with
+sane embeddings and has been switched to; any failure before that deletes green and leaves blue serving.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from inference_deploy.adapters.model_store import ModelStore
+from inference_deploy.adapters.sagemaker import SageMaker
+from inference_deploy.errors import DimensionChanged, GreenFailed, GreenTimeout
+from inference_deploy.logic.embeddings import parse_embeddings
+from inference_deploy.models.common import utc_now
+from inference_deploy.models.serving import EndpointRef, ServingRecord
+from inference_deploy.models.workflow import (
+    CheckGreenEvent,
+    DeletedEndpoint,
+    GreenStatus,
+    ProvisionedGreen,
+    ProvisionGreenEvent,
+    ResolvedModel,
+    SmokeTestEvent,
+    SmokeTestResult,
+    SwitchedTraffic,
+    SwitchTrafficEvent,
+)
+from inference_deploy.naming import resource_tags
+from inference_deploy.observability import logger
+
+PROBE_TEXTS = (
+    "green deployment probe",
+    "The quick brown fox jumps over the lazy dog.",
+    "Embeddings map text to vectors; 0123456789 ÄÖÜ ß 日本語",
+)
+_STILL_CREATING = {"Creating", "Updating", "SystemUpdating"}
+
+
+def resolve_model(embedding_model_id: str, sagemaker: SageMaker, models: ModelStore) -> ResolvedModel:
+    """The SageMaker Model must exist; the current serving record (blue) is what the switch will expect."""
+    model_arn = sagemaker.describe_model(embedding_model_id)
+    return ResolvedModel(model_arn=model_arn, blue=models.serving(embedding_model_id), at=utc_now())
+
+
+def provision_green(event: ProvisionGreenEvent, sagemaker: SageMaker) -> ProvisionedGreen:
+    plan = event.deployment
+    sagemaker.create_endpoint(
+        plan.green,
+        model_name=event.embedding_model_id,
+        instance_type=plan.instance_type,
+        instance_count=plan.initial_instance_count,
+        tags=resource_tags(event.embedding_model_id, event.task_id, plan.deployment_target),
+    )
+    now = utc_now()
+    logger.info("green requested", extra={"endpoint_name": plan.green.endpoint_name})
+    return ProvisionedGreen(deadline=now + timedelta(seconds=event.timing.green_timeout_seconds), at=now)
+
+
+def check_green(event: CheckGreenEvent, sagemaker: SageMaker) -> GreenStatus:
+    state = sagemaker.endpoint_state(event.green.endpoint_name)
+    now = utc_now()
+    if state is None:
+        raise GreenFailed(f"green endpoint {event.green.endpoint_name} disappeared while being created")
+    if state.status == "InService":
+        return GreenStatus(status=state.status, in_service=True, at=now)
+    if state.status in _STILL_CREATING:
+        if now >= event.deadline:
+            raise GreenTimeout(
+                f"green endpoint {event.green.endpoint_name} still {state.status} "
+                f"at its deadline {event.deadline:%Y-%m-%dT%H:%M:%SZ}"
+            )
+        return GreenStatus(status=state.status, in_service=False, at=now)
+    raise GreenFailed(
+        f"green endpoint {event.green.endpoint_name} is {state.status}: {state.failure_reason or 'no reason given'}"
+    )
+
+
+def smoke_test_green(event: SmokeTestEvent, sagemaker: SageMaker) -> SmokeTestResult:
+    """Probe green with a batch of texts: one usable vector per text, one dimension for all, equal to
+    blue's unless the request allowed a change."""
+    body = json.dumps({"inputs": list(PROBE_TEXTS)}).encode()
+    invocation = sagemaker.invoke(event.green.endpoint_name, body)
+    dimension = len(parse_embeddings(invocation.body, expected=len(PROBE_TEXTS))[0])
+    if event.blue is not None and dimension != event.blue.embedding_dimension and not event.allow_dimension_change:
+        raise DimensionChanged(
+            f"green answers {dimension}-dimensional vectors but blue answers {event.blue.embedding_dimension}; "
+            'deploy with "allow_dimension_change": true if the change is intended'
+        )
+    return SmokeTestResult(
+        embedding_dimension=dimension,
+        latency_ms=round(invocation.latency_ms, 3),
+        probes=len(PROBE_TEXTS),
+        at=utc_now(),
+    )
+
+
+def switch_traffic(event: SwitchTrafficEvent, models: ModelStore) -> SwitchedTraffic:
+    """One conditional write: the record moves to green only if it still points at blue."""
+    now = utc_now()
+    green = ServingRecord(
+        embedding_model_id=event.embedding_model_id,
+        endpoint_name=event.green.endpoint_name,
+        endpoint_config_name=event.green.endpoint_config_name,
+        task_id=event.task_id,
+        embedding_dimension=event.embedding_dimension,
+        since=now,
+    )
+    models.switch(green, expected=event.blue)
+    logger.info("traffic switched", extra={"endpoint_name": green.endpoint_name})
+    return SwitchedTraffic(since=now, at=now)
+
+
+def delete_endpoint(endpoint: EndpointRef, sagemaker: SageMaker) -> DeletedEndpoint:
+    """Retire blue after the switch, or discard green after a failure; idempotent either way."""
+    deleted = sagemaker.delete_endpoint(endpoint.endpoint_name)
+    deleted = sagemaker.delete_endpoint_config(endpoint.endpoint_config_name) or deleted
+    logger.info("endpoint deleted", extra={"endpoint_name": endpoint.endpoint_name, "existed": deleted})
+    return DeletedEndpoint(deleted=deleted, at=utc_now())

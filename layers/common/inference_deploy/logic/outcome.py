@@ -1,0 +1,99 @@
+"""What a finished execution adds to its task's metadata: names, dimensions and a timestamp per step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from inference_deploy.logic.failures import failure_to_error
+from inference_deploy.models.common import format_timestamp
+from inference_deploy.models.workflow import (
+    DeletedEndpoint,
+    DeploymentPlan,
+    GreenStatus,
+    ProvisionedGreen,
+    ResolvedModel,
+    SmokeTestResult,
+    StepFailure,
+    SweepResult,
+    SwitchedTraffic,
+    Timing,
+    UnroutedModel,
+)
+from inference_deploy.observability import logger
+
+
+class ExecutionState(BaseModel):
+    """The state the workflows accumulate, one key per step result (see statemachine/*.asl.json)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    timing: Timing | None = None
+    deployment: DeploymentPlan | None = None
+    resolved: ResolvedModel | None = None
+    provisioned: ProvisionedGreen | None = None
+    green_status: GreenStatus | None = None
+    smoke_test: SmokeTestResult | None = None
+    switched: SwitchedTraffic | None = None
+    retired: DeletedEndpoint | None = None
+    cleanup: DeletedEndpoint | None = None
+    retire_failure: StepFailure | None = None
+    unrouted: UnroutedModel | None = None
+    removal: SweepResult | None = None
+    removal_check: SweepResult | None = None
+
+
+def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+    if state.resolved is not None:
+        steps["resolve_model"] = format_timestamp(state.resolved.at)
+        blue = state.resolved.blue
+        out["previous_endpoint_name"] = blue.endpoint_name if blue else None
+        out["previous_endpoint_config_name"] = blue.endpoint_config_name if blue else None
+        out["previous_embedding_dimension"] = blue.embedding_dimension if blue else None
+    if state.provisioned is not None:
+        steps["provision_green"] = format_timestamp(state.provisioned.at)
+    if state.green_status is not None and state.green_status.in_service:
+        steps["green_in_service"] = format_timestamp(state.green_status.at)
+    if state.smoke_test is not None:
+        steps["smoke_test"] = format_timestamp(state.smoke_test.at)
+        out["embedding_dimension"] = state.smoke_test.embedding_dimension
+        out["smoke_test_latency_ms"] = state.smoke_test.latency_ms
+    if state.switched is not None:
+        steps["switch_traffic"] = format_timestamp(state.switched.at)
+    if state.retired is not None:
+        steps["retire_blue"] = format_timestamp(state.retired.at)
+    if state.retire_failure is not None:
+        # Green serves and the task succeeded, but blue is still up: the next delete sweeps it.
+        out["retire_blue_error"] = failure_to_error(state.retire_failure).model_dump()
+    if state.cleanup is not None:
+        steps["discard_green"] = format_timestamp(state.cleanup.at)
+        out["green_discarded"] = True
+
+
+def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+    if state.unrouted is not None:
+        steps["unroute"] = format_timestamp(state.unrouted.at)
+        removed = state.unrouted.removed
+        out["removed_endpoint_name"] = removed.endpoint_name if removed else None
+    if state.removal is not None:
+        steps["delete_endpoints"] = format_timestamp(state.removal.at)
+        out["deleted_resources"] = state.removal.deleted
+    if state.removal_check is not None and state.removal_check.done:
+        steps["endpoints_gone"] = format_timestamp(state.removal_check.at)
+
+
+def outcome_metadata(raw_state: dict[str, Any]) -> dict[str, Any]:
+    """Metadata from whatever steps ran; a state this code cannot read loses detail, never the status."""
+    try:
+        state = ExecutionState.model_validate(raw_state)
+    except ValidationError:
+        logger.exception("execution state not understood; finishing the task without step details")
+        return {}
+    out: dict[str, Any] = {}
+    steps: dict[str, str] = {}
+    _deploy(state, out, steps)
+    _delete(state, out, steps)
+    if steps:
+        out["steps"] = steps
+    return out

@@ -1,0 +1,51 @@
+"""The steps of removing a model: unroute, drain (a Wait state), delete every endpoint it has, confirm."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from inference_deploy.adapters.model_store import ModelStore
+from inference_deploy.adapters.sagemaker import SageMaker
+from inference_deploy.errors import RemovalTimeout
+from inference_deploy.models.common import utc_now
+from inference_deploy.models.serving import ServingRecord
+from inference_deploy.models.workflow import SweepEvent, SweepResult, UnroutedModel
+from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, name_prefix
+from inference_deploy.observability import logger
+
+
+def unroute_model(embedding_model_id: str, models: ModelStore) -> UnroutedModel:
+    """Remove the serving record first, so resolvers stop handing the endpoint out before it goes."""
+    return UnroutedModel(removed=models.unroute(embedding_model_id), at=utc_now())
+
+
+def restore_routing(record: ServingRecord | None, models: ModelStore, sagemaker: SageMaker) -> bool:
+    """After a failed removal, route the model back to its endpoint if that endpoint still serves."""
+    if record is None:
+        return False
+    state = sagemaker.endpoint_state(record.endpoint_name)
+    if state is None or state.status != "InService":
+        logger.warning("endpoint gone, routing not restored", extra={"endpoint_name": record.endpoint_name})
+        return False
+    return models.restore(record)
+
+
+def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker) -> SweepResult:
+    """Delete every endpoint and endpoint config this service created for the model (found by tag, so
+    greens orphaned by an earlier crash go too). `done` once SageMaker lists none of them any more."""
+    prefix = name_prefix(event.embedding_model_id)
+    tags = {"embedding_model_id": event.embedding_model_id, MANAGED_BY_TAG: MANAGED_BY}
+    deleted: list[str] = []
+    remaining: list[str] = []
+    for endpoint in list(sagemaker.endpoints_tagged(prefix, tags)):
+        remaining.append(endpoint.name)
+        if endpoint.status != "Deleting":
+            sagemaker.delete_endpoint(endpoint.name)
+            deleted.append(endpoint.name)
+    for config in list(sagemaker.endpoint_configs_tagged(prefix, tags)):
+        sagemaker.delete_endpoint_config(config)
+        deleted.append(config)
+    now = utc_now()
+    if remaining and now >= event.started_at + timedelta(seconds=event.timeout_seconds):
+        raise RemovalTimeout(f"endpoints still present at the removal deadline: {', '.join(sorted(remaining))}")
+    return SweepResult(deleted=sorted(set(deleted)), remaining=sorted(remaining), done=not remaining, at=now)

@@ -1,0 +1,32 @@
+"""Names and tags of the SageMaker resources a deploy task creates."""
+
+from __future__ import annotations
+
+from inference_deploy.models.serving import EndpointRef
+
+MANAGED_BY_TAG = "managed_by"
+MANAGED_BY = "inference-deployment-tasks"
+SAGEMAKER_NAME_LIMIT = 63
+
+
+def green_endpoint(embedding_model_id: str, task_id: str) -> EndpointRef:
+    """`<model id, cut to fit>-<task ULID, lower case>`: unique per task, at most 63 characters for every
+    valid model id, recognisable by eye. The full model id is in the tags; sweeps go by tag, not name."""
+    suffix = task_id.split("-", 1)[1].lower()
+    prefix = embedding_model_id[: SAGEMAKER_NAME_LIMIT - len(suffix) - 1]
+    name = f"{prefix}-{suffix}"
+    return EndpointRef(endpoint_name=name, endpoint_config_name=name)
+
+
+def name_prefix(embedding_model_id: str) -> str:
+    """What every endpoint name of this model starts with (a filter for ListEndpoints, confirmed by tag)."""
+    return green_endpoint(embedding_model_id, "x-" + "0" * 26).endpoint_name[:-27]
+
+
+def resource_tags(embedding_model_id: str, task_id: str, deployment_target: str) -> dict[str, str]:
+    return {
+        "embedding_model_id": embedding_model_id,
+        "task_id": task_id,
+        "deployment_target": deployment_target,
+        MANAGED_BY_TAG: MANAGED_BY,
+    }

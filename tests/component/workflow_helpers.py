@@ -1,0 +1,66 @@
+"""Driving the workflows the way callers do: through the API handlers, then reading what they left."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from create_task.app import lambda_handler as create_handler
+from read_task.app import lambda_handler as read_handler
+
+from local_stack.emulator import EmulatedAws
+from tests.conftest import ApiResponse, call_api, load_event, wait_for
+
+BASE = "/internal/inference-deployment"
+
+
+def request(route: str, model_id: str, **fields: Any) -> ApiResponse:
+    return call_api(create_handler, load_event(route, body=json.dumps({"embedding_model_id": model_id, **fields})))
+
+
+def read(route: str, value: str) -> ApiResponse:
+    event_name, param = {
+        "deploy": ("get_deploy_task", "task_id"),
+        "delete": ("get_delete_task", "task_id"),
+        "deploy-status": ("get_model_deploy_status", "embedding_model_id"),
+        "delete-status": ("get_model_delete_status", "embedding_model_id"),
+        "models": ("get_model_deploy_status", "embedding_model_id"),  # same event shape, other route
+    }[route]
+    event = load_event(event_name, path=f"{BASE}/{route}/{value}", pathParameters={param: value})
+    event["resource"] = event["requestContext"]["resourcePath"] = f"{BASE}/{route}/{{{param}}}"
+    return call_api(read_handler, event)
+
+
+def run_task(aws: EmulatedAws, route: str, model_id: str, **fields: Any) -> dict[str, Any]:
+    """POST the task, wait for its execution to end, return the task as GET answers it."""
+    created = request(route, model_id, **fields)
+    assert created.status == 202, created.body
+    wait_for(aws, created.body["execution_arn"])
+    finished = read(route, created.body["id"])
+    assert finished.status == 200
+    return finished.body
+
+
+def endpoints_of(aws: EmulatedAws, model_id: str) -> dict[str, str]:
+    """Every endpoint SageMaker lists whose tags name the model: {name: status}."""
+    sagemaker = aws.client("sagemaker")
+    found = {}
+    for endpoint in sagemaker.list_endpoints(MaxResults=100)["Endpoints"]:
+        tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+        if tags.get("embedding_model_id") == model_id:
+            found[endpoint["EndpointName"]] = endpoint["EndpointStatus"]
+    return found
+
+
+def endpoint_configs(aws: EmulatedAws) -> set[str]:
+    return {
+        c["EndpointConfigName"]
+        for c in aws.client("sagemaker").list_endpoint_configs(MaxResults=100)["EndpointConfigs"]
+    }
+
+
+def executed_states(aws: EmulatedAws, execution_arn: str) -> list[str]:
+    """The states an operator sees entered, in order, in the execution's history."""
+    sfn = aws.client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
