@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from moto.core.config import DefaultConfig, default_user_config
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
+from local_stack.dynamodb import AtomicDynamoDB
 from local_stack.executions import wait_for_execution
 from local_stack.lambdas import LambdaRouter
 from local_stack.sagemaker import SageMakerEmulator
@@ -37,6 +39,23 @@ MOTO_CONFIG: DefaultConfig = {
     "lambda": {"use_docker": False},
 }
 SERVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class PortInUseError(OSError):
+    """The port asked for is taken (moto's server would otherwise wait forever for its own start)."""
+
+
+def ensure_port_free(host: str, port: int, what: str = "server") -> None:
+    """Raise PortInUseError if `host:port` cannot be bound; port 0 (any free port) always can."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(exc.errno, f"{what} port {host}:{port} is not available ({exc.strerror})") from None
 
 
 class _Emulation:
@@ -96,6 +115,7 @@ class _Emulation:
             self._start_backend(running)
             router = running.enter_context(LambdaRouter())
             running.enter_context(SageMakerEmulator())
+            running.enter_context(AtomicDynamoDB())
             self._stack = deploy(
                 self.template,
                 parameters=self.parameters,
@@ -207,6 +227,7 @@ class EmulatedAwsServer(_Emulation):
             request_log = logging.getLogger("werkzeug")
             running.callback(request_log.setLevel, request_log.level)
             request_log.setLevel(logging.WARNING)
+        ensure_port_free(self.host, self.port, "AWS endpoint")
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         running.callback(server.stop)

@@ -136,11 +136,12 @@ def serve_directly(
     aws: EmulatedAws, model_id: str, endpoint_name: str = "seeded-endpoint", dimension: int = 384
 ) -> None:
     """Write a serving record without a deployment, for API tests that only need the model to be served."""
-    aws.client("dynamodb").put_item(
+    aws.client("dynamodb").update_item(
         TableName=aws.stack.tables["ModelsTable"].name,
-        Item={
-            "embedding_model_id": {"S": model_id},
-            "serving": {
+        Key={"embedding_model_id": {"S": model_id}},
+        UpdateExpression="SET serving = :record",
+        ExpressionAttributeValues={
+            ":record": {
                 "M": {
                     "endpoint_name": {"S": endpoint_name},
                     "endpoint_config_name": {"S": endpoint_name},
@@ -148,7 +149,7 @@ def serve_directly(
                     "embedding_dimension": {"N": str(dimension)},
                     "since": {"S": "2024-05-21T15:00:00Z"},
                 }
-            },
+            }
         },
     )
 

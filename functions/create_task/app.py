@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
+from inference_deploy.logic.idempotency import run_once
 from inference_deploy.logic.tasks import create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings, load_settings
@@ -21,17 +23,40 @@ BASE = "/internal/inference-deployment"
 app = build_resolver()
 
 
-def _create(kind: TaskKind, request: DeployRequest | DeleteRequest) -> Response[str]:
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,128}$",
+        description="Repeat a request with the same key and body within an hour to get its original answer.",
+    ),
+]
+
+
+def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_key: str | None) -> Response[str]:
     identity = app.current_event.request_context.identity
-    task = create_task(
-        kind,
-        request,
-        initiated_by=identity.user_arn or identity.caller or "unknown",
-        settings=load_settings(CreateTaskSettings),
-        store=dependencies.task_store(),
-        models=dependencies.model_store(),
-        executions=dependencies.executions(),
-    )
+    caller = identity.user_arn or identity.caller or "unknown"
+
+    def work() -> Task:
+        return create_task(
+            kind,
+            request,
+            initiated_by=caller,
+            settings=load_settings(CreateTaskSettings),
+            store=dependencies.task_store(),
+            executions=dependencies.executions(),
+        )
+
+    if idempotency_key is None:
+        task = work()
+    else:
+        task = run_once(
+            work,
+            scope={"caller": caller, "route": kind.value, "key": idempotency_key},
+            payload=request.model_dump(mode="json"),
+            persistence=dependencies.idempotency_store(),
+            lambda_context=app.lambda_context,
+        )
     location = f"{app.current_event.request_context.path or app.current_event.path}/{task.id}"
     return Response(
         status_code=HTTPStatus.ACCEPTED,
@@ -46,11 +71,11 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest) -> Response[
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 413, 422, 500, 503),
+        **problem_responses(400, 409, 413, 422, 500, 503),
     },
 )
-def deploy(request: DeployRequest) -> Response[str]:
-    return _create(TaskKind.DEPLOY, request)
+def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
+    return _create(TaskKind.DEPLOY, request, idempotency_key)
 
 
 @app.post(
@@ -58,11 +83,11 @@ def deploy(request: DeployRequest) -> Response[str]:
     summary="Schedule the removal of an embedding model from the inference system",
     responses={
         202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 404, 413, 422, 500, 503),
+        **problem_responses(400, 404, 409, 413, 422, 500, 503),
     },
 )
-def delete(request: DeleteRequest) -> Response[str]:
-    return _create(TaskKind.DELETE, request)
+def delete(request: DeleteRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
+    return _create(TaskKind.DELETE, request, idempotency_key)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -18,7 +18,12 @@ def test_a_domain_error_keeps_its_code_and_lambda_message():
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("States.Timeout", "step_timeout"), ("Lambda.ServiceException", "step_failed"), ("KeyError", "internal_error")],
+    [
+        ("States.Timeout", "step_timeout"),
+        ("Sandbox.Timedout", "step_timeout"),
+        ("Lambda.ServiceException", "step_failed"),
+        ("KeyError", "internal_error"),
+    ],
 )
 def test_platform_and_unexpected_errors_get_generic_codes(name, code):
     assert failure_to_error(StepFailure(Error=name, Cause="not json")).code == code

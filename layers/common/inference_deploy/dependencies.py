@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.executions import Executions
 from inference_deploy.adapters.model_store import ModelStore
@@ -11,7 +13,7 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
-    ModelStoreSettings,
+    IdempotencySettings,
     StoreSettings,
     load_settings,
 )
@@ -20,12 +22,20 @@ from inference_deploy.models.task import TaskKind
 
 @cache
 def task_store() -> TaskStore:
-    return TaskStore(load_settings(StoreSettings).tasks_table_name)
+    settings = load_settings(StoreSettings)
+    return TaskStore(settings.tasks_table_name, settings.models_table_name)
 
 
 @cache
 def model_store() -> ModelStore:
-    return ModelStore(load_settings(ModelStoreSettings).models_table_name)
+    return ModelStore(load_settings(StoreSettings).models_table_name)
+
+
+@cache
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(
+        table_name=load_settings(IdempotencySettings).idempotency_table_name, boto3_client=aws.dynamodb()
+    )
 
 
 @cache
@@ -43,7 +53,7 @@ def executions() -> Executions:
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (task_store, model_store, sagemaker, executions):
+    for factory in (task_store, model_store, idempotency_store, sagemaker, executions):
         factory.cache_clear()
     load_settings.cache_clear()
     aws.reset_clients()

@@ -43,10 +43,42 @@ class TaskConflict(DomainError):
     code = "task_conflict"
 
 
+class ModelBusy(DomainError):
+    """Another task of the model is still active: one rollout or removal at a time per model."""
+
+    code = "model_busy"
+
+    def __init__(self, message: str, *, active_task_id: str, active_task_kind: str) -> None:
+        super().__init__(message)
+        self.active_task_id = active_task_id
+        self.active_task_kind = active_task_kind
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {"active_task_id": self.active_task_id, "active_task_kind": self.active_task_kind}
+
+
+class IdempotencyKeyReused(DomainError):
+    """The Idempotency-Key was used before with another request body."""
+
+    code = "idempotency_key_reused"
+
+
+class RequestInProgress(DomainError):
+    """A request with the same Idempotency-Key is being handled right now."""
+
+    code = "request_in_progress"
+
+
 class ExecutionStartFailed(DomainError):
     """The workflow could not be started; the task was rolled back and the caller may retry."""
 
     code = "execution_start_failed"
+
+
+class WorkflowServiceUnavailable(DomainError):
+    """Step Functions could not be asked about an execution; the caller may retry."""
+
+    code = "workflow_service_unavailable"
 
 
 class StoreUnavailable(DomainError):

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from inference_deploy.adapters import aws
-from inference_deploy.errors import ExecutionStartFailed
+from inference_deploy.errors import ExecutionStartFailed, WorkflowServiceUnavailable
 from inference_deploy.models.task import TaskKind
 
 if TYPE_CHECKING:
@@ -41,3 +41,13 @@ class Executions:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             raise ExecutionStartFailed(f"could not start the {kind.value} workflow ({code})") from exc
         return response["executionArn"]
+
+    def status(self, arn: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED…, or None if there is no such execution."""
+        try:
+            return self._client.describe_execution(executionArn=arn)["status"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            raise WorkflowServiceUnavailable(f"could not read execution {arn} ({code})") from exc

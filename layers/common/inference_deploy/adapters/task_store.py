@@ -1,25 +1,56 @@
-"""Tasks in DynamoDB: one item per task, and the ByModelKind index for "latest task of a model"."""
+"""Tasks in DynamoDB, and each model's active-task slot.
+
+A task item per task id, found by id or through the ByModelKind index ("latest task of a model").
+The slot (`active_task` on the model's item in the models table) is taken in the same transaction
+that creates a task and released in the same transaction that writes its terminal status, so at most
+one task per model is ever active and a finished task never blocks the next.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.dynamo import from_item, serialize, to_item, translate
-from inference_deploy.errors import (
-    ModelHasNoTasks,
-    TaskNotFound,
-)
+from inference_deploy.adapters.dynamo import error_code, from_item, serialize, to_item, translate
+from inference_deploy.errors import DomainError, ModelHasNoTasks, ModelNotServed, TaskConflict, TaskNotFound
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.task import Task, TaskError, TaskKind, TaskStatus, model_kind_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 BY_MODEL_KIND_INDEX = "ByModelKind"
-_ACTIVE = [serialize(TaskStatus.PENDING.value), serialize(TaskStatus.IN_PROGRESS.value)]
+_ACTIVE_STATUSES = {
+    ":pending": serialize(TaskStatus.PENDING.value),
+    ":running": serialize(TaskStatus.IN_PROGRESS.value),
+}
+_IS_ACTIVE = "#s IN (:pending, :running)"
+
+
+@dataclass(frozen=True)
+class ActiveTask:
+    """Who holds a model's slot."""
+
+    task_id: str
+    kind: TaskKind
+    since: datetime
+    execution_arn: str
+
+
+class SlotTaken(DomainError):
+    """The model's slot is held by another task (which may or may not still be running)."""
+
+    code = "model_busy"
+
+    def __init__(self, holder: ActiveTask) -> None:
+        super().__init__(f"{holder.kind.value} task {holder.task_id} is active")
+        self.holder = holder
 
 
 def task_to_item(task: Task) -> dict[str, Any]:
@@ -34,37 +65,63 @@ def item_to_task(item: dict[str, Any]) -> Task:
     return Task.model_validate(values)
 
 
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    reasons: Any = exc.response.get("CancellationReasons") or []
+    return [str(r.get("Code", "None")) for r in reasons]
+
+
 class TaskStore:
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
+    def __init__(self, tasks_table: str, models_table: str, client: DynamoDBClient | None = None) -> None:
+        self._tasks = tasks_table
+        self._models = models_table
         self._client = client or aws.dynamodb()
 
-    def put_new(self, task: Task) -> None:
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=task_to_item(task),
-                ConditionExpression="attribute_not_exists(id)",
-            )
-        except ClientError as exc:
-            raise translate(exc, f"create {task.id}") from exc
+    # ---------------------------------------------------------------- creating and taking back
 
-    def discard_pending(self, task_id: str) -> None:
-        """Remove a task whose execution never started, so no task stays pending forever."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"id": {"S": task_id}},
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":pending": serialize(TaskStatus.PENDING.value)},
-            )
-        except ClientError as exc:
-            raise translate(exc, f"discard {task_id}") from exc
+    def create(self, task: Task) -> None:
+        """Put the task and claim its model's slot, atomically. SlotTaken names the holder; a delete
+        task also needs the model to be served (ModelNotServed), checked in the same transaction."""
+        self._transact(
+            [self._put_task(task), self._claim(task, "attribute_not_exists(active_task)", {})],
+            what=f"create {task.id}",
+            on_conflict=lambda: self._explain_conflict(task),
+        )
+
+    def reclaim(self, task: Task, holder: ActiveTask, *, fail_holder: TaskError | None) -> None:
+        """Create `task` in the slot of a holder whose execution has ended, marking the holder failed
+        (when it never wrote a terminal status) in the same transaction."""
+        items = [
+            self._put_task(task),
+            self._claim(task, "active_task.task_id = :holder", {":holder": serialize(holder.task_id)}),
+        ]
+        if fail_holder is not None:
+            items.append(self._status_update(holder.task_id, TaskStatus.FAILED, fail_holder, {}))
+        self._transact(items, what=f"reclaim {holder.task_id} for {task.id}", on_conflict=None)
+
+    def discard_pending(self, task: Task) -> None:
+        """Take back a task whose execution never started: no pending orphan, slot free again."""
+        self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self._tasks,
+                        "Key": {"id": {"S": task.id}},
+                        "ConditionExpression": "#s = :pending",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":pending": _ACTIVE_STATUSES[":pending"]},
+                    }
+                },
+                self._release(task.embedding_model_id, task.id),
+            ],
+            what=f"discard {task.id}",
+            on_conflict=None,
+        )
+
+    # ---------------------------------------------------------------- reading
 
     def get(self, task_id: str) -> Task:
         try:
-            response = self._client.get_item(TableName=self._table, Key={"id": {"S": task_id}}, ConsistentRead=True)
+            response = self._client.get_item(TableName=self._tasks, Key={"id": {"S": task_id}}, ConsistentRead=True)
         except ClientError as exc:
             raise translate(exc, f"read {task_id}") from exc
         if "Item" not in response:
@@ -75,7 +132,7 @@ class TaskStore:
         """One Query, newest first, one item: cost does not grow with the model's history."""
         try:
             response = self._client.query(
-                TableName=self._table,
+                TableName=self._tasks,
                 IndexName=BY_MODEL_KIND_INDEX,
                 KeyConditionExpression="model_kind = :mk",
                 ExpressionAttributeValues={":mk": {"S": model_kind_key(embedding_model_id, kind)}},
@@ -89,53 +146,168 @@ class TaskStore:
             raise ModelHasNoTasks(f"model {embedding_model_id} has no {kind.value} task")
         return item_to_task(items[0])
 
+    def active_task(self, embedding_model_id: str) -> ActiveTask | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._models,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                ProjectionExpression="active_task",
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise translate(exc, f"read the active task of {embedding_model_id}") from exc
+        slot = from_item(response.get("Item", {})).get("active_task")
+        if not isinstance(slot, dict):
+            return None
+        return ActiveTask(
+            task_id=slot["task_id"],
+            kind=TaskKind(slot["kind"]),
+            since=datetime.fromisoformat(slot["since"]),
+            execution_arn=slot["execution_arn"],
+        )
+
+    # ---------------------------------------------------------------- the workflow's writes
+
     def mark_in_progress(self, task_id: str) -> Task:
         """pending -> in_progress; a repeat (Lambda retry) on an in_progress task is a no-op."""
-        return self._update_status(task_id, TaskStatus.IN_PROGRESS, None, {})
+        try:
+            self._client.update_item(**self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"])
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"start {task_id}") from exc
+            current = self.get(task_id)
+            if current.status is not TaskStatus.IN_PROGRESS:
+                raise TaskConflict(f"task {task_id} is {current.status.value}, it cannot start") from exc
+        return self.get(task_id)
 
-    def finish(self, task_id: str, status: TaskStatus, error: TaskError | None, metadata: dict[str, Any]) -> Task:
-        """Write a terminal status once; a repeat after success returns the stored task unchanged."""
+    def finish(
+        self,
+        task_id: str,
+        embedding_model_id: str,
+        status: TaskStatus,
+        error: TaskError | None,
+        metadata: dict[str, Any],
+    ) -> Task:
+        """Write the terminal status and free the model's slot in one transaction. A repeat (Lambda
+        retry after success) changes nothing; a slot already taken over by another task is left to it."""
         if not status.is_terminal:
             raise ValueError(f"{status} is not terminal")
-        return self._update_status(task_id, status, error, metadata)
+        update = self._status_update(task_id, status, error, metadata)
+        release = self._release(embedding_model_id, task_id)
+        try:
+            self._client.transact_write_items(TransactItems=[update, release])
+        except ClientError as exc:
+            codes = _cancellation_codes(exc)
+            if error_code(exc) != "TransactionCanceledException" or len(codes) != 2:
+                raise translate(exc, f"finish {task_id}") from exc
+            if codes[0] == "ConditionalCheckFailed":  # already terminal: a retried step
+                self._release_quietly(release)
+            elif codes[1] == "ConditionalCheckFailed":  # the slot is no longer ours
+                self._transact([update], what=f"finish {task_id}", on_conflict=None)
+            else:
+                raise translate(exc, f"finish {task_id}") from exc
+        return self.get(task_id)
 
-    def _update_status(
+    # ---------------------------------------------------------------- building blocks
+
+    def _put_task(self, task: Task) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self._tasks,
+                "Item": task_to_item(task),
+                "ConditionExpression": "attribute_not_exists(id)",
+            }
+        }
+
+    def _claim(self, task: Task, condition: str, values: dict[str, Any]) -> TransactWriteItemTypeDef:
+        if task.kind is TaskKind.DELETE:
+            condition = f"({condition}) AND attribute_exists(serving)"
+        slot = {
+            "task_id": task.id,
+            "kind": task.kind.value,
+            "since": format_timestamp(task.created_at),
+            "execution_arn": task.execution_arn,
+        }
+        return {
+            "Update": {
+                "TableName": self._models,
+                "Key": {"embedding_model_id": {"S": task.embedding_model_id}},
+                "UpdateExpression": "SET active_task = :slot",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {":slot": serialize(slot), **values},
+            }
+        }
+
+    def _release(self, embedding_model_id: str, task_id: str) -> TransactWriteItemTypeDef:
+        return {
+            "Update": {
+                "TableName": self._models,
+                "Key": {"embedding_model_id": {"S": embedding_model_id}},
+                "UpdateExpression": "REMOVE active_task",
+                "ConditionExpression": "active_task.task_id = :me",
+                "ExpressionAttributeValues": {":me": serialize(task_id)},
+            }
+        }
+
+    def _status_update(
         self, task_id: str, status: TaskStatus, error: TaskError | None, metadata: dict[str, Any]
-    ) -> Task:
+    ) -> TransactWriteItemTypeDef:
         names: dict[str, str] = {"#s": "status", "#u": "updated_at"}
         values: dict[str, Any] = {
             ":s": serialize(status.value),
             ":u": serialize(format_timestamp(utc_now())),
-            ":a0": _ACTIVE[0],
-            ":a1": _ACTIVE[1],
+            **_ACTIVE_STATUSES,
         }
         sets = ["#s = :s", "#u = :u"]
         if error is not None:
             names["#e"] = "error"
             values[":e"] = serialize(error.model_dump())
             sets.append("#e = :e")
+        if metadata:
+            names["#md"] = "metadata"
         for i, (key, value) in enumerate(sorted(metadata.items())):
             names[f"#m{i}"] = key
             values[f":m{i}"] = serialize(value)
             sets.append(f"#md.#m{i} = :m{i}")
-        if metadata:
-            names["#md"] = "metadata"
+        return {
+            "Update": {
+                "TableName": self._tasks,
+                "Key": {"id": {"S": task_id}},
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": f"attribute_exists(id) AND {_IS_ACTIVE}",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _release_quietly(self, release: TransactWriteItemTypeDef) -> None:
         try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"id": {"S": task_id}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(id) AND #s IN (:a0, :a1)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self._client.update_item(**release["Update"])
         except ClientError as exc:
-            old: Any = exc.response.get("Item")
-            if isinstance(old, dict):
-                current = item_to_task(old)
-                if current.status == status or (status == TaskStatus.IN_PROGRESS and current.status.is_terminal):
-                    return current
-            raise translate(exc, f"set {task_id} {status.value}") from exc
-        return item_to_task(response["Attributes"])
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "release a slot") from exc
+
+    def _explain_conflict(self, task: Task) -> Exception:
+        holder = self.active_task(task.embedding_model_id)
+        if holder is not None:
+            return SlotTaken(holder)
+        if task.kind is TaskKind.DELETE:
+            return ModelNotServed(f"model {task.embedding_model_id} is not served: there is nothing to delete")
+        # the slot was freed between our write and this read: the caller may simply retry
+        return TaskConflict(f"the active task of {task.embedding_model_id} changed during the request; retry")
+
+    def _transact(
+        self,
+        items: list[TransactWriteItemTypeDef],
+        *,
+        what: str,
+        on_conflict: Callable[[], Exception] | None,
+    ) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in _cancellation_codes(
+                exc
+            ):
+                raise (on_conflict() if on_conflict else TaskConflict(f"{what}: state changed meanwhile")) from exc
+            raise translate(exc, what) from exc

@@ -17,11 +17,15 @@ from inference_deploy.errors import (
     ConfigurationError,
     DomainError,
     ExecutionStartFailed,
+    IdempotencyKeyReused,
+    ModelBusy,
     ModelHasNoTasks,
     ModelNotServed,
+    RequestInProgress,
     StoreUnavailable,
     TaskConflict,
     TaskNotFound,
+    WorkflowServiceUnavailable,
 )
 from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, FieldError, Problem
 from inference_deploy.observability import logger
@@ -34,6 +38,10 @@ _STATUS: dict[type[DomainError], HTTPStatus] = {
     ModelHasNoTasks: HTTPStatus.NOT_FOUND,
     ModelNotServed: HTTPStatus.NOT_FOUND,
     TaskConflict: HTTPStatus.CONFLICT,
+    ModelBusy: HTTPStatus.CONFLICT,
+    RequestInProgress: HTTPStatus.CONFLICT,
+    IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
+    WorkflowServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
     StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ConfigurationError: HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -135,7 +143,7 @@ def build_resolver() -> ApiResolver:
     @app.exception_handler(DomainError)
     def _domain_error(exc: DomainError) -> Response[str]:
         status = status_for(exc)
-        retryable = status == HTTPStatus.SERVICE_UNAVAILABLE
+        retryable = status == HTTPStatus.SERVICE_UNAVAILABLE or isinstance(exc, RequestInProgress)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             logger.error("request failed", extra={"error_code": exc.code, "error": exc.message})
         return problem_response(

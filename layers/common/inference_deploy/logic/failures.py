@@ -34,7 +34,7 @@ def failure_to_error(failure: StepFailure) -> TaskError:
     codes = _domain_error_codes()
     if failure.Error in codes:
         code = codes[failure.Error]
-    elif failure.Error == "States.Timeout":
+    elif failure.Error in {"States.Timeout", "Sandbox.Timedout"}:
         code = "step_timeout"
     elif failure.Error.startswith(("Lambda.", "States.")):
         code = "step_failed"

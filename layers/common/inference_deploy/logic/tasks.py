@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.executions import Executions
-from inference_deploy.adapters.model_store import ModelStore
-from inference_deploy.adapters.task_store import TaskStore
-from inference_deploy.errors import DomainError, ModelNotServed, TaskNotFound
+from inference_deploy.adapters.task_store import SlotTaken, TaskStore
+from inference_deploy.errors import DomainError, ModelBusy, TaskConflict, TaskNotFound
 from inference_deploy.ids import new_task_id
+from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings
-from inference_deploy.models.task import Task, TaskKind
+from inference_deploy.models.task import Task, TaskError, TaskKind
 from inference_deploy.models.workflow import DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.naming import green_endpoint
 from inference_deploy.observability import logger, metrics
@@ -55,14 +57,11 @@ def create_task(
     initiated_by: str,
     settings: CreateTaskSettings,
     store: TaskStore,
-    models: ModelStore,
     executions: Executions,
 ) -> Task:
     """Record a pending task, then start its execution; if the start fails, take the task back."""
     task_id = new_task_id(kind)
     logger.append_keys(task_id=task_id, embedding_model_id=request.embedding_model_id)
-    if kind is TaskKind.DELETE and models.serving(request.embedding_model_id) is None:
-        raise ModelNotServed(f"model {request.embedding_model_id} is not served: there is nothing to delete")
     plan: DeploymentPlan | None = None
     if isinstance(request, DeployRequest):
         plan = _plan(request, task_id, settings)
@@ -70,7 +69,7 @@ def create_task(
     else:
         metadata = _delete_metadata(request, initiated_by)
     task = Task.new(task_id, request.embedding_model_id, metadata, executions.arn_for(kind, task_id))
-    store.put_new(task)
+    _claim_and_record(task, store, executions)
     execution_input = ExecutionInput(
         task_id=task_id,
         embedding_model_id=task.embedding_model_id,
@@ -87,7 +86,7 @@ def create_task(
         executions.start(kind, task_id, execution_input)
     except DomainError:
         try:
-            store.discard_pending(task_id)
+            store.discard_pending(task)
         except DomainError:
             logger.exception("could not discard a task whose execution did not start")
         metrics.add_metric(name="ExecutionStartFailed", unit=MetricUnit.Count, value=1)
@@ -95,6 +94,45 @@ def create_task(
     metrics.add_metric(name=f"{kind.value.capitalize()}TaskCreated", unit=MetricUnit.Count, value=1)
     logger.info("task created", extra={"kind": kind.value})
     return task
+
+
+# An execution is started right after its task is recorded: a holder younger than this whose execution
+# does not exist yet is being started, not lost.
+START_GRACE = timedelta(seconds=60)
+
+
+def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> None:
+    """Record the task in its model's slot. If another task holds the slot but its execution has ended
+    (aborted, timed out, deleted by hand, or never started), take the slot over; otherwise ModelBusy."""
+    try:
+        store.create(task)
+        return
+    except SlotTaken as taken:
+        holder = taken.holder
+    status = executions.status(holder.execution_arn)
+    never_started = status is None and utc_now() - holder.since > START_GRACE
+    if status == "RUNNING" or (status is None and not never_started):
+        raise ModelBusy(
+            f"{holder.kind.value} task {holder.task_id} of model {task.embedding_model_id} is still active",
+            active_task_id=holder.task_id,
+            active_task_kind=holder.kind.value,
+        )
+    fail_holder = None
+    with contextlib.suppress(TaskNotFound):
+        if not store.get(holder.task_id).status.is_terminal:
+            fail_holder = TaskError(
+                code="execution_aborted",
+                message=f"its execution ended without finishing the task ({status or 'never started'})",
+            )
+    logger.warning("reclaiming a stale slot", extra={"holder": holder.task_id, "execution_status": status})
+    try:
+        store.reclaim(task, holder, fail_holder=fail_holder)
+    except TaskConflict as exc:  # another request reclaimed it first, or the model stopped being served
+        raise ModelBusy(
+            f"the active task of model {task.embedding_model_id} changed during the request; retry",
+            active_task_id=holder.task_id,
+            active_task_kind=holder.kind.value,
+        ) from exc
 
 
 def get_task(kind: TaskKind, task_id: str, store: TaskStore) -> Task:

@@ -17,10 +17,11 @@ class _EnvSettings(BaseModel):
 
 class StoreSettings(_EnvSettings):
     tasks_table_name: str = Field(min_length=3)
-
-
-class ModelStoreSettings(_EnvSettings):
     models_table_name: str = Field(min_length=3)
+
+
+class IdempotencySettings(_EnvSettings):
+    idempotency_table_name: str = Field(min_length=3)
 
 
 class CreateTaskSettings(_EnvSettings):

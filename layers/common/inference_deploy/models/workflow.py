@@ -149,6 +149,7 @@ class SweepResult(_Payload):
 
 class FinishTaskEvent(_Payload):
     task_id: TaskId
+    embedding_model_id: ModelId
     status: TaskStatus
     failure: StepFailure | None = None
     state: dict[str, Any] = Field(default_factory=dict, description="The execution state, for the task's metadata.")

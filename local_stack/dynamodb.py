@@ -1,0 +1,56 @@
+"""Makes each emulated DynamoDB request atomic, as the real service is.
+
+Moto evaluates a condition and then applies the write in separate Python steps, so two threads can
+both pass `attribute_not_exists(...)` before either writes. DynamoDB never lets that happen (and the
+service relies on it: one active task per model is a conditional write). One lock around every
+DynamoDB request gives the emulator the same guarantee; requests are fast, so the cost is small.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+from moto.dynamodb.responses import DynamoHandler
+
+from local_stack._patch import Method, MethodPatch
+
+_LOCK = threading.RLock()
+
+
+def _serialised(original: Method) -> Method:
+    def call_action(handler: DynamoHandler, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return original(handler, *args, **kwargs)
+
+    return call_action
+
+
+_PATCH = MethodPatch(DynamoHandler, "call_action", _serialised)
+
+
+class AtomicDynamoDB:
+    """Serialises moto's DynamoDB requests while started."""
+
+    def __init__(self) -> None:
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            _PATCH.acquire()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            _PATCH.release()
+            self._started = False
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
