@@ -13,7 +13,7 @@ CODE_DIRS := functions layers
 .PHONY: help dev tools test lint validate build run openapi pr clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@test -n "$(PYTHON)" || { echo "error: no Python 3.13 interpreter (see scripts/find-python)" >&2; exit 1; }
@@ -52,6 +52,8 @@ openapi: dev ## Regenerate openapi.json from the routes
 	PYTHONPATH=layers/common:functions $(PY) -m scripts.gen_openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json
 
 pr: lint validate test build ## Everything CI checks
+
+include make/run.mk
 
 clean: ## Remove build output and caches (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -127,6 +127,16 @@ class DeployedStack:
     def handler(self, key: str) -> Handler:
         return self.function(key).load_handler()
 
+    def resolver(self) -> Resolver:
+        """Resolves any other template value (an API's StageName, say) as this stack's resources answer."""
+        return Resolver(
+            pseudo=_pseudo_parameters(self.region, self.account_id, self.name_prefix),
+            parameters=self.parameters,
+            resources=self.resources,
+            conditions=self.template.conditions,
+            mappings=self.template.mappings,
+        )
+
     def _resource(self, logical_id: str) -> PhysicalResource:
         if logical_id not in self.resources:
             raise KeyError(f"no resource {logical_id!r} in the stack")
@@ -142,7 +152,7 @@ def plan_stack(
     name_prefix: str = "",
 ) -> DeployedStack:
     """Resolve every name, ARN and property of `template` without calling AWS."""
-    pseudo = PseudoParameters(region=region, account_id=account_id, stack_name=name_prefix.strip("-_") or "local")
+    pseudo = _pseudo_parameters(region, account_id, name_prefix)
     parameter_values = template.parameter_values(parameters)
 
     def resolver(resources: Mapping[str, PhysicalResource]) -> Resolver:
@@ -265,6 +275,10 @@ def deploy(
         )
         _check_arn(machine.logical_id, machine.arn, created["stateMachineArn"])
     return stack
+
+
+def _pseudo_parameters(region: str, account_id: str, name_prefix: str) -> PseudoParameters:
+    return PseudoParameters(region=region, account_id=account_id, stack_name=name_prefix.strip("-_") or "local")
 
 
 def _physical_name(

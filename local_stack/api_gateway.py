@@ -1,0 +1,588 @@
+"""API Gateway (REST, Lambda proxy integration) in front of the template's functions, stdlib only.
+
+Every `Api` event of the template becomes a route. A request is matched against the routes' path
+templates (`{param}` is one segment, `{param+}` the rest of the path), turned into the proxy event
+API Gateway sends (resource, path, httpMethod, headers and multiValueHeaders, query strings,
+pathParameters, body, requestContext with the stage and a local IAM caller), handed to the function
+in this process, and the function's proxy response is turned back into HTTP. What API Gateway itself
+answers is imitated too: 403 `Missing Authentication Token` for any path or method no route declares
+(what a REST API says for both), 502 `Internal server error` when the function fails or answers
+something that is not a proxy response, 504 past the 29 s integration timeout.
+
+Like Lambda, each function handles one request at a time (requests to one function queue, different
+functions run in parallel): Powertools' resolvers keep the current event on a module-level object.
+Paths are served both bare (`/items`, as `sam local start-api` does) and under the stage (`/v1/items`,
+as in the deployed URL); the `Location` headers the service answers with carry the stage.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self, TextIO
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_stack.lambdas import InvocationResult, LambdaFunction, invoke_function
+from local_stack.stack import DeployedStack
+from local_stack.template import ApiRoute, TemplateValue
+
+DEFAULT_PORT = 3000
+INTEGRATION_TIMEOUT_SECONDS = 29.0
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+IMPLICIT_API_STAGE = "Prod"  # SAM's implicit ServerlessRestApi
+LOCAL_CALLER_NAME = "local-developer"
+LOCAL_CALLER_ID = "AIDALOCALDEVELOPER001"  # an IAM user's unique id (AIDA + 17 characters)
+LOCAL_ACCESS_KEY = "AKIALOCALDEVELOPER01"
+ANY_METHOD = "ANY"
+
+_TEXT_MEDIA_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-www-form-urlencoded",
+        "application/graphql",
+        "application/yaml",
+        "application/x-yaml",
+        "application/problem+json",
+    }
+)
+_HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_PARAMETER = re.compile(r"\{([^{}]+?)(\+?)\}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method on one resource path of one API stage, served by `function`."""
+
+    method: str
+    resource: str
+    function: LambdaFunction
+    function_id: str
+    stage: str
+    api_id: str
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    parameter_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names: list[str] = []
+        regex: list[str] = []
+        position = 0
+        for match in _PARAMETER.finditer(self.resource):
+            regex.append(re.escape(self.resource[position : match.start()]))
+            regex.append("(.+)" if match.group(2) else "([^/]+)")
+            names.append(match.group(1))
+            position = match.end()
+        regex.append(re.escape(self.resource[position:]))
+        object.__setattr__(self, "pattern", re.compile("".join(regex)))
+        object.__setattr__(self, "parameter_names", tuple(names))
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Sort key: static paths before parameters, single-segment parameters before greedy ones."""
+        greedy = sum(1 for m in _PARAMETER.finditer(self.resource) if m.group(2))
+        return (len(self.parameter_names), greedy)
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route: Route
+    path: str
+    path_parameters: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    target: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    protocol: str = "HTTP/1.1"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        return values[-1] if values else None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The IAM identity API Gateway reports for a SigV4-signed request (requestContext.identity)."""
+
+    user_arn: str
+    caller: str = LOCAL_CALLER_ID
+    access_key: str = LOCAL_ACCESS_KEY
+
+    @classmethod
+    def local_developer(cls, account_id: str, partition: str = "aws") -> Caller:
+        return cls(user_arn=f"arn:{partition}:iam::{account_id}:user/{LOCAL_CALLER_NAME}")
+
+
+class RouteTable:
+    """Finds the route of a request the way API Gateway does: the most specific resource whose path
+    matches, then the method on that resource (ANY when it has no method of that name)."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = tuple(sorted(routes, key=lambda route: route.specificity))
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        path = _normalise(path)
+        for route in self.routes:
+            for candidate in _candidates(path, route.stage):
+                found = route.pattern.fullmatch(candidate)
+                if found is None:
+                    continue
+                chosen = self._method(route, method.upper())
+                if chosen is None:
+                    return None
+                values = found.groups()
+                parameters = {name: unquote(value) for name, value in zip(chosen.parameter_names, values, strict=True)}
+                return RouteMatch(chosen, candidate, parameters)
+        return None
+
+    def _method(self, resource: Route, method: str) -> Route | None:
+        key = (resource.api_id, resource.stage, resource.resource)
+        same = [route for route in self.routes if (route.api_id, route.stage, route.resource) == key]
+        for wanted in (method, ANY_METHOD):
+            for route in same:
+                if route.method == wanted:
+                    return route
+        return None
+
+
+def routes_from_stack(stack: DeployedStack) -> list[Route]:
+    """The REST API routes of a deployed template, each with its API's resolved stage."""
+    resolver = stack.resolver()
+    routes: list[Route] = []
+    for route in stack.routes:
+        if route.event_type != "Api":
+            print(
+                f"local_stack: {route.function}.{route.event} is an {route.event_type} event; skipped", file=sys.stderr
+            )
+            continue
+        routes.append(_route(stack, resolver.resolve, route))
+    return routes
+
+
+def _route(stack: DeployedStack, resolve: Callable[[TemplateValue], TemplateValue], route: ApiRoute) -> Route:
+    stage = IMPLICIT_API_STAGE
+    api_id = _short_id(f"{stack.name_prefix}ServerlessRestApi")
+    if route.api is not None and route.api in stack.template.resources:
+        properties = stack.template.resources[route.api].properties
+        if "StageName" in properties:
+            stage = str(resolve(properties["StageName"]))
+        api_id = stack.ref(route.api)
+    return Route(
+        method=route.method.upper(),
+        resource=route.path,
+        function=stack.functions[route.function],
+        function_id=route.function,
+        stage=stage,
+        api_id=api_id,
+    )
+
+
+def build_event(
+    match: RouteMatch,
+    request: HttpRequest,
+    *,
+    account_id: str,
+    caller: Caller,
+    request_id: str,
+    now: datetime,
+    domain_name: str,
+) -> dict[str, Any]:
+    """The Lambda proxy event API Gateway's REST API sends for `request`."""
+    route = match.route
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        key = next((known for known in multi_headers if known.lower() == name.lower()), name)
+        multi_headers.setdefault(key, []).append(value)
+        headers[key] = value
+    query = urlsplit(request.target).query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi_query.setdefault(name, []).append(value)
+    body, is_base64 = encode_body(request.body, headers_get(headers, "Content-Type"))
+    epoch_ms = int(now.timestamp() * 1000)
+    return {
+        "resource": route.resource,
+        "path": match.path,
+        "httpMethod": request.method.upper(),
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": dict(match.path_parameters) or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": _short_id(f"{route.api_id}{route.resource}")[:6],
+            "resourcePath": route.resource,
+            "httpMethod": request.method.upper(),
+            "extendedRequestId": base64.b64encode(secrets.token_bytes(12)).decode(),
+            "requestTime": _request_time(now),
+            "path": f"/{route.stage}{match.path}",
+            "accountId": account_id,
+            "protocol": request.protocol,
+            "stage": route.stage,
+            "domainPrefix": domain_name.split(".", 1)[0].split(":", 1)[0],
+            "requestTimeEpoch": epoch_ms,
+            "requestId": request_id,
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "accountId": account_id,
+                "cognitoIdentityId": None,
+                "caller": caller.caller,
+                "sourceIp": request.source_ip,
+                "principalOrgId": None,
+                "accessKey": caller.access_key,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": caller.user_arn,
+                "userAgent": headers_get(headers, "User-Agent"),
+                "user": caller.caller,
+            },
+            "domainName": domain_name,
+            "apiId": route.api_id,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def encode_body(body: bytes, content_type: str | None) -> tuple[str | None, bool]:
+    """The event's `body` and `isBase64Encoded`: text bodies as they are, anything else in base64.
+
+    Text is a textual media type (text/*, JSON, XML, form data...) in valid UTF-8; a body without a
+    Content-Type is text if it is UTF-8 without control characters."""
+    if not body:
+        return None, False
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    textual = (
+        media_type.startswith("text/") or media_type in _TEXT_MEDIA_TYPES or media_type.endswith(("+json", "+xml"))
+    )
+    if textual or not media_type:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if textual or not _CONTROL.search(text):
+                return text, False
+    return base64.b64encode(body).decode("ascii"), True
+
+
+def proxy_response(result: InvocationResult, request_id: str) -> HttpResponse:
+    """The HTTP answer for a function's outcome, as API Gateway's Lambda proxy integration gives it."""
+    if result.function_error:
+        return gateway_error(
+            HTTPStatus.BAD_GATEWAY, "Internal server error", "InternalServerErrorException", request_id
+        )
+    try:
+        answer = json.loads(result.payload)
+        status, headers, body = _parse_proxy_answer(answer)
+    except (ValueError, TypeError) as exc:
+        print(f"local_stack: malformed Lambda proxy response ({exc}): {result.payload[:200]!r}", file=sys.stderr)
+        return gateway_error(
+            HTTPStatus.BAD_GATEWAY, "Internal server error", "InternalServerErrorException", request_id
+        )
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    headers.append(("x-amzn-RequestId", request_id))
+    return HttpResponse(status, headers, body)
+
+
+def gateway_error(status: HTTPStatus, message: str, error_type: str, request_id: str) -> HttpResponse:
+    """An answer API Gateway gives on its own: `{"message": ...}` with x-amzn-ErrorType."""
+    body = json.dumps({"message": message}).encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-RequestId", request_id),
+        ("x-amzn-ErrorType", error_type),
+    ]
+    return HttpResponse(int(status), headers, body)
+
+
+def _parse_proxy_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    if not isinstance(answer, dict):
+        raise TypeError("the response is not a JSON object")
+    status = answer.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError(f"statusCode {status!r} is not an HTTP status")
+    merged: list[tuple[str, str]] = []
+    for name, values in (answer.get("multiValueHeaders") or {}).items():
+        if not isinstance(values, list):
+            raise TypeError(f"multiValueHeaders[{name!r}] is not a list")
+        merged.extend((str(name), _header_value(value)) for value in values)
+    for name, value in (answer.get("headers") or {}).items():
+        pair = (str(name), _header_value(value))
+        if not any(key.lower() == pair[0].lower() and existing == pair[1] for key, existing in merged):
+            merged.append(pair)
+    merged = [(name, value) for name, value in merged if name.lower() not in _HOP_BY_HOP]
+    body = answer.get("body")
+    if body is None:
+        payload = b""
+    elif not isinstance(body, str):
+        raise TypeError("body is not a string")
+    elif answer.get("isBase64Encoded"):
+        payload = base64.b64decode(body, validate=True)
+    else:
+        payload = body.encode("utf-8")
+    return status, merged, payload
+
+
+def _header_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise TypeError(f"header value {value!r} is not a string")
+
+
+def headers_get(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+class ApiGateway:
+    """Turns HTTP requests into function invocations; the HTTP server around it is `ApiGatewayServer`."""
+
+    def __init__(self, routes: Iterable[Route], *, account_id: str, caller: Caller | None = None) -> None:
+        self.table = RouteTable(routes)
+        self.account_id = account_id
+        self.caller = caller or Caller.local_developer(account_id)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def handle(self, request: HttpRequest, *, domain_name: str) -> tuple[HttpResponse, Route | None]:
+        request_id = str(uuid.uuid4())
+        path = urlsplit(request.target).path or "/"
+        match = self.table.match(request.method, path)
+        if match is None:
+            response = gateway_error(
+                HTTPStatus.FORBIDDEN, "Missing Authentication Token", "MissingAuthenticationTokenException", request_id
+            )
+            return response, None
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            response = gateway_error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Too Long", "RequestTooLongException", request_id
+            )
+            return response, match.route
+        event = build_event(
+            match,
+            request,
+            account_id=self.account_id,
+            caller=self.caller,
+            request_id=request_id,
+            now=datetime.now(UTC),
+            domain_name=domain_name,
+        )
+        started = time.monotonic()
+        with self._lock(match.route.function):
+            result = invoke_function(match.route.function, event)
+        if time.monotonic() - started > INTEGRATION_TIMEOUT_SECONDS:
+            response = gateway_error(
+                HTTPStatus.GATEWAY_TIMEOUT, "Endpoint request timed out", "IntegrationTimeoutException", request_id
+            )
+            return response, match.route
+        return proxy_response(result, request_id), match.route
+
+    def _lock(self, function: LambdaFunction) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(function.arn, threading.Lock())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], gateway: ApiGateway, log: TextIO | None) -> None:
+        self.gateway = gateway
+        self.log = log
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "local_stack-apigateway"
+    timeout = 60
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
+
+    def _dispatch(self) -> None:
+        server = self.server
+        assert isinstance(server, _Server)
+        started = time.monotonic()
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self.send_error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )
+        host = self.headers.get("Host") or f"{server.server_name}:{server.server_port}"
+        response, route = server.gateway.handle(request, domain_name=host)
+        self.send_response_only(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Date", self.date_time_string())
+        self.end_headers()
+        if self.command != "HEAD" and response.status not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+            self.wfile.write(response.body)
+        if server.log is not None:
+            target = route.function_id if route is not None else "no route"
+            elapsed_ms = (time.monotonic() - started) * 1000
+            print(
+                f"{self.command} {self.path} -> {target} {response.status} ({elapsed_ms:.0f} ms)",
+                file=server.log,
+                flush=True,
+            )
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.isdigit():
+            raise ValueError(f"bad Content-Length {length!r}")
+        return self.rfile.read(int(length))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        server = self.server
+        if isinstance(server, _Server) and server.log is not None:
+            print(f"{self.address_string()} - {format % args}", file=server.log, flush=True)
+
+
+class ApiGatewayServer:
+    """`ApiGateway` on a ThreadingHTTPServer: `with ApiGatewayServer.from_stack(stack, port=0) as api: api.url`."""
+
+    def __init__(
+        self, gateway: ApiGateway, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, log: TextIO | None = None
+    ) -> None:
+        self.gateway = gateway
+        self.host = host
+        self.port = port
+        self.log = log
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_stack(
+        cls,
+        stack: DeployedStack,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        caller: Caller | None = None,
+        log: TextIO | None = None,
+    ) -> ApiGatewayServer:
+        gateway = ApiGateway(routes_from_stack(stack), account_id=stack.account_id, caller=caller)
+        return cls(gateway, host=host, port=port, log=log)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        server = _Server((self.host, self.port), self.gateway, self.log)
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _normalise(path: str) -> str:
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    return path if path.startswith("/") else f"/{path}"
+
+
+def _candidates(path: str, stage: str) -> list[str]:
+    """The path as it is, and without a leading `/<stage>` (the deployed URL's form)."""
+    prefix = f"/{stage}"
+    if path == prefix:
+        return [path, "/"]
+    if path.startswith(f"{prefix}/"):
+        return [path, path[len(prefix) :]]
+    return [path]
+
+
+def _request_time(now: datetime) -> str:
+    now = now.astimezone(UTC)
+    return f"{now:%d}/{_MONTHS[now.month - 1]}/{now:%Y:%H:%M:%S} +0000"
+
+
+def _short_id(seed: str) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:10]

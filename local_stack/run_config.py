@@ -1,0 +1,37 @@
+"""Settings of the local run (`python -m local_stack run`) that other commands share, without moto.
+
+The template parameters below shorten the workflows' waits so a deployment ends in seconds. Only the
+parameters the template declares are passed, so the run works whichever of them exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from local_stack.template import Template
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 3000  # sam local start-api's port
+DEFAULT_AWS_PORT = 5000  # moto server's port
+DEFAULT_REGION = "us-east-1"
+DOCKER_HOST_ALIAS = "host.docker.internal"
+
+RUN_PARAMETERS: Mapping[str, str] = {
+    "GreenPollSeconds": "1",
+    "DrainSeconds": "1",
+    "GreenTimeoutSeconds": "60",
+    "RemovalTimeoutSeconds": "60",
+}
+
+DEMO_MODEL_NAME = "embed-deploy-123"
+DEMO_MODEL_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:local-demo"
+DEMO_MODEL_ROLE = "LocalStackSageMakerExecutionRole"
+# The emulated endpoint reports Creating once before InService, so the green check polls at least once.
+DEMO_MODEL_ENVIRONMENT: Mapping[str, str] = {"EMULATOR_CREATING_POLLS": "1", "EMULATOR_EMBEDDING_DIMENSION": "384"}
+
+
+def run_parameters(template: Template, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """RUN_PARAMETERS the template declares, then `overrides` (which must all be declared)."""
+    parameters = {name: value for name, value in RUN_PARAMETERS.items() if name in template.parameters}
+    parameters.update(overrides or {})
+    return parameters

@@ -1,0 +1,22 @@
+# The local stack: the whole service on this machine, no Docker, no AWS account.
+# Included from the Makefile, which defines PY, VENV and the `dev` target.
+#   make run                                   API on :3000, emulated AWS on :5000
+#   make run API_PORT=3001 AWS_PORT=5001       other ports (also from the environment)
+#   make run HOST=0.0.0.0                      reachable from containers (sam local); exposes it to the network
+#   make executions [TASK=deploy-01...]        the stack's executions, or one task's steps
+#   make executions ENDPOINT_URL=              ... against the AWS account of your credentials instead
+
+API_PORT ?= 3000
+AWS_PORT ?= 5000
+# `:=`, not `?=`: some shells export HOST as the machine's name; `make run HOST=...` still wins.
+HOST := 127.0.0.1
+ENDPOINT_URL ?= http://127.0.0.1:$(AWS_PORT)
+TASK ?=
+
+.PHONY: run executions
+
+run: dev ## Serve the whole service locally (API :3000, emulated AWS :5000) until Ctrl-C
+	$(PY) -m local_stack run --host $(HOST) --api-port $(API_PORT) --aws-port $(AWS_PORT)
+
+executions: dev ## Executions of the local stack's state machines (TASK=<task id> for its steps)
+	$(PY) -m local_stack executions $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL)) $(TASK)

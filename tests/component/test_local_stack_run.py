@@ -1,0 +1,228 @@
+"""`make run` for real: `python -m local_stack run` as a subprocess, driven over HTTP like a developer would.
+
+Only contract-level behaviour is asserted (202 + task, polled to `succeeded`, status routes), so the
+tests hold whatever steps the workflows run. One process serves the whole module; the last test
+stops it with SIGINT and checks it exits 0 and frees its ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.emulator import ensure_port_free
+from local_stack.run_config import DEMO_MODEL_NAME
+from local_stack.template import load_template
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "/internal/inference-deployment"
+READY = re.compile(r"Local stack ready in (?P<seconds>[\d.]+) s")
+API_URL = re.compile(r"^  API  (?P<url>http://\S+)", re.MULTILINE)
+AWS_URL = re.compile(r"^  AWS  (?P<url>http://\S+)", re.MULTILINE)
+START_TIMEOUT = 60.0
+TASK_TIMEOUT = 60.0
+TERMINAL = {"succeeded", "failed"}
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen[bytes]
+    output: Path
+    api_url: str
+    aws_url: str
+    ready_seconds: float
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    output = tmp_path_factory.mktemp("local-stack") / "output.log"
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "MOTO_"))
+    }
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_stack", "run", "--api-port", "0", "--aws-port", "0"],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    try:
+        yield _wait_until_ready(process, output)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], output: Path) -> LocalStack:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = output.read_text(errors="replace")
+        ready, api, aws = READY.search(text), API_URL.search(text), AWS_URL.search(text)
+        if ready and api and aws:
+            return LocalStack(process, output, api["url"], aws["url"], float(ready["seconds"]))
+        if process.poll() is not None:
+            pytest.fail(f"local stack exited with {process.returncode} before it was ready:\n{text}")
+        time.sleep(0.05)
+    pytest.fail(f"local stack not ready after {START_TIMEOUT}s:\n{output.read_text(errors='replace')}")
+
+
+def call(stack: LocalStack, method: str, path: str, body: Any = None) -> Answer:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, raw = error.code, dict(error.headers), error.read()
+    return Answer(status, headers, json.loads(raw) if raw else None)
+
+
+def start(stack: LocalStack, kind: str, model_id: str) -> dict[str, Any]:
+    answer = call(stack, "POST", f"{BASE}/{kind}", {"embedding_model_id": model_id})
+    assert answer.status == 202, f"{answer}\n--- local stack output ---\n{stack.text()[-4000:]}"
+    task = answer.body
+    assert task["id"].startswith(f"{kind}-")
+    assert task["embedding_model_id"] == model_id
+    assert task["status"] in {"pending", "in_progress"}
+    assert answer.headers["Location"].endswith(f"{BASE}/{kind}/{task['id']}")
+    return dict(task)
+
+
+def wait_until_finished(stack: LocalStack, kind: str, task_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TASK_TIMEOUT
+    while True:
+        answer = call(stack, "GET", f"{BASE}/{kind}/{task_id}")
+        assert answer.status == 200, answer
+        if answer.body["status"] in TERMINAL:
+            return dict(answer.body)
+        assert time.monotonic() < deadline, f"{task_id} still {answer.body['status']} after {TASK_TIMEOUT}s"
+        time.sleep(0.2)
+
+
+def run_to_success(stack: LocalStack, kind: str, model_id: str) -> dict[str, Any]:
+    task = wait_until_finished(stack, kind, start(stack, kind, model_id)["id"])
+    assert task["status"] == "succeeded", f"{kind} of {model_id} failed: {task.get('error')}\n{stack.text()[-4000:]}"
+    status = call(stack, "GET", f"{BASE}/{kind}-status/{model_id}")
+    assert status.status == 200
+    assert status.body["id"] == task["id"]
+    assert status.body["status"] == "succeeded"
+    return task
+
+
+@pytest.fixture(scope="module")
+def deployed_demo(stack: LocalStack) -> dict[str, Any]:
+    return run_to_success(stack, "deploy", DEMO_MODEL_NAME)
+
+
+def test_the_stack_is_ready_in_seconds_and_says_how_to_deploy(stack: LocalStack) -> None:
+    text = stack.text()
+    print(f"local stack ready in {stack.ready_seconds:.1f} s")
+    assert stack.ready_seconds < 30
+    assert f"curl -sS -X POST {stack.api_url}{BASE}/deploy" in text
+    assert f"{BASE}/deploy-status/{DEMO_MODEL_NAME}" in text
+
+
+def test_the_demo_model_deploys_to_succeeded(deployed_demo: dict[str, Any]) -> None:
+    assert deployed_demo["embedding_model_id"] == DEMO_MODEL_NAME
+    assert deployed_demo["error"] is None
+    assert deployed_demo["execution_arn"].endswith(f":{deployed_demo['id']}")
+
+
+def test_the_models_route_resolves_the_deployed_model(stack: LocalStack, deployed_demo: dict[str, Any]) -> None:
+    routes = {(route.method, route.path) for route in load_template(ROOT / "template.yaml").routes}
+    if ("GET", f"{BASE}/models/{{embedding_model_id}}") not in routes:
+        pytest.skip("template.yaml has no GET /models/{embedding_model_id} route yet")
+
+    answer = call(stack, "GET", f"{BASE}/models/{DEMO_MODEL_NAME}")
+
+    assert answer.status == 200, answer
+    assert answer.body["embedding_model_id"] == DEMO_MODEL_NAME
+
+
+def test_the_stage_prefixed_url_serves_the_same_routes(stack: LocalStack, deployed_demo: dict[str, Any]) -> None:
+    answer = call(stack, "GET", f"/v1{BASE}/deploy/{deployed_demo['id']}")
+
+    assert answer.status == 200
+    assert answer.body["id"] == deployed_demo["id"]
+
+
+def test_unknown_routes_answer_like_api_gateway(stack: LocalStack) -> None:
+    for method, path in (("GET", "/nowhere"), ("DELETE", f"{BASE}/deploy")):
+        answer = call(stack, method, path)
+        assert answer.status == 403
+        assert answer.body == {"message": "Missing Authentication Token"}
+
+
+def test_the_demo_model_is_removed_to_succeeded(stack: LocalStack, deployed_demo: dict[str, Any]) -> None:
+    task = run_to_success(stack, "delete", DEMO_MODEL_NAME)
+
+    assert task["metadata"]["deletion_type"] == "manual"
+
+
+def test_a_model_registered_through_the_aws_endpoint_deploys(stack: LocalStack) -> None:
+    session = boto3.session.Session(aws_access_key_id="any", aws_secret_access_key="thing", region_name="us-east-1")
+    role = session.client("iam", endpoint_url=stack.aws_url).create_role(
+        RoleName="my-team-sagemaker-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    session.client("sagemaker", endpoint_url=stack.aws_url).create_model(
+        ModelName="my-team-embedder",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embedder:1"},
+        ExecutionRoleArn=role["Role"]["Arn"],
+    )
+
+    task = run_to_success(stack, "deploy", "my-team-embedder")
+
+    assert task["embedding_model_id"] == "my-team-embedder"
+
+
+def test_sigint_stops_everything_and_frees_the_ports(stack: LocalStack) -> None:
+    ports = [int(url.rsplit(":", 1)[1]) for url in (stack.api_url, stack.aws_url)]
+
+    stack.process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    returncode = stack.process.wait(timeout=15)
+    stopped_in = time.monotonic() - started
+
+    assert returncode == 0, stack.text()[-4000:]
+    assert stopped_in < 10
+    assert "local stack stopped" in stack.text()
+    for port in ports:
+        ensure_port_free("127.0.0.1", port, "freed")
