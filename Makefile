@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 CFN_LINT := $(SAM_VENV)/bin/cfn-lint
+CHECKOV_VENV := .tools/checkov
 CODE_DIRS := functions layers
 
-.PHONY: help dev tools test lint validate build run openapi pr clean
+.PHONY: help dev tools test lint validate security build openapi pr clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +30,13 @@ $(SAM_VENV)/.installed: requirements-tools.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.13 interpreter (see scripts/find-python)" >&2; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 dev: $(VENV)/.installed ## Create the project venv (.venv) with Python 3.13
 
 tools: $(SAM_VENV)/.installed ## Install SAM CLI (with cfn-lint) in its own venv under .tools/
@@ -45,13 +53,16 @@ validate: tools ## sam validate --lint and cfn-lint on template.yaml
 	$(SAM) validate --lint
 	$(CFN_LINT) template.yaml
 
+security: $(CHECKOV_VENV)/.installed ## checkov on the template (findings fixed or skipped in it with a reason)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+
 build: tools ## sam build (cached, parallel)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
 openapi: dev ## Regenerate openapi.json from the routes
 	PYTHONPATH=layers/common:functions $(PY) -m scripts.gen_openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json
 
-pr: lint validate test build ## Everything CI checks
+pr: lint validate security build test ## Everything CI checks
 
 include make/run.mk
 

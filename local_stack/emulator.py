@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,6 +82,8 @@ class _Emulation:
         self.endpoint_url: str | None = None
         self._stack: DeployedStack | None = None
         self._running: contextlib.ExitStack | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     @property
     def stack(self) -> DeployedStack:
@@ -92,8 +95,12 @@ class _Emulation:
         return boto3.session.Session(region_name=self.region)
 
     def client(self, service: str) -> Any:
-        """A boto3 client for `service` that talks to this emulator."""
-        return self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        """A boto3 client for `service` that talks to this emulator (one per service: building a
+        client costs tens of milliseconds, and tests ask for them all the time)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+            return self._clients[service]
 
     def run_execution(
         self, state_machine: str, payload: Any = None, *, name: str | None = None, timeout: float = 10.0
@@ -136,6 +143,8 @@ class _Emulation:
         running, self._running = self._running, None
         if running is not None:
             running.close()
+        with self._clients_lock:
+            self._clients.clear()
 
     def process_environment(self) -> dict[str, str]:
         """Variables the handlers need in this process: the functions' own plus what Lambda provides."""

@@ -71,7 +71,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 409, 413, 422, 500, 503),
+        **problem_responses(400, 409, 413, 415, 422, 500, 503),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
@@ -83,7 +83,7 @@ def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None)
     summary="Schedule the removal of an embedding model from the inference system",
     responses={
         202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 404, 409, 413, 422, 500, 503),
+        **problem_responses(400, 404, 409, 413, 415, 422, 500, 503),
     },
 )
 def delete(request: DeleteRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:

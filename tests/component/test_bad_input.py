@@ -122,3 +122,24 @@ def test_a_workflow_that_cannot_start_leaves_no_pending_task(aws, monkeypatch):
     _assert_problem(response, 503, "execution_start_failed")
     assert response.headers["Retry-After"]
     _assert_nothing_written(aws)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "embedding_model_id=embed-deploy-123"),
+        (
+            "multipart/form-data; boundary=b",
+            '--b\r\nContent-Disposition: form-data; name="embedding_model_id"\r\n\r\nm\r\n--b--',
+        ),
+        ("text/plain", '{"embedding_model_id": "embed-deploy-123"}'),
+    ],
+)
+def test_bodies_that_are_not_json_are_refused_even_when_they_would_parse(aws, content_type, body):
+    event = load_event("deploy", body=body)
+    event["headers"] = {**event["headers"], "Content-Type": content_type}
+
+    response = call_api(create_handler, event)
+
+    _assert_problem(response, 415, "unsupported_media_type")
+    _assert_nothing_written(aws)

@@ -139,6 +139,8 @@ def test_tables_are_encrypted_recoverable_and_on_demand(name):
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert RESOURCES[name].get("DeletionPolicy") == "Retain"
+    assert properties["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTables", True, False]}
+    assert TEMPLATE["Parameters"]["TableDeletionProtection"]["Default"] == "true"
 
 
 @pytest.mark.parametrize("name", sorted(STATE_MACHINES))

@@ -10,7 +10,10 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
@@ -89,28 +92,54 @@ def problem_response(
     )
 
 
+def _header(event: Mapping[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name and isinstance(value, str):
+            return value
+    return None
+
+
+def _refused_before_routing(event: Mapping[str, Any]) -> tuple[HTTPStatus, str, str] | None:
+    """Bodies the API never reads: too large (before anything parses them), or not JSON (the resolver
+    would otherwise parse form and multipart bodies into the same request models)."""
+    body = event.get("body")
+    if not isinstance(body, str) or not body:
+        return None
+    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
+        return (
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "body_too_large",
+            f"request bodies are limited to {MAX_BODY_BYTES} bytes",
+        )
+    content_type = (_header(event, "content-type") or "application/json").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "request bodies must be application/json"
+    return None
+
+
 class ApiResolver(APIGatewayRestResolver):
-    """The REST resolver with a body-size guard that runs before request validation parses the body."""
+    """The REST resolver with guards that run before request validation reads the body."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        body = event.get("body")
-        if isinstance(body, str) and len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
-            problem = Problem(
-                type=Problem.type_for("body_too_large"),
-                title=HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase,
-                status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                detail=f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-                code="body_too_large",
-                instance=event.get("path"),
-                request_id=(event.get("requestContext") or {}).get("requestId"),
-            )
-            return {
-                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
-                "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
-                "body": problem.model_dump_json(exclude_none=True),
-                "isBase64Encoded": False,
-            }
-        return super().resolve(event, context)
+        refused = _refused_before_routing(event)
+        if refused is None:
+            return super().resolve(event, context)
+        status, code, detail = refused
+        problem = Problem(
+            type=Problem.type_for(code),
+            title=status.phrase,
+            status=status,
+            detail=detail,
+            code=code,
+            instance=event.get("path"),
+            request_id=(event.get("requestContext") or {}).get("requestId"),
+        )
+        return {
+            "statusCode": int(status),
+            "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
+            "body": problem.model_dump_json(exclude_none=True),
+            "isBase64Encoded": False,
+        }
 
 
 def build_resolver() -> ApiResolver:
@@ -138,6 +167,15 @@ def build_resolver() -> ApiResolver:
                 FieldError(location=_location(e.get("loc", ())), message=str(e.get("msg", "invalid")))
                 for e in exc.errors()
             ],
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        return problem_response(
+            app,
+            status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            code="unsupported_media_type",
+            detail="request bodies must be application/json",
         )
 
     @app.exception_handler(DomainError)
@@ -175,6 +213,7 @@ _PROBLEM_DESCRIPTIONS = {
     404: "No such task, no task of this kind for the model, or the model is not served",
     409: "Another task of this model is still active",
     413: "Request body too large",
+    415: "Request body is not application/json",
     422: "The request does not match the contract (field errors listed)",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
