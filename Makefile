@@ -9,7 +9,7 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 CFN_LINT := $(SAM_VENV)/bin/cfn-lint
 CHECKOV_VENV := .tools/checkov
-CODE_DIRS := functions layers
+CODE_DIRS := functions layers local_stack
 
 .PHONY: help dev tools test lint validate security build openapi pr clean
 
@@ -23,18 +23,12 @@ $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(SAM_VENV)/.installed: requirements-tools.txt
+# Tools that pin exact versions of boto3, pydantic or click get a venv each: .tools/<name> from requirements-<name>.txt
+.tools/%/.installed: requirements-%.txt
 	@test -n "$(PYTHON)" || { echo "error: no Python 3.13 interpreter (see scripts/find-python)" >&2; exit 1; }
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
-	touch $@
-
-$(CHECKOV_VENV)/.installed: requirements-checkov.txt
-	@test -n "$(PYTHON)" || { echo "error: no Python 3.13 interpreter (see scripts/find-python)" >&2; exit 1; }
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	$(PYTHON) -m venv .tools/$*
+	.tools/$*/bin/python -m pip install --quiet --upgrade pip
+	.tools/$*/bin/python -m pip install --quiet -r $<
 	touch $@
 
 dev: $(VENV)/.installed ## Create the project venv (.venv) with Python 3.13
@@ -44,7 +38,7 @@ tools: $(SAM_VENV)/.installed ## Install SAM CLI (with cfn-lint) in its own venv
 test: dev ## Run the test suite (unit + component on moto)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: dev ## ruff + mypy --strict on functions/ and layers/
+lint: dev ## ruff + mypy --strict on functions/, layers/ and local_stack/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(CODE_DIRS)

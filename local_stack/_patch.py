@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 type Method = Callable[..., Any]
 
@@ -49,3 +50,43 @@ class MethodPatch:
                 else:
                     setattr(self._owner, self._name, self._own_original)
                 self._own_original = None
+
+
+class Lifecycle:
+    """`start()`/`stop()` that also work as a context manager."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class PatchSet(Lifecycle):
+    """Holds a group of MethodPatches while started (released in reverse order)."""
+
+    patches: tuple[MethodPatch, ...] = ()
+
+    def __init__(self) -> None:
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            for patch in self.patches:
+                patch.acquire()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            for patch in reversed(self.patches):
+                patch.release()
+            self._started = False

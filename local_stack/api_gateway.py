@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self, TextIO
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local_stack._patch import Lifecycle
 from local_stack.lambdas import InvocationResult, LambdaFunction, invoke_function
 from local_stack.stack import DeployedStack
 from local_stack.template import ApiRoute, TemplateValue
@@ -503,7 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
             print(f"{self.address_string()} - {format % args}", file=server.log, flush=True)
 
 
-class ApiGatewayServer:
+class ApiGatewayServer(Lifecycle):
     """`ApiGateway` on a ThreadingHTTPServer: `with ApiGatewayServer.from_stack(stack, port=0) as api: api.url`."""
 
     def __init__(
@@ -552,15 +552,6 @@ class ApiGatewayServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _normalise(path: str) -> str:

@@ -9,12 +9,11 @@ DynamoDB request gives the emulator the same guarantee; requests are fast, so th
 from __future__ import annotations
 
 import threading
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from moto.dynamodb.responses import DynamoHandler
 
-from local_stack._patch import Method, MethodPatch
+from local_stack._patch import Method, MethodPatch, PatchSet
 
 _LOCK = threading.RLock()
 
@@ -27,30 +26,7 @@ def _serialised(original: Method) -> Method:
     return call_action
 
 
-_PATCH = MethodPatch(DynamoHandler, "call_action", _serialised)
-
-
-class AtomicDynamoDB:
+class AtomicDynamoDB(PatchSet):
     """Serialises moto's DynamoDB requests while started."""
 
-    def __init__(self) -> None:
-        self._started = False
-
-    def start(self) -> None:
-        if not self._started:
-            _PATCH.acquire()
-            self._started = True
-
-    def stop(self) -> None:
-        if self._started:
-            _PATCH.release()
-            self._started = False
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    patches = (MethodPatch(DynamoHandler, "call_action", _serialised),)

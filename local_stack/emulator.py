@@ -17,8 +17,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -28,6 +27,7 @@ from moto.core.config import DefaultConfig, default_user_config
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
+from local_stack._patch import Lifecycle
 from local_stack.dynamodb import AtomicDynamoDB
 from local_stack.executions import wait_for_execution
 from local_stack.lambdas import LambdaRouter
@@ -59,7 +59,7 @@ def ensure_port_free(host: str, port: int, what: str = "server") -> None:
             raise PortInUseError(exc.errno, f"{what} port {host}:{port} is not available ({exc.strerror})") from None
 
 
-class _Emulation:
+class _Emulation(Lifecycle):
     """Shared lifecycle: start the AWS backend, install the patches, deploy, publish the environment."""
 
     def __init__(
@@ -164,15 +164,6 @@ class _Emulation:
                 for page in pages:
                     for execution in page["executions"]:
                         sfn.stop_execution(executionArn=execution["executionArn"], error="EmulatorStopped")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 class EmulatedAws(_Emulation):

@@ -20,13 +20,12 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from local_stack._patch import Method, MethodPatch
+from local_stack._patch import Lifecycle, Method, MethodPatch
 from local_stack.handlers import Handler
 
 LOG = logging.getLogger(__name__)
@@ -185,7 +184,7 @@ def _routed_invoke(original: Method) -> Method:
 _INVOKE_PATCH = MethodPatch(LambdaSimpleBackend, "invoke", _routed_invoke)
 
 
-class LambdaRouter:
+class LambdaRouter(Lifecycle):
     """Routes Invoke calls for the given functions (by ARN) to their handlers while started."""
 
     def __init__(self, functions: Iterable[LambdaFunction] = ()) -> None:
@@ -215,12 +214,3 @@ class LambdaRouter:
                     del _registry[arn]
         _INVOKE_PATCH.release()
         self._started = False
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

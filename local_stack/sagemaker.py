@@ -24,8 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
@@ -36,7 +35,7 @@ from moto.sagemaker.exceptions import ValidationError as SageMakerValidationErro
 from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-from local_stack._patch import Method, MethodPatch
+from local_stack._patch import Method, MethodPatch, PatchSet
 from local_stack.embeddings import InvalidInput, ResponseMode, ResponseShape, parse_inputs, response_body
 
 ENV_DIMENSION = "EMULATOR_EMBEDDING_DIMENSION"
@@ -254,29 +253,7 @@ _PATCHES = (
 )
 
 
-class SageMakerEmulator:
+class SageMakerEmulator(PatchSet):
     """Installs the endpoint emulation on moto's SageMaker backends while started."""
 
-    def __init__(self) -> None:
-        self._started = False
-
-    def start(self) -> None:
-        if not self._started:
-            for patch in _PATCHES:
-                patch.acquire()
-            self._started = True
-
-    def stop(self) -> None:
-        if self._started:
-            for patch in reversed(_PATCHES):
-                patch.release()
-            self._started = False
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    patches = _PATCHES
