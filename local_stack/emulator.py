@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,18 @@ MOTO_CONFIG: DefaultConfig = {
     "lambda": {"use_docker": False},
 }
 SERVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+# How long stop() waits for stopped executions' threads to notice: a thread that outlives the
+# emulator would carry on against whatever moto backend (or real endpoint) comes next.
+EXECUTION_DRAIN_SECONDS = 10.0
+
+
+def _join_new_threads(existing: set[threading.Thread], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread not in existing and thread is not threading.current_thread() and thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class PortInUseError(OSError):
@@ -136,6 +149,7 @@ class _Emulation(Lifecycle):
                 router.add(function)
             if self.apply_environment:
                 running.enter_context(mock.patch.dict(os.environ, self.process_environment()))
+            running.callback(_join_new_threads, set(threading.enumerate()), EXECUTION_DRAIN_SECONDS)
             running.callback(self._stop_running_executions)
             self._running = running.pop_all()
 

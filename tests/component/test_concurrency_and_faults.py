@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ import pytest
 import smoke_test_green.app as smoke_step
 from create_task.app import lambda_handler as create_handler
 
+from local_stack import lambdas
 from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
 from tests.conftest import LambdaContext, call_api, load_event, register_model, serve_directly, wait_for
 
@@ -268,3 +270,19 @@ def test_a_serving_record_changed_under_the_workflow_is_not_overwritten(aws, mon
     assert failed["error"]["code"] == "serving_record_changed"
     assert read("models", MODEL).body["endpoint_name"] == "switched-by-someone-else"
     assert failed["metadata"]["endpoint_name"] not in endpoints_of(aws, MODEL)
+
+
+def test_a_step_that_times_out_is_caught_and_blue_keeps_serving(aws, monkeypatch):
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)
+    # Lambda reports Sandbox.Timedout when a handler overruns its Timeout; with a zero timeout every
+    # invocation of the smoke test overruns (moto cannot time a Lambda out, the router can).
+    smoke = aws.stack.functions["SmokeTestGreenFunction"]
+    monkeypatch.setitem(lambdas._registry, smoke.arn, dataclasses.replace(smoke, timeout=0))
+
+    failed = run_task(aws, "deploy", MODEL)
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "step_timeout"
+    assert endpoints_of(aws, MODEL) == {blue["metadata"]["endpoint_name"]: "InService"}
+    assert read("models", MODEL).body["endpoint_name"] == blue["metadata"]["endpoint_name"]

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from inference_deploy.observability import logger, tracer
+from inference_deploy.observability import logger, metrics, tracer
 
 type LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -20,6 +20,7 @@ def workflow_step[EventT: BaseModel](
 ) -> Callable[[Callable[[EventT], BaseModel | dict[str, Any]]], LambdaHandler]:
     def wrap(step: Callable[[EventT], BaseModel | dict[str, Any]]) -> LambdaHandler:
         @logger.inject_lambda_context(clear_state=True)
+        @metrics.log_metrics
         @tracer.capture_lambda_handler
         def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             parsed = model.model_validate(event)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.errors import DimensionChanged, GreenFailed, GreenTimeout
@@ -28,7 +30,7 @@ from inference_deploy.models.workflow import (
     SwitchTrafficEvent,
 )
 from inference_deploy.naming import resource_tags
-from inference_deploy.observability import logger
+from inference_deploy.observability import logger, metrics
 
 PROBE_TEXTS = (
     "green deployment probe",
@@ -88,6 +90,7 @@ def smoke_test_green(event: SmokeTestEvent, sagemaker: SageMaker) -> SmokeTestRe
             f"green answers {dimension}-dimensional vectors but blue answers {event.blue.embedding_dimension}; "
             'deploy with "allow_dimension_change": true if the change is intended'
         )
+    metrics.add_metric(name="GreenSmokeTestLatency", unit=MetricUnit.Milliseconds, value=invocation.latency_ms)
     return SmokeTestResult(
         embedding_dimension=dimension,
         latency_ms=round(invocation.latency_ms, 3),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.logic.outcome import outcome_metadata
 from inference_deploy.models.task import Task, TaskStatus
 from inference_deploy.models.workflow import FinishTaskEvent, StepFailure
-from inference_deploy.observability import logger
+from inference_deploy.observability import logger, metrics
 
 
 def begin_task(task_id: str, store: TaskStore) -> Task:
@@ -22,4 +24,8 @@ def finish_task(event: FinishTaskEvent, store: TaskStore) -> Task:
     if event.status == TaskStatus.FAILED:
         error = failure_to_error(event.failure or StepFailure(Error="States.Unknown", Cause="the workflow failed"))
         logger.warning("task failed", extra={"error_code": error.code})
-    return store.finish(event.task_id, event.embedding_model_id, event.status, error, outcome_metadata(event.state))
+    task = store.finish(event.task_id, event.embedding_model_id, event.status, error, outcome_metadata(event.state))
+    # DeployTaskSucceeded, DeployTaskFailed, DeleteTaskSucceeded, DeleteTaskFailed
+    outcome = f"{task.kind.value.capitalize()}Task{task.status.value.capitalize()}"
+    metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+    return task
