@@ -7,7 +7,7 @@ code, so "not found" is recognised by its message here and nowhere else.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -115,22 +115,15 @@ class SageMaker:
 
     def delete_endpoint(self, endpoint_name: str) -> bool:
         """Delete an endpoint; already gone is fine. True if it existed."""
-        try:
-            self._client.delete_endpoint(EndpointName=endpoint_name)
-        except ClientError as exc:
-            if _is_not_found(exc):
-                return False
-            raise _translate(exc, f"delete endpoint {endpoint_name}") from exc
-        return True
+        return self._delete(
+            lambda: self._client.delete_endpoint(EndpointName=endpoint_name), f"delete endpoint {endpoint_name}"
+        )
 
     def delete_endpoint_config(self, config_name: str) -> bool:
-        try:
-            self._client.delete_endpoint_config(EndpointConfigName=config_name)
-        except ClientError as exc:
-            if _is_not_found(exc):
-                return False
-            raise _translate(exc, f"delete endpoint config {config_name}") from exc
-        return True
+        return self._delete(
+            lambda: self._client.delete_endpoint_config(EndpointConfigName=config_name),
+            f"delete endpoint config {config_name}",
+        )
 
     def endpoints_tagged(self, name_prefix: str, tags: dict[str, str]) -> Iterator[EndpointState]:
         """Endpoints whose name starts with `name_prefix` and that carry every tag in `tags`."""
@@ -168,6 +161,16 @@ class SageMaker:
                 raise SmokeTestFailed(f"green endpoint {endpoint_name} refused the probe ({_code(exc)})") from exc
             raise _translate(exc, f"invoke {endpoint_name}") from exc
         return Invocation(body=payload, latency_ms=(time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _delete(call: Callable[[], object], what: str) -> bool:
+        try:
+            call()
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise _translate(exc, what) from exc
+        return True
 
     def _config_exists(self, name: str) -> bool:
         try:
