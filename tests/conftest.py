@@ -86,7 +86,8 @@ def _lambda_like_environment() -> Iterator[None]:
         yield
 
 
-# Poll and drain at zero so workflows end in moments; deadlines long enough never to trip by accident.
+# Poll and drain at zero so workflows end in moments (below the template's MinValue for GreenPollSeconds,
+# which guards deployed stacks, not tests); deadlines long enough never to trip by accident.
 TEST_PARAMETERS = {
     "GreenPollSeconds": "0",
     "DrainSeconds": "0",

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import smoke_test_green.app as smoke_step
 from create_task.app import lambda_handler as create_handler
+from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from local_stack import lambdas
 from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
@@ -286,3 +287,37 @@ def test_a_step_that_times_out_is_caught_and_blue_keeps_serving(aws, monkeypatch
     assert failed["error"]["code"] == "step_timeout"
     assert endpoints_of(aws, MODEL) == {blue["metadata"]["endpoint_name"]: "InService"}
     assert read("models", MODEL).body["endpoint_name"] == blue["metadata"]["endpoint_name"]
+
+
+def test_an_aborted_execution_finishes_its_task_without_waiting_for_another_request(aws):
+    """Step Functions sends "Execution Status Change" to EventBridge (moto does not deliver it: the
+    test hands the handler the event AWS would, for the execution it really aborted)."""
+    stale = _start_slow_deploy(aws)
+    while read("deploy", stale["id"]).body["status"] == "pending":
+        time.sleep(0.01)
+    aws.client("stepfunctions").stop_execution(executionArn=stale["execution_arn"], error="OperatorAbort")
+    wait_for(aws, stale["execution_arn"])
+    event = load_event("execution_status_change")
+    event["detail"].update(executionArn=stale["execution_arn"], name=stale["id"], error="OperatorAbort")
+
+    finish_abandoned_handler(event, LambdaContext())
+    finish_abandoned_handler(event, LambdaContext())  # EventBridge delivers at least once
+
+    task = read("deploy", stale["id"]).body
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "execution_aborted"
+    assert "ABORTED" in task["error"]["message"]
+    assert _slot(aws) is None
+    register_model(aws, MODEL)
+    assert request("deploy", MODEL).status == 202
+
+
+def test_a_status_event_for_a_task_the_workflow_finished_changes_nothing(aws):
+    register_model(aws, MODEL, response="nan")
+    failed = run_task(aws, "deploy", MODEL)
+    event = load_event("execution_status_change")
+    event["detail"].update(executionArn=failed["execution_arn"], name=failed["id"], status="FAILED")
+
+    finish_abandoned_handler(event, LambdaContext())
+
+    assert read("deploy", failed["id"]).body == failed

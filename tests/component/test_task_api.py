@@ -70,6 +70,7 @@ def test_delete_records_its_deletion_type_and_reason(aws):
     assert response.status == 202
     assert response.body["id"].startswith("delete-")
     assert response.body["metadata"] == {
+        "deployment_target": "inference-cluster-prod",
         "deletion_type": "manual",
         "reason": "model deprecated",
         "initiated_by": CALLER_ARN,

@@ -50,6 +50,8 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 _UNAVAILABLE = {
+    # Another transaction holds an item we write: DynamoDB asks the caller to retry.
+    "TransactionConflictException",
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -58,14 +60,27 @@ _UNAVAILABLE = {
 }
 
 
+_UNAVAILABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
 def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def cancellation_codes(exc: ClientError) -> list[str]:
+    """Per-item reasons of a TransactionCanceledException (`None`, `ConditionalCheckFailed`, …)."""
+    reasons: Any = exc.response.get("CancellationReasons") or []
+    return [str(r.get("Code", "None")) for r in reasons]
+
+
 def translate(exc: ClientError, what: str) -> Exception:
-    """Throttling and outages become StoreUnavailable (retryable), a missing table a ConfigurationError;
-    anything else is a bug and stays as it is."""
+    """Throttling, outages and transaction conflicts become StoreUnavailable (retryable), a missing
+    table a ConfigurationError; anything else is a bug and stays as it is."""
     code = error_code(exc)
+    if code == "TransactionCanceledException" and any(
+        reason in _UNAVAILABLE_REASONS for reason in cancellation_codes(exc)
+    ):
+        return StoreUnavailable(f"{what}: DynamoDB cancelled the transaction ({', '.join(cancellation_codes(exc))})")
     if code in _UNAVAILABLE:
         return StoreUnavailable(f"{what}: DynamoDB is unavailable ({code})")
     if code == "ResourceNotFoundException":

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 def _record(values: Any, embedding_model_id: str) -> ServingRecord | None:
-    if not isinstance(values, dict) or not isinstance(values.get("serving"), dict):
+    if not isinstance(values, dict):
         return None
-    return ServingRecord.model_validate({**values["serving"], "embedding_model_id": embedding_model_id})
+    return ServingRecord.model_validate({**values, "embedding_model_id": embedding_model_id})
 
 
 class ModelStore:
@@ -27,26 +27,36 @@ class ModelStore:
         self._client = client or aws.dynamodb()
 
     def serving(self, embedding_model_id: str) -> ServingRecord | None:
+        return self._read(embedding_model_id, "serving")
+
+    def _read(self, embedding_model_id: str, attribute: str) -> ServingRecord | None:
         try:
             response = self._client.get_item(
                 TableName=self._table,
                 Key={"embedding_model_id": {"S": embedding_model_id}},
-                ProjectionExpression="serving",
+                ProjectionExpression=attribute,
                 ConsistentRead=True,
             )
         except ClientError as exc:
-            raise translate(exc, f"read serving record of {embedding_model_id}") from exc
-        return _record(from_item(response.get("Item", {})), embedding_model_id)
+            raise translate(exc, f"read the {attribute} record of {embedding_model_id}") from exc
+        return _record(from_item(response.get("Item", {})).get(attribute), embedding_model_id)
 
     def switch(self, green: ServingRecord, expected: ServingRecord | None) -> None:
-        """Point the model at green in one conditional write, only if it still points at `expected`."""
-        values: dict[str, Any] = {":green": serialize(green.model_dump(mode="json", exclude={"embedding_model_id"}))}
+        """Point the model at green in one conditional write, only if it still points at `expected`.
+
+        A retry of a write that landed (its answer lost) finds the record already naming green's task:
+        that is success too, never "someone else switched it" (which would discard the serving green)."""
+        values: dict[str, Any] = {
+            ":green": serialize(green.model_dump(mode="json", exclude={"embedding_model_id"})),
+            ":green_task": serialize(green.task_id),
+        }
         if expected is None:
             condition = "attribute_not_exists(serving)"
         else:
-            condition = "serving.task_id = :blue_task AND serving.endpoint_name = :blue_endpoint"
+            condition = "(serving.task_id = :blue_task AND serving.endpoint_name = :blue_endpoint)"
             values[":blue_task"] = serialize(expected.task_id)
             values[":blue_endpoint"] = serialize(expected.endpoint_name)
+        condition = f"{condition} OR serving.task_id = :green_task"
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -64,20 +74,21 @@ class ModelStore:
             raise translate(exc, f"switch {green.embedding_model_id}") from exc
 
     def unroute(self, embedding_model_id: str) -> ServingRecord | None:
-        """Remove the serving record; return what it said (None if it was already gone)."""
+        """Remove the serving record, keeping it as `unrouted` so a failed removal can put it back.
+        Returns what it said; a retry after a write that landed returns the same record."""
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"embedding_model_id": {"S": embedding_model_id}},
-                UpdateExpression="REMOVE serving",
-                ConditionExpression="attribute_exists(embedding_model_id)",
+                UpdateExpression="SET unrouted = serving REMOVE serving",
+                ConditionExpression="attribute_exists(serving)",
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise translate(exc, f"unroute {embedding_model_id}") from exc
-        return _record(from_item(response.get("Attributes", {})), embedding_model_id)
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"unroute {embedding_model_id}") from exc
+            return self._read(embedding_model_id, "unrouted")
+        return _record(from_item(response.get("Attributes", {})).get("serving"), embedding_model_id)
 
     def restore(self, record: ServingRecord) -> bool:
         """Put a removed record back unless something else was routed meanwhile."""
@@ -85,7 +96,7 @@ class ModelStore:
             self._client.update_item(
                 TableName=self._table,
                 Key={"embedding_model_id": {"S": record.embedding_model_id}},
-                UpdateExpression="SET serving = :record",
+                UpdateExpression="SET serving = :record REMOVE unrouted",
                 ConditionExpression="attribute_not_exists(serving)",
                 ExpressionAttributeValues={
                     ":record": serialize(record.model_dump(mode="json", exclude={"embedding_model_id"}))

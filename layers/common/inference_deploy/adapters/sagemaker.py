@@ -37,9 +37,12 @@ def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def _is_not_found(exc: ClientError) -> bool:
+def _is_not_found(exc: ClientError, resource: str = "") -> bool:
+    """`resource` narrows it down ("model", "endpoint configuration"): SageMaker names the missing
+    resource in the message, and a missing model is final while a missing config may just not be
+    visible yet (SageMaker's reads are eventually consistent)."""
     message = exc.response.get("Error", {}).get("Message", "")
-    return _code(exc) in {"ValidationException", "ResourceNotFound"} and "Could not find" in message
+    return _code(exc) in {"ValidationException", "ResourceNotFound"} and f"Could not find {resource}" in message
 
 
 def _translate(exc: ClientError, what: str) -> Exception:
@@ -71,7 +74,7 @@ class SageMaker:
         try:
             return self._client.describe_model(ModelName=model_name)["ModelArn"]
         except ClientError as exc:
-            if _is_not_found(exc):
+            if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             raise _translate(exc, f"describe model {model_name}") from exc
 
@@ -81,7 +84,7 @@ class SageMaker:
         """Create the endpoint config and the endpoint; what already exists (a retried step) is kept."""
         tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
         try:
-            if not self._config_exists(ref.endpoint_config_name):
+            if not self.endpoint_config_exists(ref.endpoint_config_name):
                 variant: ProductionVariantTypeDef = {
                     "VariantName": "AllTraffic",
                     "ModelName": model_name,
@@ -98,8 +101,10 @@ class SageMaker:
                     Tags=tag_list,
                 )
         except ClientError as exc:
-            if _is_not_found(exc):
+            if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
+            if _is_not_found(exc):  # the config we just created is not visible yet: retry
+                raise SageMakerThrottled(f"create endpoint {ref.endpoint_name}: {exc}") from exc
             raise _translate(exc, f"create endpoint {ref.endpoint_name}") from exc
 
     def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
@@ -172,7 +177,7 @@ class SageMaker:
             raise _translate(exc, what) from exc
         return True
 
-    def _config_exists(self, name: str) -> bool:
+    def endpoint_config_exists(self, name: str) -> bool:
         try:
             self._client.describe_endpoint_config(EndpointConfigName=name)
         except ClientError as exc:
@@ -182,5 +187,11 @@ class SageMaker:
         return True
 
     def _has_tags(self, arn: str, wanted: dict[str, str]) -> bool:
-        tags = {t["Key"]: t["Value"] for t in self._client.list_tags(ResourceArn=arn).get("Tags", [])}
+        try:
+            listed = self._client.list_tags(ResourceArn=arn).get("Tags", [])
+        except ClientError as exc:
+            if _is_not_found(exc):  # deleted between the listing and now: nothing left to match
+                return False
+            raise _translate(exc, f"list tags of {arn}") from exc
+        tags = {t["Key"]: t["Value"] for t in listed}
         return all(tags.get(k) == v for k, v in wanted.items())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.dynamo import error_code, from_item, serialize, to_item, translate
+from inference_deploy.adapters.dynamo import cancellation_codes, error_code, from_item, serialize, to_item, translate
 from inference_deploy.errors import DomainError, ModelHasNoTasks, ModelNotServed, TaskConflict, TaskNotFound
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.task import Task, TaskError, TaskKind, TaskStatus, model_kind_key
@@ -65,11 +65,6 @@ def item_to_task(item: dict[str, Any]) -> Task:
     return Task.model_validate(values)
 
 
-def _cancellation_codes(exc: ClientError) -> list[str]:
-    reasons: Any = exc.response.get("CancellationReasons") or []
-    return [str(r.get("Code", "None")) for r in reasons]
-
-
 class TaskStore:
     def __init__(self, tasks_table: str, models_table: str, client: DynamoDBClient | None = None) -> None:
         self._tasks = tasks_table
@@ -96,7 +91,11 @@ class TaskStore:
         ]
         if fail_holder is not None:
             items.append(self._status_update(holder.task_id, TaskStatus.FAILED, fail_holder, {}))
-        self._transact(items, what=f"reclaim {holder.task_id} for {task.id}", on_conflict=None)
+        self._transact(
+            items,
+            what=f"reclaim {holder.task_id} for {task.id}",
+            on_conflict=lambda: self._explain_conflict(task, reclaiming=holder),
+        )
 
     def discard_pending(self, task: Task) -> None:
         """Take back a task whose execution never started: no pending orphan, slot free again."""
@@ -147,24 +146,30 @@ class TaskStore:
         return item_to_task(items[0])
 
     def active_task(self, embedding_model_id: str) -> ActiveTask | None:
+        return self._model_state(embedding_model_id)[0]
+
+    def _model_state(self, embedding_model_id: str) -> tuple[ActiveTask | None, bool]:
+        """(who holds the model's slot, whether the model is served), read consistently."""
         try:
             response = self._client.get_item(
                 TableName=self._models,
                 Key={"embedding_model_id": {"S": embedding_model_id}},
-                ProjectionExpression="active_task",
+                ProjectionExpression="active_task, serving",
                 ConsistentRead=True,
             )
         except ClientError as exc:
             raise translate(exc, f"read the active task of {embedding_model_id}") from exc
-        slot = from_item(response.get("Item", {})).get("active_task")
-        if not isinstance(slot, dict):
-            return None
-        return ActiveTask(
-            task_id=slot["task_id"],
-            kind=TaskKind(slot["kind"]),
-            since=datetime.fromisoformat(slot["since"]),
-            execution_arn=slot["execution_arn"],
-        )
+        item = from_item(response.get("Item", {}))
+        slot = item.get("active_task")
+        holder = None
+        if isinstance(slot, dict):
+            holder = ActiveTask(
+                task_id=slot["task_id"],
+                kind=TaskKind(slot["kind"]),
+                since=datetime.fromisoformat(slot["since"]),
+                execution_arn=slot["execution_arn"],
+            )
+        return holder, "serving" in item
 
     # ---------------------------------------------------------------- the workflow's writes
 
@@ -197,7 +202,7 @@ class TaskStore:
         try:
             self._client.transact_write_items(TransactItems=[update, release])
         except ClientError as exc:
-            codes = _cancellation_codes(exc)
+            codes = cancellation_codes(exc)
             if error_code(exc) != "TransactionCanceledException" or len(codes) != 2:
                 raise translate(exc, f"finish {task_id}") from exc
             if codes[0] == "ConditionalCheckFailed":  # already terminal: a retried step
@@ -287,13 +292,13 @@ class TaskStore:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, "release a slot") from exc
 
-    def _explain_conflict(self, task: Task) -> Exception:
-        holder = self.active_task(task.embedding_model_id)
-        if holder is not None:
+    def _explain_conflict(self, task: Task, reclaiming: ActiveTask | None = None) -> Exception:
+        holder, served = self._model_state(task.embedding_model_id)
+        if holder is not None and (reclaiming is None or holder.task_id != reclaiming.task_id):
             return SlotTaken(holder)
-        if task.kind is TaskKind.DELETE:
+        if task.kind is TaskKind.DELETE and not served:
             return ModelNotServed(f"model {task.embedding_model_id} is not served: there is nothing to delete")
-        # the slot was freed between our write and this read: the caller may simply retry
+        # the slot changed between our write and this read: the caller may simply retry
         return TaskConflict(f"the active task of {task.embedding_model_id} changed during the request; retry")
 
     def _transact(
@@ -306,7 +311,7 @@ class TaskStore:
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in _cancellation_codes(
+            if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in cancellation_codes(
                 exc
             ):
                 raise (on_conflict() if on_conflict else TaskConflict(f"{what}: state changed meanwhile")) from exc

@@ -13,13 +13,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.errors import DimensionChanged, GreenFailed, GreenTimeout
+from inference_deploy.errors import DimensionChanged, DomainError, GreenFailed, GreenTimeout
 from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import EndpointRef, ServingRecord
 from inference_deploy.models.workflow import (
     CheckGreenEvent,
     DeletedEndpoint,
+    DiscardGreenEvent,
     GreenStatus,
     ProvisionedGreen,
     ProvisionGreenEvent,
@@ -116,8 +117,32 @@ def switch_traffic(event: SwitchTrafficEvent, models: ModelStore) -> SwitchedTra
 
 
 def delete_endpoint(endpoint: EndpointRef, sagemaker: SageMaker) -> DeletedEndpoint:
-    """Retire blue after the switch, or discard green after a failure; idempotent either way."""
-    deleted = sagemaker.delete_endpoint(endpoint.endpoint_name)
-    deleted = sagemaker.delete_endpoint_config(endpoint.endpoint_config_name) or deleted
+    """Delete an endpoint and its config, skipping what does not exist (the delete permissions are
+    conditioned on this service's tag, which a missing resource cannot carry) and trying both before
+    reporting the first error, so a half-created green is cleaned as far as it can be."""
+    errors: list[Exception] = []
+    deleted = False
+    if sagemaker.endpoint_state(endpoint.endpoint_name) is not None:
+        try:
+            deleted = sagemaker.delete_endpoint(endpoint.endpoint_name)
+        except DomainError as exc:
+            errors.append(exc)
+    if sagemaker.endpoint_config_exists(endpoint.endpoint_config_name):
+        try:
+            deleted = sagemaker.delete_endpoint_config(endpoint.endpoint_config_name) or deleted
+        except DomainError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
     logger.info("endpoint deleted", extra={"endpoint_name": endpoint.endpoint_name, "existed": deleted})
     return DeletedEndpoint(deleted=deleted, at=utc_now())
+
+
+def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DeletedEndpoint:
+    """After a failure before the switch: delete green, unless the serving record names it (then the
+    switch did land, and deleting green would take the model's only endpoint away)."""
+    record = models.serving(event.embedding_model_id)
+    if record is not None and record.endpoint_name == event.green.endpoint_name:
+        logger.error("green is serving; not discarding it", extra={"endpoint_name": event.green.endpoint_name})
+        return DeletedEndpoint(deleted=False, at=utc_now())
+    return delete_endpoint(event.green, sagemaker)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.errors import TaskNotFound
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.logic.outcome import outcome_metadata
-from inference_deploy.models.task import Task, TaskStatus
-from inference_deploy.models.workflow import FinishTaskEvent, StepFailure
+from inference_deploy.models.task import Task, TaskError, TaskStatus
+from inference_deploy.models.workflow import ExecutionStatusDetail, FinishTaskEvent, StepFailure
 from inference_deploy.observability import logger, metrics
 
 
@@ -29,3 +30,30 @@ def finish_task(event: FinishTaskEvent, store: TaskStore) -> Task:
     outcome = f"{task.kind.value.capitalize()}Task{task.status.value.capitalize()}"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     return task
+
+
+ENDED_WITHOUT_FINISHING = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def finish_abandoned_task(detail: ExecutionStatusDetail, store: TaskStore) -> Task | None:
+    """An execution ended without its MarkSucceeded/MarkFailed (aborted by an operator, timed out,
+    or failed in its last step): mark the task failed and free the slot, so neither waits for the
+    next request to notice. A task the workflow already finished is left as it is."""
+    logger.append_keys(task_id=detail.name)
+    if detail.status not in ENDED_WITHOUT_FINISHING:
+        return None
+    try:
+        task = store.get(detail.name)
+    except TaskNotFound:
+        logger.warning("no task for the execution", extra={"execution_arn": detail.executionArn})
+        return None
+    if task.status.is_terminal:
+        return task
+    reason = ": ".join(part for part in (detail.error, detail.cause) if part)
+    error = TaskError(
+        code="execution_aborted",
+        message=f"its execution ended {detail.status} without finishing the task" + (f" ({reason})" if reason else ""),
+    )
+    finished = store.finish(task.id, task.embedding_model_id, TaskStatus.FAILED, error, {})
+    metrics.add_metric(name=f"{task.kind.value.capitalize()}TaskAbandoned", unit=MetricUnit.Count, value=1)
+    return finished

@@ -39,6 +39,8 @@ class ExecutionState(BaseModel):
     retired: DeletedEndpoint | None = None
     cleanup: DeletedEndpoint | None = None
     retire_failure: StepFailure | None = None
+    cleanup_failure: StepFailure | None = None
+    restore_failure: StepFailure | None = None
     unrouted: UnroutedModel | None = None
     removal: SweepResult | None = None
     removal_check: SweepResult | None = None
@@ -69,6 +71,10 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
     if state.cleanup is not None:
         steps["discard_green"] = format_timestamp(state.cleanup.at)
         out["green_discarded"] = True
+    if state.cleanup_failure is not None:
+        # Green may still exist: say so, so an operator (or the next delete's sweep) removes it.
+        out["green_discarded"] = False
+        out["discard_green_error"] = failure_to_error(state.cleanup_failure).model_dump()
 
 
 def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
@@ -79,6 +85,8 @@ def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
     if state.removal is not None:
         steps["delete_endpoints"] = format_timestamp(state.removal.at)
         out["deleted_resources"] = state.removal.deleted
+    if state.restore_failure is not None:
+        out["restore_routing_error"] = failure_to_error(state.restore_failure).model_dump()
     if state.removal_check is not None and state.removal_check.done:
         steps["endpoints_gone"] = format_timestamp(state.removal_check.at)
 

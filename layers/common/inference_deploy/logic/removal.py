@@ -46,6 +46,6 @@ def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker) -> SweepResul
         sagemaker.delete_endpoint_config(config)
         deleted.append(config)
     now = utc_now()
-    if remaining and now >= event.started_at + timedelta(seconds=event.timeout_seconds):
+    if remaining and now >= event.started_at + timedelta(seconds=event.drain_seconds + event.timeout_seconds):
         raise RemovalTimeout(f"endpoints still present at the removal deadline: {', '.join(sorted(remaining))}")
     return SweepResult(deleted=sorted(set(deleted)), remaining=sorted(remaining), done=not remaining, at=now)

@@ -10,7 +10,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.executions import Executions
 from inference_deploy.adapters.task_store import SlotTaken, TaskStore
-from inference_deploy.errors import DomainError, ModelBusy, TaskConflict, TaskNotFound
+from inference_deploy.errors import (
+    DomainError,
+    ExecutionStartFailed,
+    ModelBusy,
+    TaskNotFound,
+    WorkflowServiceUnavailable,
+)
 from inference_deploy.ids import new_task_id
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
@@ -43,8 +49,12 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str) -> dict[str, Any]:
     }
 
 
-def _delete_metadata(request: DeleteRequest, initiated_by: str) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"deletion_type": request.deletion_type, "initiated_by": initiated_by}
+def _delete_metadata(request: DeleteRequest, initiated_by: str, deployment_target: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "deployment_target": deployment_target,
+        "deletion_type": request.deletion_type,
+        "initiated_by": initiated_by,
+    }
     if request.reason is not None:
         metadata["reason"] = request.reason
     return metadata
@@ -67,7 +77,7 @@ def create_task(
         plan = _plan(request, task_id, settings)
         metadata = _deploy_metadata(plan, initiated_by)
     else:
-        metadata = _delete_metadata(request, initiated_by)
+        metadata = _delete_metadata(request, initiated_by, settings.deployment_target)
     task = Task.new(task_id, request.embedding_model_id, metadata, executions.arn_for(kind, task_id))
     _claim_and_record(task, store, executions)
     execution_input = ExecutionInput(
@@ -84,7 +94,11 @@ def create_task(
     )
     try:
         executions.start(kind, task_id, execution_input)
-    except DomainError:
+    except ExecutionStartFailed:
+        if _started_anyway(executions, task.execution_arn or ""):
+            # The start went through but its answer was lost: the task is running, not failed.
+            logger.warning("StartExecution failed but the execution exists")
+            return task
         try:
             store.discard_pending(task)
         except DomainError:
@@ -96,9 +110,19 @@ def create_task(
     return task
 
 
+def _started_anyway(executions: Executions, execution_arn: str) -> bool:
+    """Did a StartExecution that reported an error start the execution after all?"""
+    try:
+        return executions.status(execution_arn) is not None
+    except WorkflowServiceUnavailable:
+        return False
+
+
 # An execution is started right after its task is recorded: a holder younger than this whose execution
 # does not exist yet is being started, not lost.
 START_GRACE = timedelta(seconds=60)
+# PENDING_REDRIVE: an operator may redrive it, and it would then run beside a new task.
+RUNNING_STATUSES = {"RUNNING", "PENDING_REDRIVE"}
 
 
 def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> None:
@@ -111,7 +135,7 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> N
         holder = taken.holder
     status = executions.status(holder.execution_arn)
     never_started = status is None and utc_now() - holder.since > START_GRACE
-    if status == "RUNNING" or (status is None and not never_started):
+    if status in RUNNING_STATUSES or (status is None and not never_started):
         raise ModelBusy(
             f"{holder.kind.value} task {holder.task_id} of model {task.embedding_model_id} is still active",
             active_task_id=holder.task_id,
@@ -127,11 +151,11 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> N
     logger.warning("reclaiming a stale slot", extra={"holder": holder.task_id, "execution_status": status})
     try:
         store.reclaim(task, holder, fail_holder=fail_holder)
-    except TaskConflict as exc:  # another request reclaimed it first, or the model stopped being served
+    except SlotTaken as exc:  # another request reclaimed it first
         raise ModelBusy(
-            f"the active task of model {task.embedding_model_id} changed during the request; retry",
-            active_task_id=holder.task_id,
-            active_task_kind=holder.kind.value,
+            f"{exc.holder.kind.value} task {exc.holder.task_id} of model {task.embedding_model_id} is active",
+            active_task_id=exc.holder.task_id,
+            active_task_kind=exc.holder.kind.value,
         ) from exc
 
 

@@ -120,6 +120,11 @@ class DeleteEndpointEvent(_Payload):
     endpoint: EndpointRef
 
 
+class DiscardGreenEvent(_Payload):
+    embedding_model_id: ModelId
+    green: EndpointRef
+
+
 class DeletedEndpoint(_Payload):
     deleted: bool
     at: Timestamp
@@ -136,7 +141,8 @@ class RestoreRoutingEvent(_Payload):
 
 class SweepEvent(_Payload):
     embedding_model_id: ModelId
-    started_at: Timestamp
+    started_at: Timestamp = Field(description="When the model was unrouted; the deadline counts after the drain.")
+    drain_seconds: int = Field(ge=0)
     timeout_seconds: int = Field(ge=0)
 
 
@@ -153,3 +159,17 @@ class FinishTaskEvent(_Payload):
     status: TaskStatus
     failure: StepFailure | None = None
     state: dict[str, Any] = Field(default_factory=dict, description="The execution state, for the task's metadata.")
+
+
+class ExecutionStatusDetail(_Payload):
+    """The part of Step Functions' "Execution Status Change" event this service reads."""
+
+    executionArn: str  # noqa: N815 - EventBridge's field names
+    name: str
+    status: str
+    cause: str | None = None
+    error: str | None = None
+
+
+class ExecutionStatusChange(_Payload):
+    detail: ExecutionStatusDetail
