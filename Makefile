@@ -56,9 +56,10 @@ build: tools ## sam build (cached, parallel)
 openapi: dev ## Regenerate openapi.json from the routes
 	PYTHONPATH=layers/common:functions $(PY) -m scripts.gen_openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json
 
-pr: lint validate security build test ## Everything CI checks
+pr: lint validate security build test ## Everything CI checks (plus `make bench BENCH_SIZE=small`)
 
 include make/run.mk
+include make/bench.mk
 
 clean: ## Remove build output and caches (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

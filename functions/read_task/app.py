@@ -11,8 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
-from inference_deploy.logic.serving import serving_record
-from inference_deploy.logic.tasks import get_task, latest_task
+from inference_deploy.logic.reads import get_task, latest_task, serving_record
 from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.task import Task, TaskKind

@@ -157,16 +157,3 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> N
             active_task_id=exc.holder.task_id,
             active_task_kind=exc.holder.kind.value,
         ) from exc
-
-
-def get_task(kind: TaskKind, task_id: str, store: TaskStore) -> Task:
-    """A task by id, only under its own kind's route: a delete task is not found under /deploy/."""
-    if not task_id.startswith(f"{kind.value}-"):
-        raise TaskNotFound(f"no {kind.value} task {task_id}")
-    logger.append_keys(task_id=task_id)
-    return store.get(task_id)
-
-
-def latest_task(kind: TaskKind, embedding_model_id: str, store: TaskStore) -> Task:
-    logger.append_keys(embedding_model_id=embedding_model_id)
-    return store.latest_for_model(embedding_model_id, kind)

@@ -1,0 +1,102 @@
+"""One cold start: `python bench/_cold_child.py SPEC_FILE` (run as a script, not `-m`, so nothing of the
+bench is imported first). Lays out sys.path as Lambda does (function code, then the layer), imports
+the handler module, serves one request, and writes its perf_counter readings to the spec's `out`.
+
+perf_counter is CLOCK_MONOTONIC on Linux, the same clock in every process, so the parent can take
+"process start -> first response" from its own reading before spawning this one.
+"""
+
+import time
+
+T_MAIN = time.perf_counter()
+
+import importlib  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+def main() -> None:
+    with open(sys.argv[1]) as spec_file:
+        spec = json.load(spec_file)
+    # Run with -S: only the stdlib is on sys.path. Drop this script's directory (bench/ must not shadow
+    # anything), then lay out the function, the layer and the runtime as Lambda does.
+    del sys.path[0]
+    sys.path[:0] = spec["paths"]
+    event = spec["event"]
+    modules_before = len(sys.modules)
+
+    t_import = time.perf_counter()
+    module = importlib.import_module(spec["module"])
+    t_imported = time.perf_counter()
+    profiler = _profiler() if spec.get("profile") else None
+    response = module.lambda_handler(event, _Context())
+    t_responded = time.perf_counter()
+    if profiler is not None:
+        profiler.disable()
+
+    body = response.get("body") or ""
+    answer = json.loads(body) if body.startswith("{") else {}
+    result = {
+        "t_main": T_MAIN,
+        "t_import": t_import,
+        "t_imported": t_imported,
+        "t_responded": t_responded,
+        "status": response.get("statusCode"),
+        "task_id": answer.get("id"),
+        "modules_imported": len(sys.modules) - modules_before,
+        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "profile": _top_functions(profiler) if profiler is not None else None,
+    }
+    with open(spec["out"], "w") as out:
+        json.dump(result, out)
+
+
+def _profiler() -> Any:
+    import cProfile  # noqa: PLC0415 - only when profiling, after the timed part
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _top_functions(profiler: Any, top: int = 40) -> list[dict[str, object]]:
+    """The first request's functions by cumulative time (cProfile inflates them; use for attribution)."""
+    import pstats  # noqa: PLC0415
+
+    stats: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = sorted(stats.items(), key=lambda item: -item[1][3])[:top]
+    return [
+        {
+            "function": f"{_short(file)}:{line}({name})",
+            "cumulative_ms": round(cumulative * 1000, 2),
+            "self_ms": round(own * 1000, 2),
+            "calls": calls,
+        }
+        for (file, line, name), (_, calls, own, cumulative, _) in rows
+    ]
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/python/", "/layers/common/", "/functions/", "/lib/python3.13/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+class _Context:
+    function_name = "bench-cold-start"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-cold-start"
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-4000-8000-000000000001"
+    log_group_name = "/aws/lambda/bench-cold-start"
+    log_stream_name = "2026/01/01/[$LATEST]bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 20_000
+
+
+if __name__ == "__main__":
+    main()

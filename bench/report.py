@@ -1,0 +1,379 @@
+"""The machine a run happened on, and the stdout tables of a run's results."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT
+
+PACKAGES = (
+    "boto3",
+    "botocore",
+    "aws-lambda-powertools",
+    "aws-xray-sdk",
+    "pydantic",
+    "pydantic-core",
+    "moto",
+)
+COLD_RATIO_LIMIT = 1.3
+WARM_RATIO_LIMIT = 1.2
+
+
+def machine() -> dict[str, Any]:
+    cpu_model = ""
+    with _suppressed_os_error():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    memory_kb = 0
+    with _suppressed_os_error():
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    versions: dict[str, str | None] = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    # SAM CLI lives in its own venv (.tools/sam): read its version from there.
+    sam = sorted(ROOT.glob(".tools/sam/lib/python*/site-packages/aws_sam_cli-*.dist-info"))
+    versions["aws-sam-cli"] = sam[-1].name.removeprefix("aws_sam_cli-").removesuffix(".dist-info") if sam else None
+    return {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": cpu_model or platform.processor(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "packages": versions,
+        "git": _git(),
+    }
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        completed = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return completed.stdout.strip()
+
+    changed = [line for line in git("status", "--porcelain").splitlines() if line]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_paths": len(changed)}
+
+
+class _suppressed_os_error:  # noqa: N801 - used like contextlib.suppress
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> bool:
+        return exc_type is not None and issubclass(exc_type, OSError)
+
+
+# ---------------------------------------------------------------- tables
+
+
+def table(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], note: str = "") -> str:
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(header)]
+    lines = [f"\n== {title}"]
+    if note:
+        lines.append(note)
+    lines.append(
+        "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
+    )
+    lines.append("  ".join("-" * w for w in widths))
+    for row in cells:
+        lines.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        if abs(value) >= 1:
+            return f"{value:.2f}"
+        return f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render(results: Mapping[str, Any]) -> str:
+    parts = [_header(results)]
+    sections = results["sections"]
+    for name, renderer in (
+        ("cold_start", _cold),
+        ("warm", _warm),
+        ("history", _history),
+        ("rollout", _rollout),
+        ("package_weight", _package),
+        ("local_e2e", _local),
+    ):
+        section = sections.get(name)
+        if section is None:
+            continue
+        if "error" in section:
+            parts.append(f"\n== {name}: FAILED\n{section['error']}")
+        elif "skipped" in section:
+            parts.append(f"\n== {name}: skipped - {section['skipped']}")
+        else:
+            parts.append(renderer(section))
+    poor = results.get("poor_ratios") or []
+    parts.append("\n== Ratios past the limits (cold > 1.3x, warm > 1.2x the baseline)")
+    parts.extend(f"  {line}" for line in poor) if poor else parts.append("  none")
+    parts.append("\n== Run time of each section (s)")
+    parts.extend(f"  {name:<16}{seconds:8.1f}" for name, seconds in results["section_seconds"].items())
+    return "\n".join(parts)
+
+
+def _header(results: Mapping[str, Any]) -> str:
+    m = results["machine"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    return (
+        f"bench size={results['size']['name']}  {m['nproc']} CPU ({m['cpu_model']}), {m['memory_gb']} GB, "
+        f"Python {m['python']}\n{packages}\ngit {m['git']['commit']} (+{m['git']['uncommitted_paths']} uncommitted)"
+    )
+
+
+def _cold(section: Mapping[str, Any]) -> str:
+    rows = []
+    for data in section["routes"].values():
+        for key, v in data["median"].items():
+            rows.append(
+                (
+                    f"{data['route']} / {key}",
+                    v["total_ms"],
+                    v["interpreter_ms"],
+                    v["import_ms"],
+                    v["first_request_ms"],
+                    v["ratio_total"],
+                    v["ratio_import"],
+                    v["max_rss_mb"],
+                    v["modules_imported"],
+                )
+            )
+    return table(
+        f"1. Cold start: process start -> first response, median of {section['runs_per_variant']} runs (ms)",
+        ("route / implementation", "total", "python", "import", "1st req", "x base", "x import", "RSS MB", "modules"),
+        rows,
+        note="service = as deployed (layer without .pyc, tracing on); baseline = boto3-only handler, same AWS calls",
+    )
+
+
+def _warm(section: Mapping[str, Any]) -> str:
+    rows = []
+    for data in section["routes"].values():
+        for key in data["stub"]:
+            stub, server = data["stub"][key], data["server"][key]
+            rows.append(
+                (
+                    f"{data['route']} / {key}",
+                    stub["p50"],
+                    stub["p99"],
+                    stub["ratio_p50"],
+                    stub["overhead_p50_ms"],
+                    server["p50"],
+                    server["p99"],
+                    server["ratio_p50"],
+                    server["ratio_p99"],
+                )
+            )
+    drift = section.get("baseline_drift") or []
+    note = "stub = botocore answers with recorded bytes (handler + SDK only); server = emulated AWS over loopback"
+    if drift:
+        note += "\nBASELINE DRIFT (the baseline makes other calls than the service): " + "; ".join(drift)
+    return table(
+        "2. Warm requests (ms)",
+        ("route / implementation", "stub p50", "stub p99", "x base", "+ms p50", "srv p50", "srv p99", "x p50", "x p99"),
+        rows,
+        note=note,
+    )
+
+
+def _history(section: Mapping[str, Any]) -> str:
+    rows = [
+        (
+            row["earlier_tasks_of_model"],
+            row["table_items"],
+            row["queries_per_read"],
+            row["count"],
+            row["scanned_count"],
+            (row.get("consumed_capacity_moto") or {}).get("CapacityUnits"),
+            row["read_request_units_dynamodb_rule"],
+            row["item_bytes_read"],
+            row["service_ms"]["p50"],
+            row["baseline_ms"]["p50"],
+        )
+        for row in section["rows"]
+    ]
+    seeding = section["seeding"]
+    return table(
+        "3. GET /deploy-status/{model} as history grows",
+        ("earlier tasks", "items", "queries", "Count", "Scanned", "moto CU", "RRU", "bytes", "svc p50", "base p50"),
+        rows,
+        note=(
+            f"seeded {seeding['items']:,} items in {seeding['seconds']:.1f} s ({seeding['method']}); "
+            "latency is moto's (it scans the table for a GSI query), not DynamoDB's"
+        ),
+    )
+
+
+def _rollout(section: Mapping[str, Any]) -> str:
+    metrics = (
+        ("state_transitions", "state transitions"),
+        ("lambda_invocations", "Lambda invocations"),
+        ("sagemaker_calls", "SageMaker calls"),
+        ("dynamodb_calls", "DynamoDB calls"),
+        ("dynamodb_write_units", "DynamoDB write units"),
+        ("dynamodb_read_units", "DynamoDB read units"),
+        ("lambda_gb_seconds_assumed", "Lambda GB-s (assumed)"),
+    )
+    rows = []
+    for kind, data in section["formulas"].items():
+        formula = data["formula"]
+        for metric, label in metrics:
+            terms = formula[metric]
+            rows.append(
+                (f"{kind}: {label}", terms["fixed"], terms["per_round"], data["at_20_rounds"]["counts"][metric])
+            )
+    costs = []
+    for kind, data in section["formulas"].items():
+        for rounds, priced in (*data["at_measured_rounds"].items(), ("20", data["at_20_rounds"])):
+            usd = priced["usd_per_1000"]
+            costs.append(
+                (
+                    f"{kind} @ {rounds} rounds",
+                    usd["step_functions"],
+                    usd["lambda_requests"],
+                    usd["lambda_duration_measured"],
+                    usd["lambda_duration_assumed"],
+                    usd["dynamodb"],
+                    usd["total_assumed"],
+                )
+            )
+    delete = section.get("delete")
+    if delete:
+        usd = delete["usd_per_1000"]
+        costs.append(
+            (
+                f"delete @ {delete['poll_rounds']} rounds",
+                usd["step_functions"],
+                usd["lambda_requests"],
+                usd["lambda_duration_measured"],
+                usd["lambda_duration_assumed"],
+                usd["dynamodb"],
+                usd["total_assumed"],
+            )
+        )
+    return "\n".join(
+        (
+            table(
+                "4. A rollout in AWS terms: fixed + per_round x poll rounds (incl. the POST /deploy Lambda)",
+                ("task: count", "fixed", "per round", "@20 rounds"),
+                rows,
+            ),
+            table(
+                "   US dollars per 1,000 tasks (us-east-1 list prices)",
+                ("task @ poll rounds", "SFN", "λ req", "λ GB-s meas", "λ GB-s assumed", "DynamoDB", "total"),
+                costs,
+                note=(
+                    f"Lambda GB-s: measured = in-process against moto (a floor); assumed = measured + "
+                    f"{section['assumed_call_ms']:.0f} ms per AWS call; total uses assumed"
+                ),
+            ),
+        )
+    )
+
+
+def _package(section: Mapping[str, Any]) -> str:
+    rows = [
+        (name, a["files"], a["unzipped_bytes"] / 1e6, a["zipped_bytes"] / 1e6, a["py_files"], a["pyc_files"])
+        for name, a in section["artifacts"].items()
+    ]
+    out = [
+        table(
+            "5. Package weight (.aws-sam/build)",
+            ("artifact", "files", "MB", "zip MB", ".py", ".pyc"),
+            rows,
+            note=" ".join(
+                (["STALE build: sources changed after it (`make build`)."] if section.get("stale") else [])
+                + (
+                    [f"Missing: {', '.join(section['missing_from_build'])}."]
+                    if section.get("missing_from_build")
+                    else []
+                )
+            ),
+        )
+    ]
+    for name, layer in section["layers"].items():
+        out.append(
+            table(
+                f"   {name}: what dominates",
+                ("distribution", "MB", "share", "required by"),
+                (
+                    (d["name"], d["bytes"] / 1e6, d["share"], ", ".join(d["required_by"]) or "-")
+                    for d in layer["distributions"][:10]
+                ),
+            )
+        )
+    return "\n".join(out)
+
+
+def _local(section: Mapping[str, Any]) -> str:
+    rows = [
+        ("startup (spawn -> ready banner)", section["startup_s"], section.get("startup_reported_s"), None),
+        (
+            "POST /deploy -> succeeded",
+            section["deploy"]["wall_s"],
+            section["deploy"]["wait_states_s"],
+            section["deploy"]["wall_minus_waits_s"],
+        ),
+        (
+            "POST /delete -> succeeded",
+            section["delete"]["wall_s"],
+            section["delete"]["wait_states_s"],
+            section["delete"]["wall_minus_waits_s"],
+        ),
+    ]
+    return table(
+        "6. Local end to end (`python -m local_stack run`)",
+        ("", "wall s", "waits s", "wall - waits"),
+        rows,
+        note=(
+            "waits = time in Wait states (the run's GreenPollSeconds=1, DrainSeconds=1); "
+            "for startup, the second column is what the stack reports itself"
+        ),
+    )
+
+
+def poor_ratios(sections: Mapping[str, Any]) -> list[str]:
+    found = []
+    cold = sections.get("cold_start") or {}
+    for data in (cold.get("routes") or {}).values():
+        for key, values in data["median"].items():
+            if key != "baseline" and values["ratio_total"] > COLD_RATIO_LIMIT:
+                found.append(f"cold start {data['route']} / {key}: {values['ratio_total']:.2f}x")
+    warm = sections.get("warm") or {}
+    for data in (warm.get("routes") or {}).values():
+        for mode in ("stub", "server"):
+            for key, values in data[mode].items():
+                if key != "baseline" and values["ratio_p50"] > WARM_RATIO_LIMIT:
+                    found.append(f"warm {mode} {data['route']} / {key}: p50 {values['ratio_p50']:.2f}x")
+    return found

@@ -1,0 +1,409 @@
+"""What a rollout costs in AWS terms, from happy-path deploys and a delete run on the emulated stack.
+
+The child (`python -m bench.rollout`) runs template.yaml under `EmulatedAws` (moto in-process, the real
+ASL on moto's interpreter, step Lambdas in-process) with zero waits, and for each task counts:
+
+- state transitions: the `*StateEntered` events of the execution history (what Standard workflows bill);
+- Lambda invocations: the API function, plus the `LambdaFunctionScheduled` events of the history;
+- AWS calls the service makes, by operation: botocore `before-send` hooks on the service's own clients
+  (each HTTP attempt, retries included), with DynamoDB request units priced by bench.dynamo_size;
+- Lambda run time per invocation, measured in-process (no network: a floor), and an assumed figure
+  that adds ASSUMED_CALL_MS per AWS call the invocation made.
+
+Deploys run at two numbers of poll rounds (CheckGreen calls, steered by EMULATOR_CREATING_POLLS), which
+gives every count as `fixed + per_round * rounds`, for a first deploy and for a redeploy that
+replaces a serving endpoint (the usual rollout). The parent prices them, and the same rollout at
+30-second polling for a 10-minute endpoint creation (20 rounds), in US dollars per 1,000 deploys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import json
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import FUNCTIONS_DIR, LAYER_DIR, REGION, TEMPLATE, base_environment, run_child, write_json
+from bench.dynamo_size import item_size, read_units, write_units
+
+ASSUMED_CALL_MS = 30.0  # in-region AWS API latency assumed per call for the "assumed" Lambda durations
+POLL_ROUNDS_30S_10MIN = 20
+
+PRICES_US_EAST_1 = {
+    "sfn_standard_per_1000_transitions": 0.025,
+    "lambda_per_1m_requests": 0.20,
+    "lambda_arm64_per_gb_second": 0.0000133334,
+    "dynamodb_on_demand_per_1m_write_units": 0.625,
+    "dynamodb_on_demand_per_1m_read_units": 0.125,
+}
+
+# ---------------------------------------------------------------- parent
+
+
+def run(*, poll_rounds: tuple[int, int]) -> dict[str, Any]:
+    env = base_environment()
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    args = ["--poll-rounds", ",".join(str(r) for r in poll_rounds)]
+    measured: dict[str, Any] = run_child("bench.rollout", args, env=env, name="rollout", timeout=600)
+    return price(measured)
+
+
+METRICS = (
+    "state_transitions",
+    "lambda_invocations",
+    "lambda_gb_seconds_measured",
+    "lambda_gb_seconds_assumed",
+    "sagemaker_calls",
+    "dynamodb_calls",
+    "stepfunctions_calls",
+    "dynamodb_write_units",
+    "dynamodb_read_units",
+)
+
+
+def price(measured: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit `fixed + per_round * rounds` per deploy kind, then price it at the measured rounds and at 20."""
+    result: dict[str, Any] = dict(measured)
+    result["prices_us_east_1"] = PRICES_US_EAST_1
+    result["assumed_call_ms"] = ASSUMED_CALL_MS
+    formulas: dict[str, Any] = {}
+    for kind in ("first_deploy", "redeploy"):
+        runs = [task for task in measured["tasks"] if task["kind"] == kind]
+        low, high = sorted(runs, key=lambda task: task["poll_rounds"])[:2]
+        span = high["poll_rounds"] - low["poll_rounds"]
+        formula = {}
+        for metric in METRICS:
+            if metric in high["poll_round_gb_seconds"]:
+                # Durations are noisy: a round costs the median poll invocation, not the difference of totals.
+                per_round = high["poll_round_gb_seconds"][metric]
+            else:
+                per_round = (high["totals"][metric] - low["totals"][metric]) / span
+            formula[metric] = {"fixed": low["totals"][metric] - per_round * low["poll_rounds"], "per_round": per_round}
+        formulas[kind] = {
+            "formula": formula,
+            "at_measured_rounds": {str(t["poll_rounds"]): dollars(t["totals"]) for t in (low, high)},
+            f"at_{POLL_ROUNDS_30S_10MIN}_rounds": dollars(evaluate(formula, POLL_ROUNDS_30S_10MIN)),
+        }
+    result["formulas"] = formulas
+    result["delete"] = next(
+        ({"poll_rounds": t["poll_rounds"], **dollars(t["totals"])} for t in measured["tasks"] if t["kind"] == "delete"),
+        None,
+    )
+    return result
+
+
+def evaluate(formula: Mapping[str, Mapping[str, float]], rounds: int) -> dict[str, float]:
+    return {metric: terms["fixed"] + terms["per_round"] * rounds for metric, terms in formula.items()}
+
+
+def dollars(totals: Mapping[str, float]) -> dict[str, Any]:
+    """Counts of one task and what 1,000 such tasks cost, by service."""
+    p = PRICES_US_EAST_1
+    per_1000 = {
+        "step_functions": totals["state_transitions"] * p["sfn_standard_per_1000_transitions"],
+        "lambda_requests": totals["lambda_invocations"] * 1000 * p["lambda_per_1m_requests"] / 1e6,
+        "lambda_duration_measured": totals["lambda_gb_seconds_measured"] * 1000 * p["lambda_arm64_per_gb_second"],
+        "lambda_duration_assumed": totals["lambda_gb_seconds_assumed"] * 1000 * p["lambda_arm64_per_gb_second"],
+        "dynamodb": 1000
+        * (
+            totals["dynamodb_write_units"] * p["dynamodb_on_demand_per_1m_write_units"]
+            + totals["dynamodb_read_units"] * p["dynamodb_on_demand_per_1m_read_units"]
+        )
+        / 1e6,
+    }
+    per_1000["total_assumed"] = (
+        per_1000["step_functions"]
+        + per_1000["lambda_requests"]
+        + per_1000["lambda_duration_assumed"]
+        + per_1000["dynamodb"]
+    )
+    return {"counts": dict(totals), "usd_per_1000": per_1000}
+
+
+# ---------------------------------------------------------------- child
+
+
+@dataclass
+class _Invocation:
+    function: str
+    memory_mb: int
+    ms: float = 0.0
+    calls: Counter[str] = field(default_factory=Counter)
+
+
+class _Meter:
+    """Counts the service's AWS calls and Lambda invocations, and prices DynamoDB requests."""
+
+    def __init__(self, lookup_size: Callable[[str, Mapping[str, Any]], int | None], tasks_table: str) -> None:
+        self._lookup_size = lookup_size
+        self._tasks_table = tasks_table
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls: Counter[str] = Counter()
+            self.invocations: list[_Invocation] = []
+            self.write_units = 0.0
+            self.read_units = 0.0
+            self._deferred: list[tuple[str, dict[str, Any], bool]] = []
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-send", self._sent)
+        client.meta.events.register("provide-client-params.dynamodb", self._params)
+        client.meta.events.register("after-call.dynamodb", self._dynamodb_done)
+
+    def wrap(self, handler: Callable[..., Any], function: str, memory_mb: int) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def timed(event: Any, context: Any) -> Any:
+            invocation = _Invocation(function, memory_mb)
+            self._local.current = invocation
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                invocation.ms = (time.perf_counter() - started) * 1000
+                self._local.current = None
+                with self._lock:
+                    self.invocations.append(invocation)
+
+        return timed
+
+    def _sent(self, event_name: str, **_: Any) -> None:
+        operation = event_name.split(".", 1)[1]
+        with self._lock:
+            self.calls[operation] += 1
+        current = getattr(self._local, "current", None)
+        if current is not None:
+            current.calls[operation] += 1
+
+    def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_params"] = json.loads(json.dumps(params, default=str))
+
+    def _dynamodb_done(self, parsed: Mapping[str, Any], model: Any, context: Mapping[str, Any], **_: Any) -> None:
+        params = context.get("bench_params", {})
+        operation = model.name
+        with self._lock:
+            if operation == "TransactWriteItems":
+                for element in params.get("TransactItems", []):
+                    kind, request = next(iter(element.items()))
+                    self._write(kind, request, transactional=True)
+            elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+                self._write(operation.removesuffix("Item").capitalize(), params, parsed=parsed)
+            elif operation == "GetItem":
+                size = item_size(parsed.get("Item", {}))
+                self.read_units += read_units(size, consistent=bool(params.get("ConsistentRead")))
+            elif operation == "Query":
+                size = sum(item_size(item) for item in parsed.get("Items", []))
+                self.read_units += read_units(size, consistent=bool(params.get("ConsistentRead")))
+            elif operation == "TransactGetItems":
+                for response in parsed.get("Responses", []):
+                    self.read_units += read_units(
+                        item_size(response.get("Item", {})), consistent=True, transactional=True
+                    )
+
+    def _write(
+        self,
+        kind: str,
+        request: Mapping[str, Any],
+        *,
+        transactional: bool = False,
+        parsed: Mapping[str, Any] | None = None,
+    ) -> None:
+        parsed = parsed or {}
+        table = request.get("TableName", "")
+        if kind == "Put":
+            self._price_write(table, item_size(request["Item"]), transactional)
+        elif kind == "Update" and parsed.get("Attributes"):
+            self._price_write(table, item_size(parsed["Attributes"]), transactional)
+        elif kind in ("Update", "Delete"):
+            # Priced at the item's size once the task has ended (an upper bound for earlier, smaller writes).
+            self._deferred.append((table, dict(request.get("Key", {})), transactional))
+        else:  # ConditionCheck: priced as a 1 KB transactional write (an assumption)
+            self._price_write(table, 1, transactional, index=False)
+
+    def _price_write(self, table: str, size: int, transactional: bool, *, index: bool = True) -> None:
+        self.write_units += write_units(size, transactional=transactional)
+        if index and table == self._tasks_table:  # the ByModelKind index (projection ALL) is written too
+            self.write_units += write_units(size)
+
+    def settle(self) -> None:
+        """Price the writes whose size needs the stored item (read with a client of the bench's own)."""
+        for table, key, transactional in self._deferred:
+            self._price_write(table, self._lookup_size(table, key) or 1, transactional)
+        self._deferred = []
+
+
+def _register_model(aws: Any, name: str, creating_polls: int) -> None:
+    sagemaker = aws.client("sagemaker")
+    iam = aws.client("iam")
+    try:
+        role = iam.get_role(RoleName="bench-sagemaker")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="bench-sagemaker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    with contextlib.suppress(sagemaker.exceptions.ClientError):
+        sagemaker.delete_model(ModelName=name)
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=role,
+        PrimaryContainer={
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embed:latest",
+            "Environment": {"EMULATOR_CREATING_POLLS": str(creating_polls)},
+        },
+    )
+
+
+def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    sys.path[:0] = [str(FUNCTIONS_DIR.parent), str(FUNCTIONS_DIR), str(LAYER_DIR)]
+    from bench.common import LambdaContext, load_event  # noqa: PLC0415
+    from inference_deploy import dependencies  # noqa: PLC0415 - the child's imports; the parent stays stdlib-only
+    from inference_deploy.adapters import aws as service_clients  # noqa: PLC0415
+    from local_stack.emulator import EmulatedAws  # noqa: PLC0415
+    from local_stack.executions import wait_for_execution  # noqa: PLC0415
+
+    parameters = {
+        "GreenPollSeconds": "0",
+        "DrainSeconds": "0",
+        "GreenTimeoutSeconds": "120",
+        "RemovalTimeoutSeconds": "120",
+    }
+    tasks: list[dict[str, Any]] = []
+    with EmulatedAws(TEMPLATE, parameters=parameters) as aws:
+        dependencies.reset()
+        stack = aws.stack
+        lookup = aws.client("dynamodb")
+
+        def size_of(table: str, key: Mapping[str, Any]) -> int | None:
+            item = lookup.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+            return item_size(item) if item else None
+
+        meter = _Meter(size_of, stack.tables["TasksTable"].name)
+        for factory in (
+            service_clients.dynamodb,
+            service_clients.sagemaker,
+            service_clients.sagemaker_runtime,
+            service_clients.stepfunctions,
+        ):
+            meter.attach(factory())
+        handlers: dict[str, Callable[..., Any]] = {}
+        for function in stack.functions.values():
+            module = importlib.import_module(function.module_name)
+            wrapped = meter.wrap(getattr(module, function.handler_attribute), function.logical_id, function.memory_size)
+            setattr(module, function.handler_attribute, wrapped)
+            handlers[function.logical_id] = wrapped
+        sfn = aws.client("stepfunctions")
+
+        def run_task(kind: str, route: str, model: str, rounds: int) -> None:
+            meter.reset()
+            started = time.perf_counter()
+            event = load_event(route)
+            event["body"] = json.dumps({"embedding_model_id": model})
+            answer = handlers["CreateTaskFunction"](event, LambdaContext())
+            if answer["statusCode"] != 202:
+                raise RuntimeError(f"{kind} of {model} answered {answer['statusCode']}: {answer['body']}")
+            arn = json.loads(answer["body"])["execution_arn"]
+            description = wait_for_execution(sfn, arn, timeout=120)
+            wall = time.perf_counter() - started
+            if description["status"] != "SUCCEEDED":
+                raise RuntimeError(f"{kind} of {model} ended {description['status']}")
+            meter.settle()
+            events = [
+                e
+                for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+                for e in page["events"]
+            ]
+            entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+            poll_state = "CheckGreen" if route == "deploy" else "CheckEndpointsGone"
+            invocations = meter.invocations
+            by_service: dict[str, int] = defaultdict(int)
+            for operation, count in meter.calls.items():
+                by_service[operation.split(".")[0]] += count
+            gb = [
+                (
+                    math.ceil(i.ms) / 1000 * i.memory_mb / 1024,
+                    (math.ceil(i.ms) + ASSUMED_CALL_MS * sum(i.calls.values())) / 1000 * i.memory_mb / 1024,
+                )
+                for i in invocations
+            ]
+            poll_function = "CheckGreenFunction" if route == "deploy" else "SweepModelEndpointsFunction"
+            polls = [g for g, i in zip(gb, invocations, strict=True) if i.function == poll_function]
+            tasks.append(
+                {
+                    "kind": kind,
+                    "model": model,
+                    "poll_rounds": entered.count(poll_state),
+                    "requested_rounds": rounds,
+                    "wall_s": wall,
+                    "states_entered": entered,
+                    "lambda_invocations_in_history": sum(1 for e in events if e["type"] == "LambdaFunctionScheduled"),
+                    "aws_calls": dict(sorted(meter.calls.items())),
+                    "invocations": [
+                        {"function": i.function, "ms": round(i.ms, 2), "aws_calls": sum(i.calls.values())}
+                        for i in invocations
+                    ],
+                    "poll_round_gb_seconds": {
+                        "lambda_gb_seconds_measured": statistics.median(m for m, _ in polls) if polls else 0.0,
+                        "lambda_gb_seconds_assumed": statistics.median(a for _, a in polls) if polls else 0.0,
+                    },
+                    "totals": {
+                        "state_transitions": len(entered),
+                        "lambda_invocations": len(invocations),
+                        "lambda_gb_seconds_measured": sum(m for m, _ in gb),
+                        "lambda_gb_seconds_assumed": sum(a for _, a in gb),
+                        "sagemaker_calls": by_service["sagemaker"] + by_service["sagemaker-runtime"],
+                        "dynamodb_calls": by_service["dynamodb"],
+                        "stepfunctions_calls": by_service["sfn"],
+                        "dynamodb_write_units": meter.write_units,
+                        "dynamodb_read_units": meter.read_units,
+                    },
+                }
+            )
+
+        # Untimed: imports every step handler and warms the interpreter, so no measured task pays for it.
+        _register_model(aws, "bench-rollout-warmup", creating_polls=0)
+        run_task("first_deploy", "deploy", "bench-rollout-warmup", 1)
+        run_task("delete", "delete", "bench-rollout-warmup", 0)
+        tasks.clear()
+        for rounds in poll_rounds:
+            model = f"bench-rollout-{rounds}"
+            _register_model(aws, model, creating_polls=rounds - 1)
+            run_task("first_deploy", "deploy", model, rounds)
+            _register_model(aws, model, creating_polls=rounds - 1)  # a new model version, same behaviour
+            run_task("redeploy", "deploy", model, rounds)
+        run_task("delete", "delete", f"bench-rollout-{poll_rounds[0]}", 0)
+        functions = {f.logical_id: f.memory_size for f in stack.functions.values()}
+    dependencies.reset()
+    return {"tasks": tasks, "memory_mb": functions, "parameters": parameters}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rollout")
+    parser.add_argument("--poll-rounds", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    write_json(args.out, child([int(r) for r in args.poll_rounds.split(",")]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
