@@ -1,4 +1,4 @@
-"""Creating and reading tasks."""
+"""Creating tasks: one per model at a time, recorded with their slot, started as one execution each."""
 
 from __future__ import annotations
 
