@@ -34,6 +34,8 @@ from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, FieldError, Pr
 from inference_deploy.observability import logger
 
 MAX_BODY_BYTES = 16 * 1024
+_METHODS_WITH_BODY = {"POST", "PUT", "PATCH"}
+JSON_ONLY = "request bodies must be application/json"
 RETRY_AFTER_SECONDS = "2"
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
@@ -103,17 +105,14 @@ def _refused_before_routing(event: Mapping[str, Any]) -> tuple[HTTPStatus, str, 
     """Bodies the API never reads: too large (before anything parses them), or not JSON (the resolver
     would otherwise parse form and multipart bodies into the same request models)."""
     body = event.get("body")
-    if not isinstance(body, str) or not body:
-        return None
-    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
-        return (
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            "body_too_large",
-            f"request bodies are limited to {MAX_BODY_BYTES} bytes",
-        )
-    content_type = (_header(event, "content-type") or "application/json").split(";", 1)[0].strip().lower()
-    if content_type != "application/json":
-        return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "request bodies must be application/json"
+    if isinstance(body, str) and len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
+        limit = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", limit
+    content_type = _header(event, "content-type")
+    if event.get("httpMethod") in _METHODS_WITH_BODY and content_type is not None:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type not in ("application/json", ""):
+            return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", JSON_ONLY
     return None
 
 
@@ -175,7 +174,7 @@ def build_resolver() -> ApiResolver:
             app,
             status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             code="unsupported_media_type",
-            detail="request bodies must be application/json",
+            detail=JSON_ONLY,
         )
 
     @app.exception_handler(DomainError)
