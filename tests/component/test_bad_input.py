@@ -133,6 +133,7 @@ def test_a_workflow_that_cannot_start_leaves_no_pending_task(aws, monkeypatch):
             '--b\r\nContent-Disposition: form-data; name="embedding_model_id"\r\n\r\nm\r\n--b--',
         ),
         ("text/plain", '{"embedding_model_id": "embed-deploy-123"}'),
+        ("multipart/form-data; boundary=b", None),
     ],
 )
 def test_bodies_that_are_not_json_are_refused_even_when_they_would_parse(aws, content_type, body):
