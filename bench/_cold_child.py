@@ -1,6 +1,8 @@
 """One cold start: `python bench/_cold_child.py SPEC_FILE` (run as a script, not `-m`, so nothing of the
-bench is imported first). Lays out sys.path as Lambda does (function code, then the layer), imports
-the handler module, serves one request, and writes its perf_counter readings to the spec's `out`.
+bench is imported first). Lays out sys.path as Lambda does (function code, the layer, the runtime),
+imports the handler module, serves one request, and writes its perf_counter readings to the spec's
+`out`, with (after the timed part) where the spec's `origins` modules came from, what X-Ray patched, and
+how many of the modules under each sys.path entry had bytecode to load.
 
 perf_counter is CLOCK_MONOTONIC on Linux, the same clock in every process, so the parent can take
 "process start -> first response" from its own reading before spawning this one.
@@ -10,8 +12,8 @@ import time
 
 T_MAIN = time.perf_counter()
 
-import importlib  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
@@ -28,7 +30,8 @@ def main() -> None:
     modules_before = len(sys.modules)
 
     t_import = time.perf_counter()
-    module = importlib.import_module(spec["module"])
+    __import__(spec["module"])  # not importlib.import_module: -X importtime does not see that path
+    module = sys.modules[spec["module"]]
     t_imported = time.perf_counter()
     profiler = _profiler() if spec.get("profile") else None
     response = module.lambda_handler(event, _Context())
@@ -48,9 +51,34 @@ def main() -> None:
         "modules_imported": len(sys.modules) - modules_before,
         "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "profile": _top_functions(profiler) if profiler is not None else None,
+        "origins": {name: getattr(sys.modules.get(name), "__file__", None) for name in spec.get("origins", ())},
+        "xray_patched": _xray_patched(),
+        "bytecode": _bytecode(spec["paths"]),
     }
     with open(spec["out"], "w") as out:
         json.dump(result, out)
+
+
+def _xray_patched() -> list[str] | None:
+    """The modules the X-Ray SDK patched (None when it was not imported)."""
+    patcher = sys.modules.get("aws_xray_sdk.core.patcher")
+    return sorted(getattr(patcher, "_PATCHED_MODULES", ())) if patcher is not None else None
+
+
+def _bytecode(paths: list[str]) -> dict[str, dict[str, int]]:
+    """Per sys.path entry: the source modules imported from it, and how many had their .pyc there."""
+    counts = {path: {"modules": 0, "with_pyc": 0} for path in paths}
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None) or ""
+        if not file.endswith(".py"):
+            continue
+        for path in paths:
+            if file.startswith(path + "/"):
+                counts[path]["modules"] += 1
+                cached = getattr(module, "__cached__", None)
+                counts[path]["with_pyc"] += bool(cached and os.path.exists(cached))
+                break
+    return counts
 
 
 def _profiler() -> Any:
@@ -79,7 +107,7 @@ def _top_functions(profiler: Any, top: int = 40) -> list[dict[str, object]]:
 
 
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/python/", "/layers/common/", "/functions/", "/lib/python3.13/"):
+    for marker in ("site-packages/", "/python/", "/runtime/", "/layers/common/", "/functions/", "/lib/python3.13/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path

@@ -1,19 +1,30 @@
 """Cold starts: a fresh Python process imports a route's handler module and serves its first request.
 
-Each run is `python bench/_cold_child.py` with the Lambda-like environment of bench.common (the stack's
+Each run is `python -S bench/_cold_child.py` with the Lambda-like environment of bench.common (the stack's
 variables pointed at the emulated AWS server in another process, an active X-Ray trace) and sys.path
-laid out as Lambda lays it out: the function's code, then the layer, then the runtime (the venv,
-whose boto3 and stdlib carry their .pyc as the Lambda runtime's do).
+laid out as Lambda lays it out: the function's code (/var/task), the layer (/opt/python), then a
+"runtime" directory with boto3 and its dependencies only (with .pyc, as the Lambda runtime has them).
+Nothing else of the venv is importable: the X-Ray SDK patches every library it finds, and must find
+only what Lambda has. Every child runs with PYTHONDONTWRITEBYTECODE (/opt and /var/task are read-only).
+
+What the service runs is what `sam build` produced (bench/deployed.py), when .aws-sam/build is current:
+the layer directory .aws-sam/build/CommonLayer/python with its hash-checked .pyc, and the functions of
+.aws-sam/build/<Function>/, copied to bench/.work so that no run can write into the build. The layer's
+native extensions are Lambda's arm64 builds there; the copy gets this machine's build of the same
+version beside them. Without a current build the layer is staged from the venv the way
+layers/common/Makefile builds it (the pinned distributions, no dependencies, compiled with
+unchecked-hash bytecode) and the results say "staged, not the build".
 
 Implementations, run in turns so that drift hits them alike:
 
-- `baseline`: bench/baseline, boto3 and the stdlib only.
-- `service`: as deployed. `sam build` ships the layer and the functions as bare sources, without
-  .pyc, and Lambda's /opt and /var/task are read-only, so every cold start compiles every module of
-  the layer it imports. Staged here the same way: a copy of the layer's distributions and code
-  without __pycache__, run with PYTHONDONTWRITEBYTECODE.
-- `service_pyc`: the same code with bytecode (what shipping .pyc in the layer would give).
-- `service_pyc_notrace`: with bytecode and POWERTOOLS_TRACE_DISABLED, to show what X-Ray costs.
+- `baseline`: bench/baseline, boto3 and the stdlib only (its one module without .pyc).
+- `service`: as deployed.
+- `service_nopyc`: as deployed without the layer's .pyc (what the old `sam build` python builder
+  shipped): every cold start compiles the layer modules it imports. Shows what the bytecode buys.
+- `service_notrace`: as deployed with POWERTOOLS_TRACE_DISABLED: what X-Ray costs.
+
+Every child reports where botocore, the layer's packages and the handler came from, what X-Ray patched
+and how many layer modules had bytecode; a run that does not look like Lambda fails.
 """
 
 from __future__ import annotations
@@ -27,11 +38,12 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import deployed
 from bench.aws_server import AwsServer
 from bench.common import (
     BASELINE_DIR,
@@ -53,6 +65,21 @@ CHILD = BENCH_DIR / "_cold_child.py"
 STAGE = WORK_DIR / "cold_start"
 FUNCTION_NAMES = {"create_task": "CreateTaskFunction", "read_task": "ReadTaskFunction"}
 CHILD_TIMEOUT_S = 120.0
+# Packages whose origin every child reports: the layer's, the runtime's, and the handler module.
+LAYER_PACKAGES = ("inference_deploy", "aws_lambda_powertools", "aws_xray_sdk", "pydantic", "pydantic_core", "wrapt")
+RUNTIME_PACKAGES = ("boto3", "botocore", "urllib3", "dateutil", "s3transfer")
+# Imports whose whole cost (cumulative, wherever first imported) the import profile reports.
+LANDMARKS = (
+    "boto3",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.event_handler.openapi.params",
+    "aws_lambda_powertools.event_handler.appsync",
+    "asyncio",
+    "aws_lambda_powertools.utilities.idempotency",
+    "aws_xray_sdk.core",
+    "aws_xray_sdk.ext.sqlite3.patch",
+    "inference_deploy.observability",
+)
 
 
 @dataclass(frozen=True)
@@ -60,26 +87,70 @@ class Variant:
     key: str
     label: str
     service: bool
-    bytecode: bool
+    layer_bytecode: bool  # the layer ships its .pyc
     tracing: bool
 
 
 VARIANTS = (
-    Variant("baseline", "baseline (boto3 only)", service=False, bytecode=False, tracing=True),
-    Variant("service", "service as deployed (layer without .pyc)", service=True, bytecode=False, tracing=True),
-    Variant("service_pyc", "service, layer with .pyc", service=True, bytecode=True, tracing=True),
-    Variant("service_pyc_notrace", "service, .pyc, tracing off", service=True, bytecode=True, tracing=False),
+    Variant("baseline", "baseline (boto3 only)", service=False, layer_bytecode=False, tracing=True),
+    Variant("service", "service as deployed (layer with .pyc)", service=True, layer_bytecode=True, tracing=True),
+    Variant(
+        "service_nopyc",
+        "as deployed without the layer's .pyc (what bytecode buys)",
+        service=True,
+        layer_bytecode=False,
+        tracing=True,
+    ),
+    Variant(
+        "service_notrace",
+        "as deployed, POWERTOOLS_TRACE_DISABLED (what X-Ray costs)",
+        service=True,
+        layer_bytecode=True,
+        tracing=False,
+    ),
 )
+AS_DEPLOYED = VARIANTS[1]
+
+
+@dataclass
+class Staged:
+    """The directories of the children's sys.path, and where the service's code came from."""
+
+    runtime: Path
+    baseline: Path
+    layer: Path  # /opt/python as deployed: with .pyc
+    layer_nopyc: Path  # the same files without __pycache__
+    functions: dict[str, Path]  # /var/task of each API function, as sam build ships it (no .pyc)
+    from_build: bool
+    label: str
+    stale: list[str] = field(default_factory=list)
+    layer_info: dict[str, Any] = field(default_factory=dict)
+
+    def paths(self, variant: Variant, function_dir: str) -> list[str]:
+        """sys.path as Lambda has it: /var/task (the function), /opt/python (the layer), the runtime."""
+        if not variant.service:
+            return [str(self.baseline), str(self.runtime)]
+        layer = self.layer if variant.layer_bytecode else self.layer_nopyc
+        return [str(self.functions[function_dir]), str(layer), str(self.runtime)]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"from_build": self.from_build, "label": self.label, "stale": self.stale, "layer": self.layer_info}
 
 
 def run(server: AwsServer, *, runs: int, xray_daemon: str) -> dict[str, Any]:
     staged = stage_code()
-    results: dict[str, Any] = {"runs_per_variant": runs, "variants": {v.key: v.label for v in VARIANTS}, "routes": {}}
+    results: dict[str, Any] = {
+        "runs_per_variant": runs,
+        "as_deployed": staged.as_json(),
+        "variants": {v.key: v.label for v in VARIANTS},
+        "checks": {},
+        "routes": {},
+    }
     task_id: str | None = None
     creates = 0
     for route, (function_dir, baseline_module, description) in ROUTES.items():
-        samples: dict[str, list[dict[str, float]]] = defaultdict(list)
-        for i in range(runs + 1):  # the first round warms the page cache and writes .pyc where allowed
+        samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for i in range(runs + 1):  # the first round warms the page cache
             for variant in _rotated(VARIANTS, i):
                 # The first create is the task the reads read; later creates each claim a model of their
                 # own (a model has one active task at a time, and here executions never finish).
@@ -98,6 +169,7 @@ def run(server: AwsServer, *, runs: int, xray_daemon: str) -> dict[str, Any]:
                 )
                 if route == "create" and task_id is None and sample.get("task_id"):
                     task_id = str(sample["task_id"])
+                results["checks"].setdefault(f"{function_dir}/{variant.key}", sample["checks"])
                 if i > 0:
                     samples[variant.key].append(sample)
         results["routes"][route] = _summarize_route(description, samples)
@@ -106,12 +178,12 @@ def run(server: AwsServer, *, runs: int, xray_daemon: str) -> dict[str, Any]:
     return results
 
 
-def cold_start_once(server: AwsServer, route: str, *, staged: Mapping[str, Path], xray_daemon: str) -> dict[str, Any]:
+def cold_start_once(server: AwsServer, route: str, *, staged: Staged, xray_daemon: str) -> dict[str, Any]:
     """One cold start of the service as deployed (what `python -m bench --only warm` uses for a task)."""
     function_dir, baseline_module, _ = ROUTES[route]
     return _cold_start(
         server,
-        VARIANTS[1],
+        AS_DEPLOYED,
         route,
         function_dir=function_dir,
         baseline_module=baseline_module,
@@ -126,15 +198,6 @@ def _rotated(variants: tuple[Variant, ...], i: int) -> list[Variant]:
     return [*variants[shift:], *variants[:shift]]
 
 
-def _paths(variant: Variant, function_dir: str, staged: Mapping[str, Path]) -> list[str]:
-    """sys.path as Lambda has it: /var/task (the function), /opt/python (the layer), the runtime."""
-    if not variant.service:
-        return [str(staged["baseline"]), str(staged["runtime"])]
-    if variant.bytecode:
-        return [str(FUNCTIONS_DIR / function_dir), str(staged["layer_pyc"]), str(staged["runtime"])]
-    return [str(staged[function_dir]), str(staged["layer_src"]), str(staged["runtime"])]
-
-
 def _child_env(
     server: AwsServer, variant: Variant, function_dir: str, code_dir: str, xray_daemon: str
 ) -> dict[str, str]:
@@ -146,8 +209,7 @@ def _child_env(
         xray_daemon=xray_daemon,
         tracing=variant.tracing,
     )
-    if not variant.bytecode:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # /var/task and /opt are read-only in Lambda
     return env
 
 
@@ -158,25 +220,27 @@ def _cold_start(
     *,
     function_dir: str,
     baseline_module: str,
-    staged: Mapping[str, Path],
+    staged: Staged,
     task_id: str | None,
     xray_daemon: str,
     model: str = MODEL,
     python_flags: tuple[str, ...] = (),
     profile: bool = False,
 ) -> dict[str, Any]:
-    paths = _paths(variant, function_dir, staged)
+    paths = staged.paths(variant, function_dir)
     name = f"cold-{route}-{variant.key}"
     spec_path = STAGE / f"{name}.spec.json"
     out_path = STAGE / f"{name}.out.json"
     err_path = STAGE / f"{name}.err"
     out_path.unlink(missing_ok=True)
+    module = "app" if variant.service else baseline_module
     spec = {
         "paths": paths,
-        "module": "app" if variant.service else baseline_module,
+        "module": module,
         "event": route_event(route, task_id=task_id, model=model),
         "out": str(out_path),
         "profile": profile,
+        "origins": [module, *LAYER_PACKAGES, *RUNTIME_PACKAGES],
     }
     spec_path.write_text(json.dumps(spec))
     env = _child_env(server, variant, function_dir, paths[0], xray_daemon)
@@ -197,6 +261,9 @@ def _cold_start(
     child = json.loads(out_path.read_text())
     if child["status"] not in (200, 202):
         raise ChildFailed(f"cold start {name} answered {child['status']}:\n{tail(err_path)}")
+    checks = _checks(variant, paths, module, child)
+    if checks["problems"]:
+        raise ChildFailed(f"cold start {name} does not look like Lambda: {'; '.join(checks['problems'])}")
     return {
         "total_ms": (child["t_responded"] - t_spawn) * 1000,
         "interpreter_ms": (child["t_main"] - t_spawn) * 1000,
@@ -208,7 +275,49 @@ def _cold_start(
         "task_id": child.get("task_id"),
         "importtime": err_path.read_text() if "-X" in python_flags else "",
         "profile": child.get("profile"),
+        "checks": checks,
     }
+
+
+def _checks(variant: Variant, paths: list[str], module: str, child: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the child's code came from, by sys.path entry ("function", "layer", "runtime"), and what
+    breaks the Lambda layout: botocore from anywhere but the runtime, the layer's packages from anywhere
+    but the layer, X-Ray not patching botocore, bytecode where there should be none or none where
+    there should be some."""
+    roles = dict(
+        zip(paths, ("function", "layer", "runtime") if variant.service else ("function", "runtime"), strict=True)
+    )
+
+    def role(file: str | None) -> str | None:
+        if file is None:
+            return None
+        return next((r for path, r in roles.items() if file.startswith(path + "/")), f"elsewhere: {file}")
+
+    origins = {name: role(file) for name, file in child["origins"].items()}
+    problems = [f"{name} from {where}" for name, where in origins.items() if where and where.startswith("elsewhere")]
+    expected = {module: "function", **dict.fromkeys(RUNTIME_PACKAGES, "runtime")}
+    if variant.service:
+        expected.update(dict.fromkeys(LAYER_PACKAGES, "layer"))
+    problems += [
+        f"{name} from the {origins[name]}, not the {where}"
+        for name, where in expected.items()
+        if origins.get(name) is not None and origins[name] != where
+    ]
+    if origins.get("botocore") is None:
+        problems.append("botocore was not imported")
+    patched = child.get("xray_patched")
+    if variant.service and variant.tracing and "botocore" not in (patched or []):
+        problems.append(f"X-Ray did not patch botocore (patched: {patched})")
+    bytecode = {roles[path]: counts for path, counts in child["bytecode"].items() if path in roles}
+    runtime = bytecode.get("runtime", {"modules": 0, "with_pyc": 0})
+    if runtime["with_pyc"] != runtime["modules"]:
+        problems.append(f"{runtime['with_pyc']} of {runtime['modules']} runtime modules had .pyc (Lambda's have)")
+    if variant.service:
+        layer = bytecode.get("layer", {"modules": 0, "with_pyc": 0})
+        wanted = layer["modules"] if variant.layer_bytecode else 0
+        if layer["modules"] == 0 or layer["with_pyc"] != wanted:
+            problems.append(f"{layer['with_pyc']} of {layer['modules']} layer modules had .pyc, expected {wanted}")
+    return {"origins": origins, "xray_patched": patched, "bytecode": bytecode, "problems": problems}
 
 
 def _summarize_route(description: str, samples: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -229,37 +338,84 @@ def _summarize_route(description: str, samples: Mapping[str, list[dict[str, Any]
 # ---------------------------------------------------------------- staging code as Lambda lays it out
 
 
-def stage_code() -> dict[str, Path]:
-    """Directories for the children's sys.path, rebuilt every run so edits are measured:
+def stage_code() -> Staged:
+    """The children's directories, rebuilt every run so that edits are measured (bench/.work/cold_start):
 
-    - `runtime`: what the Lambda Python runtime provides, boto3 and its dependencies (with .pyc);
-    - `layer_src`: the layer as `sam build` ships it: its distributions and inference_deploy, no .pyc;
-    - `layer_pyc`: the same distributions with their .pyc (links into the venv);
-    - each API function's code and the baseline without .pyc.
-
-    Children run with `python -S`, so nothing else of the venv (moto, requests, pytest, ...) is
-    importable: the X-Ray SDK patches every library it finds, and must find only what Lambda has."""
+    - `runtime`: what the Lambda Python runtime provides, boto3 and its dependencies (links into the
+      venv, with its .pyc);
+    - `layer/python`: the layer as deployed, with .pyc: a copy of .aws-sam/build/CommonLayer/python when
+      the build is current, else staged from the venv as layers/common/Makefile builds it;
+    - `layer_nopyc/python`: the same files without __pycache__;
+    - each API function's code as sam build ships it (from .aws-sam/build when current), and the
+      baseline, without .pyc."""
     if STAGE.exists():
         shutil.rmtree(STAGE)
     STAGE.mkdir(parents=True)
-    staged = {
-        "runtime": STAGE / "runtime",
-        "layer_src": STAGE / "layer" / "python",
-        "layer_pyc": STAGE / "layer_pyc" / "python",
-        "baseline": STAGE / "baseline",
-    }
-    runtime = closure(["boto3"])
-    layer = closure(_requirements(LAYER_DIR / "requirements.txt"))
-    _link_distributions(runtime, staged["runtime"])
-    _link_distributions(layer, staged["layer_pyc"])
-    (staged["layer_pyc"] / "inference_deploy").symlink_to(LAYER_DIR / "inference_deploy")
-    _copy_distribution_sources(layer, staged["layer_src"])
-    _copy_sources(LAYER_DIR / "inference_deploy", staged["layer_src"] / "inference_deploy")
-    _copy_sources(BASELINE_DIR, staged["baseline"])
-    for function_dir in FUNCTION_NAMES:
-        staged[function_dir] = STAGE / "functions" / function_dir
-        _copy_sources(FUNCTIONS_DIR / function_dir, staged[function_dir])
-    return staged
+    runtime = STAGE / "runtime"
+    _link_distributions(deployed.closure(deployed.RUNTIME_REQUIREMENTS), runtime)
+    baseline = STAGE / "baseline"
+    _copy_sources(BASELINE_DIR, baseline)
+    layer, layer_nopyc = STAGE / "layer" / "python", STAGE / "layer_nopyc" / "python"
+
+    stale = deployed.layer_staleness()
+    for function_dir, logical_id in FUNCTION_NAMES.items():
+        stale += deployed.function_staleness(logical_id, FUNCTIONS_DIR / function_dir)
+    layer_info: dict[str, Any] = {}
+    from_build = not stale
+    if from_build:
+        try:
+            copy = deployed.copy_layer(layer)
+            layer_info = copy.as_json() | {"source": str(deployed.LAYER_BUILD.relative_to(ROOT))}
+        except deployed.CannotRunHere as exc:
+            stale, from_build = [f"the build cannot run here: {exc}"], False
+            shutil.rmtree(layer, ignore_errors=True)
+    if not from_build:
+        _stage_layer_like_the_makefile(layer)
+        layer_info = {
+            "source": "the venv's installs of layers/common/requirements.txt (no deps), layers/common/inference_deploy",
+            "pyc": deployed.pyc_kinds(layer),
+        }
+    _copy_sources(layer, layer_nopyc)
+    functions: dict[str, Path] = {}
+    for function_dir, logical_id in FUNCTION_NAMES.items():
+        functions[function_dir] = STAGE / "functions" / function_dir
+        _copy_sources(
+            deployed.BUILD_DIR / logical_id if from_build else FUNCTIONS_DIR / function_dir, functions[function_dir]
+        )
+    if from_build:
+        label = "as deployed: the layer and functions of .aws-sam/build (sam build), layer with .pyc"
+    else:
+        label = (
+            "STAGED, NOT THE BUILD: layer staged from the venv like layers/common/Makefile (no current .aws-sam/build)"
+        )
+    return Staged(
+        runtime=runtime,
+        baseline=baseline,
+        layer=layer,
+        layer_nopyc=layer_nopyc,
+        functions=functions,
+        from_build=from_build,
+        label=label,
+        stale=stale,
+        layer_info=layer_info,
+    )
+
+
+def _stage_layer_like_the_makefile(target: Path) -> None:
+    """What layers/common/Makefile builds, from the venv: the pinned distributions without their
+    dependencies, inference_deploy, and unchecked-hash bytecode (native code is this machine's)."""
+    _copy_distribution_sources(deployed.layer_distributions(), target)
+    _copy_sources(LAYER_DIR / "inference_deploy", target / "inference_deploy")
+    # The Makefile's own command (in a process of its own: compileall's worker pool must not fork the bench).
+    compiled = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    if compiled.returncode != 0:
+        raise ChildFailed(f"compileall failed in {target}:\n{compiled.stdout[-2000:]}{compiled.stderr[-2000:]}")
 
 
 def _copy_sources(source: Path, target: Path) -> None:
@@ -271,12 +427,20 @@ def _top_levels(distribution: metadata.Distribution) -> set[str]:
 
 
 def _link_distributions(distributions: Iterable[metadata.Distribution], target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
+    """Link each distribution's top-level packages into `target`, and the .pyc of its top-level modules
+    (six.py, typing_extensions.py) into target/__pycache__, so that they load precompiled too."""
+    (target / "__pycache__").mkdir(parents=True, exist_ok=True)
     for distribution in distributions:
         for name in _top_levels(distribution) - {"__pycache__"}:
             source = Path(str(distribution.locate_file(name)))
             if source.exists() and not (target / name).exists():
                 (target / name).symlink_to(source)
+        for file in distribution.files or ():
+            parts = Path(str(file)).parts
+            if len(parts) == 2 and parts[0] == "__pycache__" and parts[1].endswith(".pyc"):
+                source = Path(str(distribution.locate_file(file)))
+                if source.exists() and not (target / file).exists():
+                    (target / file).symlink_to(source)
 
 
 def _copy_distribution_sources(distributions: Iterable[metadata.Distribution], target: Path) -> None:
@@ -291,49 +455,16 @@ def _copy_distribution_sources(distributions: Iterable[metadata.Distribution], t
                 shutil.copyfile(source, target / file)
 
 
-def _requirements(path: Path) -> list[str]:
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return [line for line in lines if line]
-
-
-def closure(requirements: Iterable[str]) -> list[metadata.Distribution]:
-    """Installed distributions of `requirements` and everything they require (extras and markers
-    honoured), as pip resolved them into the venv: the same pins `sam build` installs."""
-    from packaging.requirements import Requirement  # noqa: PLC0415 - a dev dependency, only needed here
-
-    found: dict[str, metadata.Distribution] = {}
-    pending = [Requirement(line) for line in requirements]
-    while pending:
-        requirement = pending.pop()
-        key = _normalize(requirement.name)
-        if key in found:
-            continue
-        distribution = metadata.distribution(requirement.name)
-        found[key] = distribution
-        extras = set(requirement.extras) or {""}
-        for raw in distribution.requires or ():
-            dependency = Requirement(raw)
-            if dependency.marker is None or any(dependency.marker.evaluate({"extra": extra}) for extra in extras):
-                pending.append(dependency)
-    return list(found.values())
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 # ---------------------------------------------------------------- where the time goes
 
 
-def import_profiles(
-    server: AwsServer, *, staged: Mapping[str, Path], xray_daemon: str, task_id: str | None
-) -> dict[str, Any]:
-    """`python -X importtime` of each API function's cold start (as deployed, and with .pyc), grouped by
-    top-level package (self time), plus a cProfile of the first request."""
+def import_profiles(server: AwsServer, *, staged: Staged, xray_daemon: str, task_id: str | None) -> dict[str, Any]:
+    """`python -X importtime` of each API function's cold start (as deployed, and without the layer's
+    .pyc), grouped by top-level package (self time), plus a cProfile of the first request as deployed."""
     profiles: dict[str, Any] = {}
     for route in ("create", "status"):
         function_dir, baseline_module, _ = ROUTES[route]
-        for variant in (VARIANTS[1], VARIANTS[2]):
+        for variant in (AS_DEPLOYED, VARIANTS[2]):
             sample = _cold_start(
                 server,
                 variant,
@@ -349,10 +480,12 @@ def import_profiles(
             profiles[f"{function_dir}/{variant.key}"] = {
                 "import_ms_by_package": _importtime_by_package(sample["importtime"]),
                 "slowest_modules_ms": _importtime_slowest(sample["importtime"]),
+                "handler_imports_ms": _importtime_tree(sample["importtime"], "app"),
+                "landmarks_ms": _importtime_cumulative(sample["importtime"], LANDMARKS),
             }
         profiled = _cold_start(
             server,
-            VARIANTS[2],
+            AS_DEPLOYED,
             route,
             function_dir=function_dir,
             baseline_module=baseline_module,
@@ -385,6 +518,39 @@ def _importtime_by_package(text: str, top: int = 12) -> dict[str, float]:
     result["(other)"] = sum(us for _, us in ordered[top:]) / 1000
     result["(total)"] = sum(by_package.values()) / 1000
     return result
+
+
+def _importtime_tree(text: str, root: str, *, levels: int = 2, min_ms: float = 3.0) -> dict[str, float]:
+    """What `root`'s own import lines cost (cumulative ms: the module and everything first imported under
+    it), and one level below those, in import order; names indented by level, lines under min_ms left out."""
+    lines = list(_importtime_lines(text))
+    found = next((i for i, line in enumerate(lines) if line[3] == root), None)
+    if found is None:
+        return {}
+    tree: list[tuple[str, float]] = []
+
+    def walk(index: int, level: int) -> None:
+        depth = lines[index][2]
+        children: list[int] = []
+        for j in range(index - 1, -1, -1):  # a module's imports are listed before it
+            if lines[j][2] <= depth:
+                break
+            if lines[j][2] == depth + 2:
+                children.append(j)
+        for j in reversed(children):
+            if lines[j][1] / 1000 >= min_ms:
+                tree.append((f"{'  ' * (level - 1)}{lines[j][3]}", lines[j][1] / 1000))
+                if level < levels:
+                    walk(j, level + 1)
+
+    walk(found, 1)
+    return dict(tree)
+
+
+def _importtime_cumulative(text: str, modules: Iterable[str]) -> dict[str, float]:
+    """Cumulative ms of each of `modules`, wherever it was first imported (absent ones left out)."""
+    cumulative = {module: us / 1000 for _, us, _, module in _importtime_lines(text)}
+    return {module: cumulative[module] for module in modules if module in cumulative}
 
 
 def _importtime_slowest(text: str, top: int = 10) -> dict[str, float]:

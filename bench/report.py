@@ -25,6 +25,7 @@ PACKAGES = (
 )
 COLD_RATIO_LIMIT = 1.3
 WARM_RATIO_LIMIT = 1.2
+DEPLOYED = "service"  # the implementation the limits apply to; the others are diagnostic variants
 
 
 def machine() -> dict[str, Any]:
@@ -136,7 +137,7 @@ def render(results: Mapping[str, Any]) -> str:
         else:
             parts.append(renderer(section))
     poor = results.get("poor_ratios") or []
-    parts.append("\n== Ratios past the limits (cold > 1.3x, warm > 1.2x the baseline)")
+    parts.append("\n== Ratios past the limits, service as deployed (cold > 1.3x, warm > 1.2x the baseline)")
     parts.extend(f"  {line}" for line in poor) if poor else parts.append("  none")
     parts.append("\n== Run time of each section (s)")
     parts.extend(f"  {name:<16}{seconds:8.1f}" for name, seconds in results["section_seconds"].items())
@@ -169,12 +170,93 @@ def _cold(section: Mapping[str, Any]) -> str:
                     v["modules_imported"],
                 )
             )
-    return table(
-        f"1. Cold start: process start -> first response, median of {section['runs_per_variant']} runs (ms)",
-        ("route / implementation", "total", "python", "import", "1st req", "x base", "x import", "RSS MB", "modules"),
-        rows,
-        note="service = as deployed (layer without .pyc, tracing on); baseline = boto3-only handler, same AWS calls",
+    deployed = section.get("as_deployed") or {}
+    notes = [f"service = {deployed.get('label', 'as deployed')}"]
+    if deployed.get("stale"):
+        notes.append(
+            "  why not the build: " + "; ".join(deployed["stale"][:4]) + (" ..." if len(deployed["stale"]) > 4 else "")
+        )
+    notes.append(
+        "service_nopyc = the same without the layer's .pyc; service_notrace = tracing off; "
+        "baseline = boto3-only handler, same AWS calls"
     )
+    notes.extend(_cold_checks(section))
+    parts = [
+        table(
+            f"1. Cold start: process start -> first response, median of {section['runs_per_variant']} runs (ms)",
+            (
+                "route / implementation",
+                "total",
+                "python",
+                "import",
+                "1st req",
+                "x base",
+                "x import",
+                "RSS MB",
+                "modules",
+            ),
+            rows,
+            note="\n".join(notes),
+        )
+    ]
+    profiles = section.get("import_profile") or {}
+    columns = [key for key in ("create_task/service", "read_task/service") if key in profiles]
+    if columns:
+        by_package = [profiles[key]["import_ms_by_package"] for key in columns]
+        names = [name for name in by_package[0] if not name.startswith("(")]
+        names += [name for other in by_package[1:] for name in other if name not in names and not name.startswith("(")]
+        names += ["(other)", "(total)"]
+        parts.append(
+            table(
+                "   Import time by top-level package, as deployed (python -X importtime, self ms, one run)",
+                ("package", *columns),
+                ((name, *(values.get(name) for values in by_package)) for name in names),
+            )
+        )
+        landmarks = [profiles[key].get("landmarks_ms") or {} for key in columns]
+        names = list(dict.fromkeys(name for values in landmarks for name in values))
+        parts.append(
+            table(
+                "   Whole imports, wherever first imported (cumulative ms, as deployed, one run)",
+                ("module", *columns),
+                ((name, *(values.get(name) for values in landmarks)) for name in names),
+                note="boto3 is the baseline's cost too; the rest is the service's (nested ones overlap)",
+            )
+        )
+        for key in columns:
+            imports = profiles[key].get("handler_imports_ms") or {}
+            parts.append(
+                table(
+                    f"   {key.split('/')[0]}: what each import in app.py costs, as deployed (cumulative ms, one run)",
+                    ("import (and, indented, its own imports)", "ms"),
+                    imports.items(),
+                    note=(
+                        "cumulative = the module and everything first imported under it, so a package shared by two "
+                        "lines counts under the first (-X importtime inflates all of it)"
+                    )
+                    if key == columns[0]
+                    else "",
+                )
+            )
+    return "\n".join(parts)
+
+
+def _cold_checks(section: Mapping[str, Any]) -> list[str]:
+    """One line on what every child was checked for (bench.cold_start._checks)."""
+    checks = section.get("checks") or {}
+    service = checks.get("read_task/service") or checks.get("create_task/service")
+    nopyc = checks.get("read_task/service_nopyc") or checks.get("create_task/service_nopyc")
+    if not service:
+        return []
+    layer = service["bytecode"].get("layer", {})
+    line = (
+        f"checked in every child: botocore from the {service['origins'].get('botocore')} dir, the layer's packages "
+        f"from the layer; X-Ray patched {', '.join(service.get('xray_patched') or []) or 'nothing'}; "
+        f"layer modules loaded with .pyc: {layer.get('with_pyc')}/{layer.get('modules')}"
+    )
+    if nopyc:
+        line += f" as deployed, {nopyc['bytecode']['layer']['with_pyc']}/{nopyc['bytecode']['layer']['modules']} nopyc"
+    return [line]
 
 
 def _warm(section: Mapping[str, Any]) -> str:
@@ -307,30 +389,58 @@ def _package(section: Mapping[str, Any]) -> str:
         (name, a["files"], a["unzipped_bytes"] / 1e6, a["zipped_bytes"] / 1e6, a["py_files"], a["pyc_files"])
         for name, a in section["artifacts"].items()
     ]
+    notes = []
+    if section.get("stale"):
+        reasons = section.get("stale_reasons") or []
+        notes.append(
+            "STALE build: sources changed after it (`make build`): "
+            + "; ".join(reasons[:4])
+            + (" ..." if len(reasons) > 4 else "")
+        )
+    if section.get("missing_from_build"):
+        notes.append(f"Missing: {', '.join(section['missing_from_build'])}.")
     out = [
         table(
-            "5. Package weight (.aws-sam/build)",
+            "5. Package weight (.aws-sam/build; MB = 10^6 bytes)",
             ("artifact", "files", "MB", "zip MB", ".py", ".pyc"),
             rows,
-            note=" ".join(
-                (["STALE build: sources changed after it (`make build`)."] if section.get("stale") else [])
-                + (
-                    [f"Missing: {', '.join(section['missing_from_build'])}."]
-                    if section.get("missing_from_build")
-                    else []
-                )
-            ),
+            note="\n".join(notes),
         )
     ]
     for name, layer in section["layers"].items():
+        pyc = layer.get("pyc") or {}
+        runtime = layer.get("runtime_provided") or []
+        native = layer.get("native") or []
+        note = [
+            f"{layer['unzipped_bytes'] / 1e6:.1f} MB; .pyc: {pyc.get('pyc', 0)} "
+            f"({pyc.get('unchecked_hash', 0)} unchecked-hash, {pyc.get('this_python', 0)} loadable by this Python), "
+            f"{pyc.get('py_without_pyc', 0)} .py without one",
+            "native: "
+            + (", ".join(f"{n['file']} ({n['bytes'] / 1e6:.1f} MB, {n['machine']})" for n in native) or "none"),
+            "also in the Lambda runtime: "
+            + (", ".join(f"{d['name']} ({d['bytes'] / 1e6:.2f} MB)" for d in runtime) or "nothing"),
+        ]
         out.append(
             table(
-                f"   {name}: what dominates",
+                f"   {name}: what dominates, by distribution",
                 ("distribution", "MB", "share", "required by"),
                 (
                     (d["name"], d["bytes"] / 1e6, d["share"], ", ".join(d["required_by"]) or "-")
                     for d in layer["distributions"][:10]
                 ),
+                note="\n".join(note),
+            )
+        )
+        kinds = layer.get("by_kind") or {}
+        subpackages = layer.get("largest_subpackages") or {}
+        out.append(
+            table(
+                f"   {name}: by kind of file, and the largest subpackages",
+                ("kind / subpackage", "MB", "share"),
+                [
+                    *((kind, size / 1e6, size / layer["unzipped_bytes"]) for kind, size in kinds.items()),
+                    *((sub, size / 1e6, size / layer["unzipped_bytes"]) for sub, size in subpackages.items()),
+                ],
             )
         )
     return "\n".join(out)
@@ -364,16 +474,17 @@ def _local(section: Mapping[str, Any]) -> str:
 
 
 def poor_ratios(sections: Mapping[str, Any]) -> list[str]:
+    """The service as deployed (not the diagnostic variants: without .pyc, without tracing) past the limits."""
     found = []
     cold = sections.get("cold_start") or {}
     for data in (cold.get("routes") or {}).values():
         for key, values in data["median"].items():
-            if key != "baseline" and values["ratio_total"] > COLD_RATIO_LIMIT:
+            if key == DEPLOYED and values["ratio_total"] > COLD_RATIO_LIMIT:
                 found.append(f"cold start {data['route']} / {key}: {values['ratio_total']:.2f}x")
     warm = sections.get("warm") or {}
     for data in (warm.get("routes") or {}).values():
         for mode in ("stub", "server"):
             for key, values in data[mode].items():
-                if key != "baseline" and values["ratio_p50"] > WARM_RATIO_LIMIT:
+                if key == DEPLOYED and values["ratio_p50"] > WARM_RATIO_LIMIT:
                     found.append(f"warm {mode} {data['route']} / {key}: p50 {values['ratio_p50']:.2f}x")
     return found

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import py_compile
 
 import pytest
 
-from bench import cold_start, report, rollout
+from bench import cold_start, deployed, report, rollout
 from bench.common import percentile, rounded, route_event, summarize
 from bench.dynamo_size import item_size, read_units, write_units
 from bench.sizes import SIZES
@@ -63,10 +64,118 @@ def test_importtime_output_is_grouped_by_top_level_package():
     assert grouped["(total)"] == 3.5
 
 
-def test_the_layer_closure_includes_what_the_tracer_extra_pulls_in():
-    names = {cold_start._normalize(d.metadata["Name"]) for d in cold_start.closure(["aws-lambda-powertools[tracer]"])}
-    assert {"aws-lambda-powertools", "aws-xray-sdk", "botocore", "wrapt"} <= names
-    assert "boto3" not in names
+def test_importtime_tree_follows_the_handlers_own_imports():
+    text = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:      4000 |       4000 |       botocore",
+            "import time:      1000 |       5000 |     boto3",
+            "import time:       500 |       5500 |   inference_deploy.dependencies",
+            "import time:      2000 |       2000 |   pydantic",
+            "import time:       100 |       7600 | app",
+            "import time:      9000 |       9000 | gc",
+        ]
+    )
+    tree = cold_start._importtime_tree(text, "app", levels=2, min_ms=1.0)
+    assert tree == {"inference_deploy.dependencies": 5.5, "  boto3": 5.0, "pydantic": 2.0}
+    assert cold_start._importtime_tree(text, "missing") == {}
+
+
+def test_the_runtime_is_boto3_and_the_layer_is_exactly_its_pins():
+    runtime = deployed.runtime_distribution_names()
+    assert {"boto3", "botocore", "s3transfer", "urllib3"} <= runtime
+    pins = deployed.pins()
+    assert {"aws-lambda-powertools", "aws-xray-sdk", "pydantic", "pydantic-core"} <= set(pins)
+    assert not {"boto3", "botocore", "urllib3", "python-dateutil", "six"} & set(pins)
+    names = {deployed.normalize(d.metadata["Name"]) for d in deployed.layer_distributions()}
+    assert names == set(pins)
+
+
+def test_a_build_differs_from_its_sources_by_content(tmp_path):
+    sources, built = tmp_path / "src", tmp_path / "build"
+    for root in (sources, built):
+        (root / "pkg" / "__pycache__").mkdir(parents=True)
+        (root / "pkg" / "a.py").write_text("A = 1\n")
+        (root / "pkg" / "__pycache__" / "a.cpython-313.pyc").write_bytes(b"ignored")
+    assert deployed._differences("layer", deployed.source_files(sources), deployed.source_files(built)) == []
+    (sources / "pkg" / "a.py").write_text("A = 2\n")
+    (sources / "pkg" / "b.py").write_text("")
+    (built / "pkg" / "c.py").write_text("")
+    assert deployed._differences("layer", deployed.source_files(sources), deployed.source_files(built)) == [
+        "layer: pkg/a.py differs from the build",
+        "layer: pkg/b.py is not in the build",
+        "layer: pkg/c.py is only in the build",
+    ]
+
+
+def test_bytecode_is_counted_by_invalidation_mode(tmp_path):
+    (tmp_path / "a.py").write_text("A = 1\n")
+    (tmp_path / "b.py").write_text("B = 1\n")
+    (tmp_path / "c.py").write_text("C = 1\n")
+    py_compile.compile(str(tmp_path / "a.py"), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    py_compile.compile(str(tmp_path / "b.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    counts = deployed.pyc_kinds(tmp_path)
+    assert counts["pyc"] == counts["this_python"] == 2
+    assert (counts["unchecked_hash"], counts["timestamp"], counts["py_without_pyc"]) == (1, 1, 1)
+
+
+def test_native_code_is_told_apart_by_its_elf_machine(tmp_path):
+    assert deployed.host_machine() in (62, 183)  # x86-64, arm64
+    (tmp_path / "not_elf.so").write_bytes(b"not an ELF file at all")
+    assert deployed.elf_machine(tmp_path / "not_elf.so") is None
+
+
+def _child(botocore: str, *, patched: list[str], layer_pyc: int) -> dict:
+    function, layer, runtime = "/s/fn", "/s/layer", "/s/runtime"
+    return {
+        "origins": {
+            "app": f"{function}/app.py",
+            "pydantic": f"{layer}/pydantic/__init__.py",
+            "botocore": f"{botocore}/botocore/__init__.py",
+        },
+        "xray_patched": patched,
+        "bytecode": {
+            function: {"modules": 1, "with_pyc": 0},
+            layer: {"modules": 10, "with_pyc": layer_pyc},
+            runtime: {"modules": 5, "with_pyc": 5},
+        },
+    }
+
+
+def test_a_cold_start_that_does_not_look_like_lambda_is_caught():
+    paths = ["/s/fn", "/s/layer", "/s/runtime"]
+    service, nopyc = cold_start.VARIANTS[1], cold_start.VARIANTS[2]
+    good = cold_start._checks(service, paths, "app", _child("/s/runtime", patched=["botocore"], layer_pyc=10))
+    assert good["problems"] == []
+    assert good["origins"] == {"app": "function", "pydantic": "layer", "botocore": "runtime"}
+    assert (
+        cold_start._checks(nopyc, paths, "app", _child("/s/runtime", patched=["botocore"], layer_pyc=0))["problems"]
+        == []
+    )
+    bad = cold_start._checks(service, paths, "app", _child("/s/layer", patched=[], layer_pyc=3))["problems"]
+    assert "botocore from the layer, not the runtime" in bad
+    assert any("X-Ray did not patch botocore" in problem for problem in bad)
+    assert any("3 of 10 layer modules had .pyc" in problem for problem in bad)
+    leaked = cold_start._checks(
+        service, paths, "app", _child("/venv/site-packages", patched=["botocore"], layer_pyc=10)
+    )
+    assert any(problem.startswith("botocore from elsewhere") for problem in leaked["problems"])
+
+
+def test_only_the_service_as_deployed_is_held_to_the_limits():
+    cold = {
+        "routes": {
+            "get": {
+                "route": "GET",
+                "median": {
+                    "baseline": {"ratio_total": 1.0},
+                    "service": {"ratio_total": 1.5},
+                    "service_nopyc": {"ratio_total": 3.0},
+                },
+            }
+        }
+    }
+    assert report.poor_ratios({"cold_start": cold}) == ["cold start GET / service: 1.50x"]
 
 
 def _task(kind: str, rounds: int, transitions: int) -> dict:
