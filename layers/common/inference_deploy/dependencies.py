@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.executions import Executions
@@ -13,7 +12,6 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
-    IdempotencySettings,
     StoreSettings,
     load_settings,
 )
@@ -32,13 +30,6 @@ def model_store() -> ModelStore:
 
 
 @cache
-def idempotency_store() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(
-        table_name=load_settings(IdempotencySettings).idempotency_table_name, boto3_client=aws.dynamodb()
-    )
-
-
-@cache
 def sagemaker() -> SageMaker:
     return SageMaker()
 
@@ -51,9 +42,20 @@ def executions() -> Executions:
     )
 
 
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_reset(hook: Callable[[], None]) -> None:
+    """Register a cache that reset() must clear too (kept where it is used, so functions that do not
+    need it do not import it)."""
+    _reset_hooks.append(hook)
+
+
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (task_store, model_store, idempotency_store, sagemaker, executions):
+    for factory in (task_store, model_store, sagemaker, executions):
         factory.cache_clear()
+    for hook in _reset_hooks:
+        hook()
     load_settings.cache_clear()
     aws.reset_clients()

@@ -5,5 +5,6 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-tracer = Tracer()
+# Only the SDK is patched: patch_all would also patch modules this service never uses (sqlite3, …).
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
