@@ -19,7 +19,6 @@ replaces a serving endpoint (the usual rollout). The parent prices them, and the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import importlib
 import json
@@ -247,22 +246,9 @@ class _Meter:
 
 
 def _register_model(aws: Any, name: str, creating_polls: int) -> None:
-    sagemaker = aws.client("sagemaker")
-    iam = aws.client("iam")
-    try:
-        role = iam.get_role(RoleName="bench-sagemaker")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="bench-sagemaker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    with contextlib.suppress(sagemaker.exceptions.ClientError):
-        sagemaker.delete_model(ModelName=name)
-    sagemaker.create_model(
-        ModelName=name,
-        ExecutionRoleArn=role,
-        PrimaryContainer={
-            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embed:latest",
-            "Environment": {"EMULATOR_CREATING_POLLS": str(creating_polls)},
-        },
-    )
+    from local_stack.sagemaker import register_model  # noqa: PLC0415 - the child imports local_stack late
+
+    register_model(aws.client, name, role_name="bench-sagemaker", creating_polls=creating_polls)
 
 
 def child(poll_rounds: Sequence[int]) -> dict[str, Any]:

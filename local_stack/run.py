@@ -37,6 +37,7 @@ from local_stack.run_config import (
     DEMO_MODEL_ROLE,
     run_parameters,
 )
+from local_stack.sagemaker import register_model
 from local_stack.template import Template, load_template
 
 BASE_PATH = "/internal/inference-deployment"
@@ -45,14 +46,6 @@ BASE_PATH = "/internal/inference-deployment"
 # parse tree; `python -m local_stack executions <task id>` shows the failures readably instead.
 SFN_INTERPRETER_LOGGER = "moto.stepfunctions.parser"
 QUIET_POWERTOOLS = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
-_SAGEMAKER_TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -116,14 +109,8 @@ def serve(
 
 def register_demo_model(aws: EmulatedAwsServer) -> str:
     """Create the demo SageMaker Model (dummy image, an execution role made in moto); return the role ARN."""
-    role = aws.client("iam").create_role(RoleName=DEMO_MODEL_ROLE, AssumeRolePolicyDocument=_SAGEMAKER_TRUST_POLICY)
-    role_arn: str = role["Role"]["Arn"]
-    aws.client("sagemaker").create_model(
-        ModelName=DEMO_MODEL_NAME,
-        PrimaryContainer={"Image": DEMO_MODEL_IMAGE, "Environment": dict(DEMO_MODEL_ENVIRONMENT)},
-        ExecutionRoleArn=role_arn,
-    )
-    return role_arn
+    settings = {key.removeprefix("EMULATOR_").lower(): value for key, value in DEMO_MODEL_ENVIRONMENT.items()}
+    return register_model(aws.client, DEMO_MODEL_NAME, role_name=DEMO_MODEL_ROLE, image=DEMO_MODEL_IMAGE, **settings)
 
 
 def add_import_paths(template: Template) -> None:

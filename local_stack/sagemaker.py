@@ -19,8 +19,10 @@ moto's outdated one, so configs naming GPU types such as ml.g5.xlarge are accept
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -257,3 +259,43 @@ class SageMakerEmulator(PatchSet):
     """Installs the endpoint emulation on moto's SageMaker backends while started."""
 
     patches = _PATCHES
+
+
+SAGEMAKER_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+DEFAULT_MODEL_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:local-demo"
+
+
+def register_model(
+    client: Callable[[str], Any],
+    name: str,
+    *,
+    role_name: str = "LocalStackSageMakerExecutionRole",
+    image: str = DEFAULT_MODEL_IMAGE,
+    **emulator: str | int,
+) -> str:
+    """Create (or replace, as a new model version would) a SageMaker Model whose endpoints this emulator
+    steers by `EMULATOR_<KEY>` variables (`endpoint_status="Failed"`, `embedding_dimension=768`, …).
+    `client` builds boto3 clients for the emulated account; returns the execution role's ARN."""
+    iam, sagemaker = client("iam"), client("sagemaker")
+    try:
+        role_arn: str = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=SAGEMAKER_TRUST_POLICY)["Role"]["Arn"]
+    with contextlib.suppress(sagemaker.exceptions.ClientError):
+        sagemaker.delete_model(ModelName=name)
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=role_arn,
+        PrimaryContainer={
+            "Image": image,
+            "Environment": {f"EMULATOR_{key.upper()}": str(value) for key, value in emulator.items()},
+        },
+    )
+    return role_arn

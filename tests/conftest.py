@@ -9,7 +9,6 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "inference-deployment-tasks")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from inference_deploy import dependencies
 from inference_deploy.adapters import aws as aws_clients
 from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
+from local_stack.sagemaker import register_model as register_emulated_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -110,26 +110,9 @@ def wait_for(aws: EmulatedAws, execution_arn: str, timeout: float = 30.0) -> dic
 
 
 def register_model(aws: EmulatedAws, name: str = "embed-deploy-123", **emulator: str | int) -> str:
-    """Create a SageMaker Model in the emulator; EMULATOR_* settings steer the endpoints made from it
-    (dimension=…, endpoint_status=…, response=…, see local_stack/sagemaker.py). Replaces any model of that
-    name, as a new model version would."""
-    sagemaker = aws.client("sagemaker")
-    iam = aws.client("iam")
-    try:
-        role = iam.get_role(RoleName="sagemaker-execution")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="sagemaker-execution", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    with contextlib.suppress(sagemaker.exceptions.ClientError):
-        sagemaker.delete_model(ModelName=name)
-    environment = {f"EMULATOR_{key.upper()}": str(value) for key, value in emulator.items()}
-    sagemaker.create_model(
-        ModelName=name,
-        ExecutionRoleArn=role,
-        PrimaryContainer={
-            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embed:latest",
-            "Environment": environment,
-        },
-    )
+    """A SageMaker Model in the emulator; EMULATOR_* settings steer the endpoints made from it
+    (embedding_dimension=…, endpoint_status=…, response=…, see local_stack/sagemaker.py)."""
+    register_emulated_model(aws.client, name, **emulator)
     return name
 
 
