@@ -176,14 +176,17 @@ class TaskStore:
     def mark_in_progress(self, task_id: str) -> Task:
         """pending -> in_progress; a repeat (Lambda retry) on an in_progress task is a no-op."""
         try:
-            self._client.update_item(**self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"])
+            response = self._client.update_item(
+                **self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"], ReturnValues="ALL_NEW"
+            )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"start {task_id}") from exc
             current = self.get(task_id)
             if current.status is not TaskStatus.IN_PROGRESS:
                 raise TaskConflict(f"task {task_id} is {current.status.value}, it cannot start") from exc
-        return self.get(task_id)
+            return current
+        return item_to_task(response["Attributes"])
 
     def finish(
         self,
