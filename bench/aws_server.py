@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-from bench.common import ROOT, WORK_DIR, ChildFailed, base_environment, tail
+from bench.common import ROOT, WORK_DIR, ChildFailed, base_environment, stop_child, tail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,13 +112,7 @@ def aws_server(*, executions: bool = False, parameters: Mapping[str, str] | None
                 raise ChildFailed(f"the emulated AWS server did not start:\n{tail(log_path)}")
             yield AwsServer(**json.loads(line))
         finally:
-            if process.stdin is not None:
-                process.stdin.close()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_child(process, timeout=10)
 
 
 if __name__ == "__main__":

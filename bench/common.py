@@ -168,6 +168,18 @@ def run_child(
     return json.loads(out.read_text())
 
 
+def stop_child(process: subprocess.Popen[str], *, timeout: float) -> None:
+    """Let a worker child end on its own (its stdin is closed, or it was signalled), killing it after
+    `timeout` seconds."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

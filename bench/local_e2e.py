@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from bench.common import BASE_PATH, MODEL, ROOT, WORK_DIR, ChildFailed, base_environment, tail
+from bench.common import BASE_PATH, MODEL, ROOT, WORK_DIR, ChildFailed, base_environment, stop_child, tail
 
 POLL_S = 0.05
 READY_TIMEOUT_S = 120.0
@@ -61,11 +61,7 @@ def _local_stack() -> Iterator[tuple[dict[str, str], dict[str, float]]]:
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop_child(process, timeout=20)
 
 
 def _read_banner(stream: IO[str] | None, process: subprocess.Popen[str]) -> tuple[dict[str, str], float]:

@@ -43,6 +43,7 @@ from bench.common import (
     percentile,
     ratio,
     route_event,
+    stop_child,
     summarize,
     tail,
     trace_header,
@@ -186,13 +187,7 @@ def _worker(server: AwsServer, variant: WarmVariant, xray_daemon: str) -> Iterat
         try:
             yield _Worker(process, log)
         finally:
-            if process.stdin is not None:
-                process.stdin.close()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_child(process, timeout=30)
 
 
 # ---------------------------------------------------------------- worker
