@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from local_stack._patch import Lifecycle
 from local_stack.dynamodb import AtomicDynamoDB
-from local_stack.executions import wait_for_execution
+from local_stack.executions import StoppableExecutions, wait_for_execution
 from local_stack.lambdas import LambdaRouter
 from local_stack.sagemaker import SageMakerEmulator
 from local_stack.stack import DeployedStack, deploy
@@ -136,6 +136,7 @@ class _Emulation(Lifecycle):
             router = running.enter_context(LambdaRouter())
             running.enter_context(SageMakerEmulator())
             running.enter_context(AtomicDynamoDB())
+            running.enter_context(StoppableExecutions())
             self._stack = deploy(
                 self.template,
                 parameters=self.parameters,

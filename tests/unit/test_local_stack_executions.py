@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local_stack import EmulatedAws, load_template
 from local_stack import execution_report as report
 from local_stack.__main__ import main
+from local_stack.executions import wait_for_execution
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = ROOT / "tests" / "fixtures" / "local_stack" / "template.yaml"
@@ -184,3 +189,32 @@ def test_listing_formatting_is_exactly_this() -> None:
         "delete-01  DeleteStateMachine  SUCCEEDED  2026-05-21 15:00:00  1h00m00s\n"
     )
     assert report.format_listing([], now=START) == "no executions yet\n"
+
+
+def test_an_execution_stopped_before_its_worker_starts_is_aborted_as_in_aws() -> None:
+    """The worker thread is held before it builds its environment until StopExecution arrives, so the
+    stop always lands in the window where moto alone raises AttributeError."""
+    stop_requested = threading.Event()
+
+    with EmulatedAws(FIXTURE_TEMPLATE) as emulated:
+        parse, stop = ExecutionWorker._get_evaluation_entrypoint, ExecutionWorker.stop
+
+        def held_parse(worker: ExecutionWorker) -> Any:
+            stop_requested.wait(30)
+            return parse(worker)
+
+        def announced_stop(worker: ExecutionWorker, *args: Any, **kwargs: Any) -> Any:
+            stop_requested.set()
+            return stop(worker, *args, **kwargs)
+
+        sfn = emulated.client("stepfunctions")
+        with (
+            mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", held_parse),
+            mock.patch.object(ExecutionWorker, "stop", announced_stop),
+        ):
+            arn = sfn.start_execution(
+                stateMachineArn=emulated.stack.state_machines["PipelineStateMachine"].arn,
+                input=json.dumps({"key": "early", "action": "reject"}),
+            )["executionArn"]
+            sfn.stop_execution(executionArn=arn, error="OperatorAbort")
+            assert wait_for_execution(sfn, arn)["status"] == "ABORTED"
