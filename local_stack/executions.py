@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -31,40 +30,25 @@ def wait_for_execution(
         time.sleep(interval)
 
 
-# A just-started execution's worker builds its ASL environment on its own thread; until then moto's
-# StopExecution fails with AttributeError, while AWS stops a RUNNING execution at any moment.
-_ENVIRONMENT_READY_SECONDS = 30.0
+# A just-started execution's worker builds its ASL environment and enters its first state on its own
+# thread; a stop before that raised AttributeError or was silently lost in moto, while AWS stops a
+# RUNNING execution at any moment.
+_WORKER_START_SECONDS = 30.0
 
 
-def _announce_environment(original: Method) -> Method:
-    def get_environment(worker: ExecutionWorker) -> Any:
-        environment = original(worker)
-        worker.__dict__["_emulator_environment"] = environment
-        _ready(worker).set()
-        return environment
-
-    return get_environment
-
-
-def _stop_once_started(original: Method) -> Method:
+def _stop_once_running(original: Method) -> Method:
     def stop(worker: ExecutionWorker, stop_date: Any, error: str | None, cause: str | None) -> None:
-        if worker.env is None and not _ready(worker).wait(_ENVIRONMENT_READY_SECONDS):
-            raise RuntimeError("the execution's worker never started")
-        environment = worker.env or worker.__dict__["_emulator_environment"]
-        environment.set_stop(stop_date=stop_date, cause=cause, error=error)
+        deadline = time.monotonic() + _WORKER_START_SECONDS
+        while worker.env is None or worker.env._program_state is None:  # no public "started" flag
+            if time.monotonic() > deadline:
+                raise RuntimeError("the execution's worker never started")
+            time.sleep(0.005)
+        original(worker, stop_date=stop_date, error=error, cause=cause)
 
     return stop
 
 
-def _ready(worker: ExecutionWorker) -> threading.Event:
-    event: threading.Event = worker.__dict__.setdefault("_emulator_environment_ready", threading.Event())
-    return event
-
-
 class StoppableExecutions(PatchSet):
-    """StopExecution works on an execution whose worker has not yet started, as in AWS."""
+    """StopExecution works on an execution whose worker has not yet started running it, as in AWS."""
 
-    patches = (
-        MethodPatch(ExecutionWorker, "_get_evaluation_environment", _announce_environment),
-        MethodPatch(ExecutionWorker, "stop", _stop_once_started),
-    )
+    patches = (MethodPatch(ExecutionWorker, "stop", _stop_once_running),)

@@ -12,6 +12,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local_stack import EmulatedAws, load_template
@@ -191,30 +192,35 @@ def test_listing_formatting_is_exactly_this() -> None:
     assert report.format_listing([], now=START) == "no executions yet\n"
 
 
-def test_an_execution_stopped_before_its_worker_starts_is_aborted_as_in_aws() -> None:
-    """The worker thread is held before it builds its environment until StopExecution arrives, so the
-    stop always lands in the window where moto alone raises AttributeError."""
+@pytest.mark.parametrize(
+    ("owner", "held"),
+    [(ExecutionWorker, "_get_evaluation_entrypoint"), (Program, "eval")],
+    ids=["before-its-environment-exists", "before-its-first-state"],
+)
+def test_an_execution_stopped_before_its_worker_runs_is_aborted_as_in_aws(
+    aws: EmulatedAws, owner: type, held: str
+) -> None:
+    """The worker thread is held at `held` until StopExecution arrives, so the stop always lands in a
+    window where moto alone raises AttributeError or loses the stop; the machine then waits, so only an
+    applied stop can end it within the test."""
     stop_requested = threading.Event()
+    hold, stop = getattr(owner, held), ExecutionWorker.stop
 
-    with EmulatedAws(FIXTURE_TEMPLATE) as emulated:
-        parse, stop = ExecutionWorker._get_evaluation_entrypoint, ExecutionWorker.stop
+    def held_step(*args: Any) -> Any:
+        stop_requested.wait(30)
+        return hold(*args)
 
-        def held_parse(worker: ExecutionWorker) -> Any:
-            stop_requested.wait(30)
-            return parse(worker)
+    def announced_stop(worker: ExecutionWorker, *args: Any, **kwargs: Any) -> Any:
+        stop_requested.set()
+        return stop(worker, *args, **kwargs)
 
-        def announced_stop(worker: ExecutionWorker, *args: Any, **kwargs: Any) -> Any:
-            stop_requested.set()
-            return stop(worker, *args, **kwargs)
-
-        sfn = emulated.client("stepfunctions")
-        with (
-            mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", held_parse),
-            mock.patch.object(ExecutionWorker, "stop", announced_stop),
-        ):
-            arn = sfn.start_execution(
-                stateMachineArn=emulated.stack.state_machines["PipelineStateMachine"].arn,
-                input=json.dumps({"key": "early", "action": "reject"}),
-            )["executionArn"]
-            sfn.stop_execution(executionArn=arn, error="OperatorAbort")
-            assert wait_for_execution(sfn, arn)["status"] == "ABORTED"
+    sfn = aws.client("stepfunctions")
+    waiting = sfn.create_state_machine(
+        name=f"Waiting-{held.strip('_')}",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
+        roleArn=aws.stack.role_arn,
+    )["stateMachineArn"]
+    with mock.patch.object(owner, held, held_step), mock.patch.object(ExecutionWorker, "stop", announced_stop):
+        arn = sfn.start_execution(stateMachineArn=waiting, name="stopped-early")["executionArn"]
+        sfn.stop_execution(executionArn=arn, error="OperatorAbort")
+        assert wait_for_execution(sfn, arn)["status"] == "ABORTED"
