@@ -90,7 +90,7 @@ def delete(request: DeleteRequest, idempotency_key: IdempotencyKeyHeader = None)
     return _create(TaskKind.DELETE, request, idempotency_key)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

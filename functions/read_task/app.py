@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.logic.reads import get_task, latest_task, serving_record
-from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.observability import logger, metrics, tracer
@@ -20,8 +19,10 @@ from inference_deploy.observability import logger, metrics, tracer
 BASE = "/internal/inference-deployment"
 app = build_resolver()
 
-TaskIdParam = Annotated[str, Path(pattern=TASK_ID_PATTERN, max_length=33, description="Task id")]
-ModelIdParam = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=63, description="SageMaker Model name")]
+# Not enforced here: an id that cannot exist is simply not found (404) like an unknown one, which the read
+# logic answers. scripts/gen_openapi.py documents the patterns.
+TaskIdParam = Annotated[str, Path(description="Task id")]
+ModelIdParam = Annotated[str, Path(description="SageMaker Model name")]
 
 
 @app.get(f"{BASE}/deploy/<task_id>", summary="A deployment task by id", responses=problem_responses(404, 422, 500, 503))
@@ -61,7 +62,7 @@ def get_serving_record(embedding_model_id: ModelIdParam) -> ServingRecord:
     return serving_record(embedding_model_id, dependencies.model_store())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
