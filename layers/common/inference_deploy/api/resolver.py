@@ -304,21 +304,60 @@ def build_resolver() -> ApiResolver:
 _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON body",
     404: "No such task, no task of this kind for the model, or the model is not served",
-    409: "Another task of this model is still active",
+    409: "Another task of this model is still active, or this Idempotency-Key is in use",
     413: "Request body too large",
     415: "Request body is not application/json",
     422: "The request does not match the contract (field errors listed)",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
 }
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+# What the resolver itself answers: on every route, and on routes with a body.
+_EVERY_ROUTE = {HTTPStatus.INTERNAL_SERVER_ERROR: ["internal_error", ConfigurationError.code]}
+_BODY_ROUTES = {
+    HTTPStatus.BAD_REQUEST: ["malformed_json"],
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: ["body_too_large"],
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: ["unsupported_media_type"],
+    HTTPStatus.UNPROCESSABLE_ENTITY: ["validation_error"],
+}
 
 
-def problem_responses(*codes: int) -> dict[int, Any]:
-    """OpenAPI `responses` entries for the problem bodies a route can answer with."""
+def problem_schema(codes: Sequence[str]) -> dict[str, Any]:
+    """A Problem whose `code` is one of `codes`."""
     return {
-        code: {
-            "description": _PROBLEM_DESCRIPTIONS[code],
-            "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}},
-        }
-        for code in codes
+        "allOf": [
+            {"$ref": PROBLEM_SCHEMA_REF},
+            {"type": "object", "properties": {"code": {"type": "string", "enum": sorted(set(codes))}}},
+        ]
+    }
+
+
+def problem_doc(status: int, codes: Sequence[str], description: str) -> dict[str, Any]:
+    """One OpenAPI response entry: a problem body with one of `codes`, and Retry-After where it is sent."""
+    entry: dict[str, Any] = {
+        "description": f"{description}. code: {', '.join(sorted(set(codes)))}",
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_schema(codes)}},
+    }
+    if status in (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS):
+        entry["headers"] = {"Retry-After": {**RETRY_AFTER_HEADER, "required": True}}
+    elif RequestInProgress.code in codes:
+        entry["headers"] = {"Retry-After": {**RETRY_AFTER_HEADER, "description": "Sent with request_in_progress."}}
+    return entry
+
+
+def problem_responses(*errors: type[DomainError], body: bool = False) -> dict[int, Any]:
+    """OpenAPI `responses` entries for every problem a route can answer with: the resolver's own (and
+    those of request bodies when `body`), and the domain `errors` its logic raises."""
+    codes: dict[int, list[str]] = {int(status): list(found) for status, found in _EVERY_ROUTE.items()}
+    for status, found in (_BODY_ROUTES if body else {}).items():
+        codes.setdefault(int(status), []).extend(found)
+    for error in errors:
+        status = next((_STATUS[cls] for cls in error.__mro__ if cls in _STATUS), HTTPStatus.INTERNAL_SERVER_ERROR)
+        codes.setdefault(int(status), []).append(error.code)
+    return {
+        status: problem_doc(status, found, _PROBLEM_DESCRIPTIONS[status]) for status, found in sorted(codes.items())
     }
