@@ -531,6 +531,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, made-up ones) gets API Gateway's answer, not http.server's 501 page.
+        if name.startswith("do_"):
+            return self.do_GET
+        raise AttributeError(name)
+
     def _dispatch(self) -> None:
         server = self.server
         assert isinstance(server, _Server)

@@ -165,3 +165,10 @@ def test_a_timed_out_integration_is_a_504_problem(monkeypatch: pytest.MonkeyPatc
     response, _ = gateway.handle(HttpRequest("GET", "/v1/items", [], b"", "10.0.0.1"), domain_name="localhost")
 
     _assert_problem(response.status, dict(response.headers), response.body, 504, "integration_timeout")
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "BREW"])
+def test_any_other_method_gets_the_gateways_problem_not_an_html_page(server: ApiGatewayServer, method: str) -> None:
+    answer = _send(server, method, "/v1/items")
+
+    _assert_problem(*answer, 403, "missing_authentication_token")
