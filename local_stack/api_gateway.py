@@ -36,6 +36,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_stack._patch import Lifecycle
+from local_stack.api_reference import ApiReference
 from local_stack.lambdas import InvocationResult, LambdaFunction, invoke_function
 from local_stack.stack import DeployedStack
 from local_stack.template import ApiRoute, TemplateValue
@@ -469,8 +470,10 @@ class ApiGateway:
         account_id: str,
         caller: Caller | None = None,
         responses: Mapping[str, GatewayResponse] | None = None,
+        reference: ApiReference | None = None,
     ) -> None:
         self.table = RouteTable(routes)
+        self.reference = reference
         self.account_id = account_id
         self.caller = caller or Caller.local_developer(account_id)
         self.responses = dict(responses or DEFAULT_GATEWAY_RESPONSES)
@@ -485,6 +488,10 @@ class ApiGateway:
     def handle(self, request: HttpRequest, *, domain_name: str) -> tuple[HttpResponse, Route | None]:
         request_id = str(uuid.uuid4())
         path = urlsplit(request.target).path or "/"
+        document = self.reference.answer(request.method.upper(), path) if self.reference else None
+        if document is not None:
+            headers = [("Content-Type", document.content_type), ("x-amzn-RequestId", request_id)]
+            return HttpResponse(document.status, headers, document.body), None
         match = self.table.match(request.method, path)
         if match is None:
             return self.refuse("MISSING_AUTHENTICATION_TOKEN", request.target, request_id), None
@@ -630,6 +637,7 @@ class ApiGatewayServer(Lifecycle):
             account_id=stack.account_id,
             caller=caller,
             responses=gateway_responses_from_stack(stack),
+            reference=_reference_for(stack),
         )
         return cls(gateway, host=host, port=port, log=log)
 
@@ -656,6 +664,12 @@ class ApiGatewayServer(Lifecycle):
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+def _reference_for(stack: DeployedStack) -> ApiReference | None:
+    """The interactive reference at /docs, when the template has an openapi.json beside it."""
+    openapi = stack.template.path.parent / "openapi.json"
+    return ApiReference(openapi) if openapi.is_file() else None
 
 
 def _normalise(path: str) -> str:

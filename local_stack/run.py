@@ -138,6 +138,7 @@ def banner(aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, mod
         f"account {aws.stack.account_id})",
         f"  API  {api.url}   (also under the stage: {', '.join(f'{api.url}/{stage}' for stage in stages)})",
         f"  AWS  {aws_url}   (any credentials, region {aws.region}: aws --endpoint-url {aws_url} ...)",
+        f"  Docs {api.url}/docs   (the API reference: Swagger UI on openapi.json)",
         "",
         "Routes:",
         *(f"  {route.method:<6} {route.resource}  -> {route.function_id}" for route in routes),

@@ -150,6 +150,7 @@ def test_the_stack_is_ready_in_seconds_and_says_how_to_deploy(stack: LocalStack)
     assert stack.ready_seconds < 30
     assert f"curl -sS -X POST {stack.api_url}{BASE}/deploy" in text
     assert f"{BASE}/deploy-status/{DEMO_MODEL_NAME}" in text
+    assert f"{stack.api_url}/docs" in text
     aws_port = stack.aws_url.rsplit(":", 1)[1]
     assert f"make executions AWS_PORT={aws_port} [TASK=...]" in text
     assert "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url" in text
