@@ -267,6 +267,28 @@ def test_read_store_failures_carry_no_aws_text(aws, faults):
     assert response.headers["Retry-After"]
 
 
+@pytest.mark.parametrize(
+    ("code", "status", "problem_code"),
+    [
+        ("ThrottlingException", 503, "store_unavailable"),
+        ("ResourceNotFoundException", 500, "configuration_error"),
+        ("AccessDeniedException", 500, "internal_error"),
+    ],
+)
+def test_task_store_failures_carry_no_aws_text_and_only_transient_ones_are_retryable(
+    aws, faults, code, status, problem_code
+):
+    faults.fail("dynamodb", "GetItem", code)
+
+    response = call_api(read_handler, load_event("get_deploy_task"))
+
+    _assert_problem(response, status, problem_code)
+    text = json.dumps(response.body)
+    for aws_text in ("injected", "GetItem", code):
+        assert aws_text not in text
+    assert ("Retry-After" in response.headers) == (status == 503)
+
+
 def _log_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
