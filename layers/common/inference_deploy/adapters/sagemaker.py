@@ -50,7 +50,7 @@ def _translate(exc: ClientError, what: str) -> Exception:
         return SageMakerThrottled(f"{what}: SageMaker is throttling or unavailable ({_code(exc)})")
     code = _code(exc)
     reason = exc.response.get("Error", {}).get("Message", "")
-    # A ValidationException's message says what to fix (and names no account resources, unlike AccessDenied).
+    # A ValidationException says what to fix; AccessDenied texts (caller and role ARNs) stay out of the task.
     detail = f"{code}: {reason}" if code == "ValidationException" and reason else code
     return SageMakerError(f"{what}: SageMaker refused the request ({detail})")
 
