@@ -9,9 +9,10 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 CFN_LINT := $(SAM_VENV)/bin/cfn-lint
 CHECKOV_VENV := .tools/checkov
+SCHEMATHESIS_VENV := .tools/schemathesis
 CODE_DIRS := functions layers local_stack
 
-.PHONY: help dev tools test lint validate security build openapi pr clean
+.PHONY: help dev tools test lint validate security build openapi schemathesis pr clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,7 +57,10 @@ build: tools ## sam build (cached, parallel)
 openapi: dev ## Regenerate openapi.json from the routes
 	PYTHONPATH=layers/common:functions $(PY) -m scripts.gen_openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json
 
-pr: lint validate security build test ## Everything CI checks (plus `make bench BENCH_SIZE=small`)
+schemathesis: dev $(SCHEMATHESIS_VENV)/.installed ## Fuzz the local stack against openapi.json (all checks and phases, fixed seed)
+	PY=$(PY) SCHEMATHESIS=$(SCHEMATHESIS_VENV)/bin/schemathesis scripts/schemathesis
+
+pr: lint validate security build schemathesis test ## Everything CI checks (plus `make bench BENCH_SIZE=small`)
 
 include make/run.mk
 include make/bench.mk

@@ -122,7 +122,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return serve(options, started=time.monotonic())
     except PortInUseError as exc:
-        print(f"error: {exc.strerror}; pick another with --api-port/--aws-port", file=sys.stderr)
+        print(
+            f"error: {exc.strerror}; pick another with --api-port/--aws-port "
+            "(make run API_PORT=... AWS_PORT=...; port 0 picks a free one)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -5,9 +5,10 @@ templates (`{param}` is one segment, `{param+}` the rest of the path), turned in
 API Gateway sends (resource, path, httpMethod, headers and multiValueHeaders, query strings,
 pathParameters, body, requestContext with the stage and a local IAM caller), handed to the function
 in this process, and the function's proxy response is turned back into HTTP. What API Gateway itself
-answers is imitated too: 403 `Missing Authentication Token` for any path or method no route declares
-(what a REST API says for both), 502 `Internal server error` when the function fails or answers
-something that is not a proxy response, 504 past the 29 s integration timeout.
+answers is imitated too, shaped by the template's `GatewayResponses`: 403 MISSING_AUTHENTICATION_TOKEN
+for any path or method no route declares (what a REST API says for both), 413 REQUEST_TOO_LARGE past
+10 MB, 502 (DEFAULT_5XX) when the function fails or answers something that is not a proxy response,
+504 INTEGRATION_TIMEOUT past the 29 s integration timeout, 400 (DEFAULT_4XX) for an unreadable request.
 
 Like Lambda, each function handles one request at a time (requests to one function queue, different
 functions run in parallel): Powertools' resolvers keep the current event on a module-level object.
@@ -35,6 +36,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_stack._patch import Lifecycle
+from local_stack.api_reference import ApiReference
 from local_stack.lambdas import InvocationResult, LambdaFunction, invoke_function
 from local_stack.stack import DeployedStack
 from local_stack.template import ApiRoute, TemplateValue
@@ -143,6 +145,83 @@ class Caller:
         return cls(user_arn=f"arn:{partition}:iam::{account_id}:user/{LOCAL_CALLER_NAME}")
 
 
+@dataclass(frozen=True)
+class GatewayResponse:
+    """How API Gateway answers a request it refuses itself (a `GatewayResponses` entry of the template)."""
+
+    status: int
+    message: str
+    error_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+    template: str | None = None
+
+    def render(self, *, response_type: str, request_id: str, path: str) -> HttpResponse:
+        if self.template is None:
+            body = json.dumps({"message": self.message})
+        else:
+            body = self.template
+            for variable, value in (
+                ("$context.error.messageString", json.dumps(self.message)),
+                ("$context.error.message", _json_text(self.message)),
+                ("$context.error.responseType", response_type),
+                ("$context.requestId", request_id),
+                ("$context.path", _json_text(path)),
+            ):
+                body = body.replace(variable, value)
+        headers = [("Content-Type", "application/json"), *self.headers]
+        headers = [
+            (name, value)
+            for index, (name, value) in enumerate(headers)
+            if not any(later.lower() == name.lower() for later, _ in headers[index + 1 :])
+        ]
+        headers += [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", self.error_type)]
+        return HttpResponse(self.status, headers, body.encode())
+
+
+# What API Gateway answers by default for the situations the local gateway imitates.
+DEFAULT_GATEWAY_RESPONSES: Mapping[str, GatewayResponse] = {
+    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(
+        403, "Missing Authentication Token", "MissingAuthenticationTokenException"
+    ),
+    "REQUEST_TOO_LARGE": GatewayResponse(413, "Request Too Long", "RequestTooLongException"),
+    "INTEGRATION_TIMEOUT": GatewayResponse(504, "Endpoint request timed out", "IntegrationTimeoutException"),
+    "DEFAULT_4XX": GatewayResponse(400, "Bad Request", "BadRequestException"),
+    # A function error or a malformed proxy answer (API Gateway has no response type of its own for it).
+    "DEFAULT_5XX": GatewayResponse(502, "Internal server error", "InternalServerErrorException"),
+}
+
+
+def gateway_responses(customised: Mapping[str, Any]) -> dict[str, GatewayResponse]:
+    """The defaults with a template's `GatewayResponses` applied (SAM's shape: StatusCode,
+    ResponseParameters.Headers with quoted static values, ResponseTemplates by media type); a type
+    the template does not name takes DEFAULT_4XX's or DEFAULT_5XX's customisation, as in API Gateway."""
+    answers: dict[str, GatewayResponse] = {}
+    for response_type, default in DEFAULT_GATEWAY_RESPONSES.items():
+        family = "DEFAULT_4XX" if default.status < HTTPStatus.INTERNAL_SERVER_ERROR else "DEFAULT_5XX"
+        custom = customised.get(response_type) or customised.get(family)
+        if not isinstance(custom, Mapping):
+            answers[response_type] = default
+            continue
+        headers = (custom.get("ResponseParameters") or {}).get("Headers") or {}
+        templates = custom.get("ResponseTemplates") or {}
+        answers[response_type] = GatewayResponse(
+            status=int(custom.get("StatusCode") or default.status),
+            message=default.message,
+            error_type=default.error_type,
+            headers=tuple(
+                (str(name), str(value)[1:-1])
+                for name, value in headers.items()
+                if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == "'"
+            ),
+            template=templates.get("application/json"),
+        )
+    return answers
+
+
+def _json_text(value: str) -> str:
+    return json.dumps(value)[1:-1]
+
+
 class RouteTable:
     """Finds the route of a request the way API Gateway does: the most specific resource whose path
     matches, then the method on that resource (ANY when it has no method of that name)."""
@@ -187,6 +266,17 @@ def routes_from_stack(stack: DeployedStack) -> list[Route]:
             continue
         routes.append(_route(stack, resolver.resolve, route))
     return routes
+
+
+def gateway_responses_from_stack(stack: DeployedStack) -> dict[str, GatewayResponse]:
+    """The gateway responses of the template's REST API (the first `AWS::Serverless::Api` that has any)."""
+    resolve = stack.resolver().resolve
+    for resource in stack.template.resources.values():
+        if resource.type == "AWS::Serverless::Api" and "GatewayResponses" in resource.properties:
+            customised = resolve(resource.properties["GatewayResponses"])
+            if isinstance(customised, Mapping):
+                return gateway_responses(customised)
+    return dict(DEFAULT_GATEWAY_RESPONSES)
 
 
 def _route(stack: DeployedStack, resolve: Callable[[TemplateValue], TemplateValue], route: ApiRoute) -> Route:
@@ -299,35 +389,30 @@ def encode_body(body: bytes, content_type: str | None) -> tuple[str | None, bool
     return base64.b64encode(body).decode("ascii"), True
 
 
-def proxy_response(result: InvocationResult, request_id: str) -> HttpResponse:
+def proxy_response(
+    result: InvocationResult, request_id: str, responses: Mapping[str, GatewayResponse] | None = None, path: str = "/"
+) -> HttpResponse:
     """The HTTP answer for a function's outcome, as API Gateway's Lambda proxy integration gives it."""
     if result.function_error:
-        return gateway_error(
-            HTTPStatus.BAD_GATEWAY, "Internal server error", "InternalServerErrorException", request_id
-        )
+        return gateway_error("DEFAULT_5XX", request_id, responses, path)
     try:
         answer = json.loads(result.payload)
         status, headers, body = _parse_proxy_answer(answer)
     except (ValueError, TypeError) as exc:
         print(f"local_stack: malformed Lambda proxy response ({exc}): {result.payload[:200]!r}", file=sys.stderr)
-        return gateway_error(
-            HTTPStatus.BAD_GATEWAY, "Internal server error", "InternalServerErrorException", request_id
-        )
+        return gateway_error("DEFAULT_5XX", request_id, responses, path)
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     headers.append(("x-amzn-RequestId", request_id))
     return HttpResponse(status, headers, body)
 
 
-def gateway_error(status: HTTPStatus, message: str, error_type: str, request_id: str) -> HttpResponse:
-    """An answer API Gateway gives on its own: `{"message": ...}` with x-amzn-ErrorType."""
-    body = json.dumps({"message": message}).encode()
-    headers = [
-        ("Content-Type", "application/json"),
-        ("x-amzn-RequestId", request_id),
-        ("x-amzn-ErrorType", error_type),
-    ]
-    return HttpResponse(int(status), headers, body)
+def gateway_error(
+    response_type: str, request_id: str, responses: Mapping[str, GatewayResponse] | None = None, path: str = "/"
+) -> HttpResponse:
+    """An answer API Gateway gives on its own: `{"message": ...}` unless the template customises it."""
+    answer = (responses or DEFAULT_GATEWAY_RESPONSES).get(response_type) or DEFAULT_GATEWAY_RESPONSES[response_type]
+    return answer.render(response_type=response_type, request_id=request_id, path=path)
 
 
 def _parse_proxy_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -378,27 +463,40 @@ def headers_get(headers: Mapping[str, str], name: str) -> str | None:
 class ApiGateway:
     """Turns HTTP requests into function invocations; the HTTP server around it is `ApiGatewayServer`."""
 
-    def __init__(self, routes: Iterable[Route], *, account_id: str, caller: Caller | None = None) -> None:
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        *,
+        account_id: str,
+        caller: Caller | None = None,
+        responses: Mapping[str, GatewayResponse] | None = None,
+        reference: ApiReference | None = None,
+    ) -> None:
         self.table = RouteTable(routes)
+        self.reference = reference
         self.account_id = account_id
         self.caller = caller or Caller.local_developer(account_id)
+        self.responses = dict(responses or DEFAULT_GATEWAY_RESPONSES)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    def refuse(self, response_type: str, target: str, request_id: str | None = None) -> HttpResponse:
+        """API Gateway's own answer of `response_type` to a request for `target`."""
+        path = urlsplit(target).path or "/"
+        return gateway_error(response_type, request_id or str(uuid.uuid4()), self.responses, path)
 
     def handle(self, request: HttpRequest, *, domain_name: str) -> tuple[HttpResponse, Route | None]:
         request_id = str(uuid.uuid4())
         path = urlsplit(request.target).path or "/"
+        document = self.reference.answer(request.method.upper(), path) if self.reference else None
+        if document is not None:
+            headers = [("Content-Type", document.content_type), ("x-amzn-RequestId", request_id)]
+            return HttpResponse(document.status, headers, document.body), None
         match = self.table.match(request.method, path)
         if match is None:
-            response = gateway_error(
-                HTTPStatus.FORBIDDEN, "Missing Authentication Token", "MissingAuthenticationTokenException", request_id
-            )
-            return response, None
+            return self.refuse("MISSING_AUTHENTICATION_TOKEN", request.target, request_id), None
         if len(request.body) > MAX_PAYLOAD_BYTES:
-            response = gateway_error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Too Long", "RequestTooLongException", request_id
-            )
-            return response, match.route
+            return self.refuse("REQUEST_TOO_LARGE", request.target, request_id), match.route
         event = build_event(
             match,
             request,
@@ -412,11 +510,8 @@ class ApiGateway:
         with self._lock(match.route.function):
             result = invoke_function(match.route.function, event)
         if time.monotonic() - started > INTEGRATION_TIMEOUT_SECONDS:
-            response = gateway_error(
-                HTTPStatus.GATEWAY_TIMEOUT, "Endpoint request timed out", "IntegrationTimeoutException", request_id
-            )
-            return response, match.route
-        return proxy_response(result, request_id), match.route
+            return self.refuse("INTEGRATION_TIMEOUT", request.target, request_id), match.route
+        return proxy_response(result, request_id, self.responses, path), match.route
 
     def _lock(self, function: LambdaFunction) -> threading.Lock:
         with self._locks_guard:
@@ -443,6 +538,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, made-up ones) gets API Gateway's answer, not http.server's 501 page.
+        if name.startswith("do_"):
+            return self.do_GET
+        raise AttributeError(name)
+
     def _dispatch(self) -> None:
         server = self.server
         assert isinstance(server, _Server)
@@ -450,7 +551,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
         except ValueError as exc:
-            self.send_error(HTTPStatus.BAD_REQUEST, str(exc))
+            print(f"local_stack: unreadable request body ({exc})", file=sys.stderr)
+            self._send(server.gateway.refuse("DEFAULT_4XX", self.path))
+            self.close_connection = True
             return
         request = HttpRequest(
             method=self.command,
@@ -462,14 +565,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         host = self.headers.get("Host") or f"{server.server_name}:{server.server_port}"
         response, route = server.gateway.handle(request, domain_name=host)
-        self.send_response_only(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Date", self.date_time_string())
-        self.end_headers()
-        if self.command != "HEAD" and response.status not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
-            self.wfile.write(response.body)
+        self._send(response)
         if server.log is not None:
             target = route.function_id if route is not None else "no route"
             elapsed_ms = (time.monotonic() - started) * 1000
@@ -478,6 +574,16 @@ class _Handler(BaseHTTPRequestHandler):
                 file=server.log,
                 flush=True,
             )
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response_only(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Date", self.date_time_string())
+        self.end_headers()
+        if self.command != "HEAD" and response.status not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+            self.wfile.write(response.body)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -526,7 +632,13 @@ class ApiGatewayServer(Lifecycle):
         caller: Caller | None = None,
         log: TextIO | None = None,
     ) -> ApiGatewayServer:
-        gateway = ApiGateway(routes_from_stack(stack), account_id=stack.account_id, caller=caller)
+        gateway = ApiGateway(
+            routes_from_stack(stack),
+            account_id=stack.account_id,
+            caller=caller,
+            responses=gateway_responses_from_stack(stack),
+            reference=_reference_for(stack),
+        )
         return cls(gateway, host=host, port=port, log=log)
 
     @property
@@ -552,6 +664,12 @@ class ApiGatewayServer(Lifecycle):
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+def _reference_for(stack: DeployedStack) -> ApiReference | None:
+    """The interactive reference at /docs, when the template has an openapi.json beside it."""
+    openapi = stack.template.path.parent / "openapi.json"
+    return ApiReference(openapi) if openapi.is_file() else None
 
 
 def _normalise(path: str) -> str:

@@ -17,12 +17,14 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 from unittest import mock
+from urllib.parse import urlsplit
 
 from local_stack.api_gateway import ApiGatewayServer, Caller
 from local_stack.emulator import EmulatedAwsServer, ensure_port_free
@@ -69,6 +71,8 @@ def serve(
 ) -> int:
     """Run until `stop` is set (by SIGINT/SIGTERM when called from the main thread); 0 on a clean stop."""
     started = time.monotonic() if started is None else started
+    # Metrics are off here (POWERTOOLS_METRICS_DISABLED), yet log_metrics still warns on every request.
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     stop = stop or threading.Event()
     template = load_template(options.template)
     add_import_paths(template)
@@ -127,11 +131,14 @@ def banner(aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, mod
     stages = sorted({route.stage for route in routes})
     deploy = {"embedding_model_id": DEMO_MODEL_NAME}
     python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable
+    port = urlsplit(aws_url).port
+    make_port = "" if port == DEFAULT_AWS_PORT else f" AWS_PORT={port}"
     lines = [
         f"Local stack ready in {seconds:.1f} s ({aws.stack.template.path.name}, {aws.region}, "
         f"account {aws.stack.account_id})",
         f"  API  {api.url}   (also under the stage: {', '.join(f'{api.url}/{stage}' for stage in stages)})",
         f"  AWS  {aws_url}   (any credentials, region {aws.region}: aws --endpoint-url {aws_url} ...)",
+        f"  Docs {api.url}/docs   (the API reference: Swagger UI on openapi.json)",
         "",
         "Routes:",
         *(f"  {route.method:<6} {route.resource}  -> {route.function_id}" for route in routes),
@@ -141,9 +148,11 @@ def banner(aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, mod
         f"-d {shlex.quote(json.dumps(deploy))}",
         "and follow it (the task, then its Step Functions execution, named by the task id):",
         f"  curl -sS {api.url}{BASE_PATH}/deploy-status/{DEMO_MODEL_NAME}",
-        f"  {python} -m local_stack executions --endpoint-url {aws_url} [TASK_ID]   (make executions [TASK=...])",
+        f"  {python} -m local_stack executions --endpoint-url {aws_url} [TASK_ID]",
+        f"  (or: make executions{make_port} [TASK=...])",
         "Register another model (any name; the role exists):",
-        f"  aws --endpoint-url {aws_url} --region {aws.region} sagemaker create-model --model-name my-model "
+        f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {aws_url} --region {aws.region} "
+        "sagemaker create-model --model-name my-model "
         f"--primary-container Image={DEMO_MODEL_IMAGE} --execution-role-arn {model_role}",
         "",
         "Ctrl-C stops everything.",

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
+from inference_deploy.errors import (
+    ExecutionStartFailed,
+    IdempotencyKeyReused,
+    ModelBusy,
+    ModelNotServed,
+    RequestInProgress,
+    StoreUnavailable,
+    TaskConflict,
+    WorkflowServiceUnavailable,
+)
 from inference_deploy.logic.idempotency import idempotency_store, run_once
 from inference_deploy.logic.tasks import create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
@@ -21,6 +32,30 @@ from inference_deploy.observability import logger, metrics, tracer
 
 BASE = "/internal/inference-deployment"
 app = build_resolver()
+
+ACCEPTED = cast(
+    OpenAPIResponse,
+    {
+        "description": "Task accepted; its workflow has started",
+        "headers": {
+            "Location": {
+                "description": "Path of the task (GET it to follow the task), under the API's stage.",
+                "schema": {"type": "string"},
+                "required": True,
+            }
+        },
+        "content": {"application/json": {"model": Task}},
+    },
+)
+CREATE_ERRORS = (
+    ModelBusy,
+    TaskConflict,
+    RequestInProgress,
+    IdempotencyKeyReused,
+    StoreUnavailable,
+    ExecutionStartFailed,
+    WorkflowServiceUnavailable,
+)
 
 
 IdempotencyKeyHeader = Annotated[
@@ -70,8 +105,8 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     f"{BASE}/deploy",
     summary="Schedule a green deployment of an embedding model",
     responses={
-        202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 409, 413, 415, 422, 500, 503),
+        202: ACCEPTED,
+        **problem_responses(*CREATE_ERRORS, body=True),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
@@ -82,15 +117,15 @@ def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None)
     f"{BASE}/delete",
     summary="Schedule the removal of an embedding model from the inference system",
     responses={
-        202: {"description": "Task accepted", "content": {"application/json": {"model": Task}}},
-        **problem_responses(400, 404, 409, 413, 415, 422, 500, 503),
+        202: ACCEPTED,
+        **problem_responses(*CREATE_ERRORS, ModelNotServed, body=True),
     },
 )
 def delete(request: DeleteRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
     return _create(TaskKind.DELETE, request, idempotency_key)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
+from inference_deploy.errors import DomainError, ModelHasNoTasks, ModelNotServed, StoreUnavailable, TaskNotFound
 from inference_deploy.logic.reads import get_task, latest_task, serving_record
-from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.observability import logger, metrics, tracer
@@ -20,16 +21,24 @@ from inference_deploy.observability import logger, metrics, tracer
 BASE = "/internal/inference-deployment"
 app = build_resolver()
 
-TaskIdParam = Annotated[str, Path(pattern=TASK_ID_PATTERN, max_length=33, description="Task id")]
-ModelIdParam = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=63, description="SageMaker Model name")]
+
+def _responses(model: type[BaseModel], not_found: type[DomainError]) -> dict[int, Any]:
+    ok = {"description": "Found", "content": {"application/json": {"model": model}}}
+    return {200: ok, **problem_responses(not_found, StoreUnavailable)}
 
 
-@app.get(f"{BASE}/deploy/<task_id>", summary="A deployment task by id", responses=problem_responses(404, 422, 500, 503))
+# Not enforced here: an id that cannot exist is simply not found (404) like an unknown one, which the read
+# logic answers. scripts/gen_openapi.py documents the patterns.
+TaskIdParam = Annotated[str, Path(description="Task id")]
+ModelIdParam = Annotated[str, Path(description="SageMaker Model name")]
+
+
+@app.get(f"{BASE}/deploy/<task_id>", summary="A deployment task by id", responses=_responses(Task, TaskNotFound))
 def get_deploy_task(task_id: TaskIdParam) -> Task:
     return get_task(TaskKind.DEPLOY, task_id, dependencies.task_store())
 
 
-@app.get(f"{BASE}/delete/<task_id>", summary="A deletion task by id", responses=problem_responses(404, 422, 500, 503))
+@app.get(f"{BASE}/delete/<task_id>", summary="A deletion task by id", responses=_responses(Task, TaskNotFound))
 def get_delete_task(task_id: TaskIdParam) -> Task:
     return get_task(TaskKind.DELETE, task_id, dependencies.task_store())
 
@@ -37,7 +46,7 @@ def get_delete_task(task_id: TaskIdParam) -> Task:
 @app.get(
     f"{BASE}/deploy-status/<embedding_model_id>",
     summary="The latest deployment task of a model",
-    responses=problem_responses(404, 422, 500, 503),
+    responses=_responses(Task, ModelHasNoTasks),
 )
 def get_model_deploy_status(embedding_model_id: ModelIdParam) -> Task:
     return latest_task(TaskKind.DEPLOY, embedding_model_id, dependencies.task_store())
@@ -46,7 +55,7 @@ def get_model_deploy_status(embedding_model_id: ModelIdParam) -> Task:
 @app.get(
     f"{BASE}/delete-status/<embedding_model_id>",
     summary="The latest deletion task of a model",
-    responses=problem_responses(404, 422, 500, 503),
+    responses=_responses(Task, ModelHasNoTasks),
 )
 def get_model_delete_status(embedding_model_id: ModelIdParam) -> Task:
     return latest_task(TaskKind.DELETE, embedding_model_id, dependencies.task_store())
@@ -55,13 +64,13 @@ def get_model_delete_status(embedding_model_id: ModelIdParam) -> Task:
 @app.get(
     f"{BASE}/models/<embedding_model_id>",
     summary="The endpoint that serves a model now (its serving record)",
-    responses=problem_responses(404, 422, 500, 503),
+    responses=_responses(ServingRecord, ModelNotServed),
 )
 def get_serving_record(embedding_model_id: ModelIdParam) -> ServingRecord:
     return serving_record(embedding_model_id, dependencies.model_store())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

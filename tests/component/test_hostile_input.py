@@ -47,6 +47,9 @@ bodies = st.one_of(
     request_objects.map(json.dumps),
     st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
     st.just("x" * 20_000),
+    st.just("[" * 10_000),
+    st.just('{"embedding_model_id": ' + "9" * 5_000 + "}"),
+    request_objects.map(lambda obj: json.dumps([obj, {"anything": 1}])),
 )
 content_types = st.one_of(
     st.none(),
@@ -96,10 +99,11 @@ HYPOTHESIS = settings(
     content_type=content_types,
     idempotency_key=st.none() | header_values,
     base64_encoded=st.booleans(),
+    raw_bytes=st.none() | st.binary(max_size=200),
     extra_headers=st.dictionaries(header_values.filter(bool), header_values, max_size=3),
 )
 def test_write_routes_answer_any_request_with_a_4xx_or_an_accepted_task(
-    aws, route, body, content_type, idempotency_key, base64_encoded, extra_headers
+    aws, route, body, content_type, idempotency_key, base64_encoded, raw_bytes, extra_headers
 ):
     event = load_event(route)
     headers = {**extra_headers}
@@ -108,7 +112,10 @@ def test_write_routes_answer_any_request_with_a_4xx_or_an_accepted_task(
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key
     event["headers"] = headers
-    if base64_encoded and body is not None:
+    if raw_bytes is not None:  # what API Gateway hands over for a body it cannot pass as text
+        event["body"] = base64.b64encode(raw_bytes).decode()
+        event["isBase64Encoded"] = True
+    elif base64_encoded and body is not None:
         event["body"] = base64.b64encode(body.encode("utf-8", errors="surrogatepass")).decode()
         event["isBase64Encoded"] = True
     else:
@@ -141,4 +148,4 @@ def test_read_routes_answer_any_path_parameter_with_a_json_answer(aws, route, va
     response = call_api(read_handler, event)
 
     _check(response, before, aws)
-    assert response.status in {200, 404, 422}, response.body
+    assert response.status in {200, 404}, response.body

@@ -150,6 +150,10 @@ def test_the_stack_is_ready_in_seconds_and_says_how_to_deploy(stack: LocalStack)
     assert stack.ready_seconds < 30
     assert f"curl -sS -X POST {stack.api_url}{BASE}/deploy" in text
     assert f"{BASE}/deploy-status/{DEMO_MODEL_NAME}" in text
+    assert f"{stack.api_url}/docs" in text
+    aws_port = stack.aws_url.rsplit(":", 1)[1]
+    assert f"make executions AWS_PORT={aws_port} [TASK=...]" in text
+    assert "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url" in text
 
 
 def test_the_demo_model_deploys_to_succeeded(deployed_demo: dict[str, Any]) -> None:
@@ -180,7 +184,9 @@ def test_unknown_routes_answer_like_api_gateway(stack: LocalStack) -> None:
     for method, path in (("GET", "/nowhere"), ("DELETE", f"{BASE}/deploy")):
         answer = call(stack, method, path)
         assert answer.status == 403
-        assert answer.body == {"message": "Missing Authentication Token"}
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.body["code"] == "missing_authentication_token"
+        assert answer.body["status"] == 403
 
 
 def test_the_demo_model_is_removed_to_succeeded(stack: LocalStack, deployed_demo: dict[str, Any]) -> None:
@@ -224,5 +230,6 @@ def test_sigint_stops_everything_and_frees_the_ports(stack: LocalStack) -> None:
     assert returncode == 0, stack.text()[-4000:]
     assert stopped_in < 10
     assert "local stack stopped" in stack.text()
+    assert "No application metrics to publish" not in stack.text()
     for port in ports:
         ensure_port_free("127.0.0.1", port, "freed")

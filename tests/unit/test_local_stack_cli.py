@@ -50,6 +50,21 @@ def test_a_taken_port_is_an_error_at_once_not_a_hang() -> None:
             pass
 
 
+def test_a_taken_port_names_the_flags_and_the_make_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        status = main(["run", "--template", str(FIXTURE_TEMPLATE), "--aws-port", str(port), "--api-port", "0"])
+
+    error = capsys.readouterr().err
+    assert status == 1
+    assert f"127.0.0.1:{port}" in error
+    for name in ("--api-port", "--aws-port", "API_PORT", "AWS_PORT"):
+        assert name in error
+
+
 def test_run_serves_the_api_over_the_emulated_aws_and_leaves_no_trace() -> None:
     out = io.StringIO()
     stop = threading.Event()

@@ -37,3 +37,17 @@ def test_timestamps_serialize_as_rfc3339_utc_with_z():
     assert dumped["created_at"] == "2024-05-21T15:00:00Z"
     assert dumped["updated_at"] == "2024-05-21T15:00:00Z"
     assert task.kind is TaskKind.DEPLOY
+
+
+@pytest.mark.parametrize(("raw", "count"), [("3", 3), ("3.0", 3), ("100.0", 100)])
+def test_an_instance_count_is_any_json_whole_number(raw, count):
+    request = DeployRequest.model_validate_json(f'{{"embedding_model_id": "m", "initial_instance_count": {raw}}}')
+
+    assert request.initial_instance_count == count
+    assert type(request.initial_instance_count) is int
+
+
+@pytest.mark.parametrize("raw", ["3.5", '"3"', "true", "0", "101.0"])
+def test_an_instance_count_that_is_not_a_whole_number_in_range_is_refused(raw):
+    with pytest.raises(ValidationError):
+        DeployRequest.model_validate_json(f'{{"embedding_model_id": "m", "initial_instance_count": {raw}}}')

@@ -48,7 +48,11 @@ def _is_not_found(exc: ClientError, resource: str = "") -> bool:
 def _translate(exc: ClientError, what: str) -> Exception:
     if _code(exc) in _TRANSIENT:
         return SageMakerThrottled(f"{what}: SageMaker is throttling or unavailable ({_code(exc)})")
-    return SageMakerError(f"{what}: SageMaker refused the request ({_code(exc)})")
+    code = _code(exc)
+    reason = exc.response.get("Error", {}).get("Message", "")
+    # A ValidationException says what to fix; AccessDenied texts (caller and role ARNs) stay out of the task.
+    detail = f"{code}: {reason}" if code == "ValidationException" and reason else code
+    return SageMakerError(f"{what}: SageMaker refused the request ({detail})")
 
 
 @dataclass(frozen=True)

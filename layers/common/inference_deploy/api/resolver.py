@@ -5,6 +5,9 @@ This is the only place that knows HTTP status codes for domain errors.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -36,7 +39,17 @@ from inference_deploy.observability import logger
 MAX_BODY_BYTES = 16 * 1024
 _METHODS_WITH_BODY = {"POST", "PUT", "PATCH"}
 JSON_ONLY = "request bodies must be application/json"
+NOT_JSON = "the request body is not valid JSON"
+CONTRACT = "the request does not match the API contract"
+TOO_LARGE = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
 RETRY_AFTER_SECONDS = "2"
+RETRY_LATER = "a service this API depends on is unavailable; retry after the Retry-After delay"
+_SERVER_DETAILS = {
+    "store_unavailable": "the service's data store is unavailable; retry after the Retry-After delay",
+    "execution_start_failed": "the workflow could not be started and nothing was recorded; "
+    "retry after the Retry-After delay",
+    "workflow_service_unavailable": "the workflow service is unavailable; retry after the Retry-After delay",
+}
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
     TaskNotFound: HTTPStatus.NOT_FOUND,
@@ -101,44 +114,123 @@ def _header(event: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _refused_before_routing(event: Mapping[str, Any]) -> tuple[HTTPStatus, str, str] | None:
-    """Bodies the API never reads: too large (before anything parses them), or not JSON (the resolver
-    would otherwise parse form and multipart bodies into the same request models)."""
+class Refused(Exception):
+    """A request answered before routing: its body is never handed to request validation."""
+
+    def __init__(self, status: HTTPStatus, code: str, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.errors = status, code, detail, errors
+
+
+def checked_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event with its body decoded for validation, or Refused for the bodies the API never reads.
+
+    Too large (before anything parses it); not JSON (the resolver would otherwise parse form and
+    multipart bodies into the same request models); not UTF-8, nested past the parser's depth, integers
+    past Python's digit limit (each would escape Powertools' own JSON error handling as a 500); and JSON
+    that is not an object (Powertools would take an array's first element as the body).
+    """
     body = event.get("body")
-    if isinstance(body, str) and len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
-        limit = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
-        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", limit
+    if isinstance(body, str) and len(body.encode("utf-8", errors="surrogatepass")) > _max_encoded(event):
+        raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", TOO_LARGE)
+    if event.get("httpMethod") not in _METHODS_WITH_BODY:
+        return dict(event)
     content_type = _header(event, "content-type")
-    if event.get("httpMethod") in _METHODS_WITH_BODY and content_type is not None:
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type not in ("application/json", ""):
-            return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", JSON_ONLY
-    return None
+    media_type, _, parameters = (content_type or "").partition(";")
+    if media_type.strip().lower() not in ("application/json", ""):
+        raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", JSON_ONLY)
+    if not isinstance(body, str) or not body:
+        return dict(event)
+    text = _json_object_text(body, base64_encoded=bool(event.get("isBase64Encoded")))
+    decoded = {**event, "body": text, "isBase64Encoded": False}
+    if content_type is not None:
+        # Media types are case-insensitive; Powertools compares them as written.
+        normal = f"application/json{';' if parameters else ''}{parameters}"
+        decoded["headers"] = _with_content_type(event.get("headers"), normal)
+        if event.get("multiValueHeaders"):
+            decoded["multiValueHeaders"] = _with_content_type(event["multiValueHeaders"], [normal])
+    return decoded
+
+
+def _json_object_text(body: str, *, base64_encoded: bool) -> str:
+    try:
+        raw = base64.b64decode(body, validate=True) if base64_encoded else body.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _malformed("the body is not UTF-8") from None
+    except (binascii.Error, ValueError):
+        raise _malformed("the body is flagged base64 but is not valid base64") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", TOO_LARGE)
+    try:
+        text = raw.decode("utf-8")
+        parsed = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"the body is not UTF-8 (invalid byte at position {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise _malformed(f"{exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise _malformed("the body nests arrays or objects too deeply") from None
+    except ValueError:
+        raise _malformed("the body holds a number too long to parse") from None
+    if not isinstance(parsed, dict):
+        message = f"the body must be a JSON object, not {_JSON_TYPES.get(type(parsed), 'a value')}"
+        raise Refused(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "validation_error",
+            CONTRACT,
+            [FieldError(location="body", message=message)],
+        )
+    return text
+
+
+def _max_encoded(event: Mapping[str, Any]) -> int:
+    # base64 grows a body by a third: compare the decoded size once the body is decoded.
+    return MAX_BODY_BYTES * 4 // 3 + 4 if event.get("isBase64Encoded") else MAX_BODY_BYTES
+
+
+def _with_content_type[V](headers: Mapping[str, V] | None, value: V) -> dict[str, V]:
+    kept = {key: v for key, v in (headers or {}).items() if key.lower() != "content-type"}
+    return {**kept, "Content-Type": value}
+
+
+def _malformed(message: str) -> Refused:
+    return Refused(HTTPStatus.BAD_REQUEST, "malformed_json", NOT_JSON, [FieldError(location="body", message=message)])
+
+
+_JSON_TYPES: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+}
+_JSON_TYPES[type(None)] = "null"
 
 
 class ApiResolver(APIGatewayRestResolver):
     """The REST resolver with guards that run before request validation reads the body."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        refused = _refused_before_routing(event)
-        if refused is None:
-            return super().resolve(event, context)
-        status, code, detail = refused
-        problem = Problem(
-            type=Problem.type_for(code),
-            title=status.phrase,
-            status=status,
-            detail=detail,
-            code=code,
-            instance=event.get("path"),
-            request_id=(event.get("requestContext") or {}).get("requestId"),
-        )
-        return {
-            "statusCode": int(status),
-            "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
-            "body": problem.model_dump_json(exclude_none=True),
-            "isBase64Encoded": False,
-        }
+        try:
+            checked = checked_event(event)
+        except Refused as refused:
+            problem = Problem(
+                type=Problem.type_for(refused.code),
+                title=refused.status.phrase,
+                status=refused.status,
+                detail=refused.detail,
+                code=refused.code,
+                instance=event.get("path"),
+                request_id=(event.get("requestContext") or {}).get("requestId"),
+                errors=refused.errors,
+            )
+            return {
+                "statusCode": int(refused.status),
+                "multiValueHeaders": {"Content-Type": [PROBLEM_CONTENT_TYPE]},
+                "body": problem.model_dump_json(exclude_none=True),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(checked, context)
 
 
 def build_resolver() -> ApiResolver:
@@ -154,14 +246,14 @@ def build_resolver() -> ApiResolver:
                 app,
                 status=HTTPStatus.BAD_REQUEST,
                 code="malformed_json",
-                detail="the request body is not valid JSON",
+                detail=NOT_JSON,
                 errors=[FieldError(location="body", message=f"{reason} at character {where[-1] if where else 0}")],
             )
         return problem_response(
             app,
             status=HTTPStatus.UNPROCESSABLE_ENTITY,
             code="validation_error",
-            detail="the request does not match the API contract",
+            detail=CONTRACT,
             errors=[
                 FieldError(location=_location(e.get("loc", ())), message=str(e.get("msg", "invalid")))
                 for e in exc.errors()
@@ -181,14 +273,16 @@ def build_resolver() -> ApiResolver:
     def _domain_error(exc: DomainError) -> Response[str]:
         status = status_for(exc)
         retryable = status == HTTPStatus.SERVICE_UNAVAILABLE or isinstance(exc, RequestInProgress)
+        detail = exc.message
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            # The message may quote AWS (ARNs, table names): it goes to the log, the caller gets our words.
             logger.error("request failed", extra={"error_code": exc.code, "error": exc.message})
+            detail = _SERVER_DETAILS.get(exc.code, RETRY_LATER if retryable else "internal error")
         return problem_response(
             app,
             status=status,
             code=exc.code,
-            # 500s say nothing of internals; 503s say what to retry.
-            detail=exc.message if status < HTTPStatus.INTERNAL_SERVER_ERROR or retryable else "internal error",
+            detail=detail,
             headers={"Retry-After": RETRY_AFTER_SECONDS} if retryable else None,
             **exc.problem_fields(),
         )
@@ -210,21 +304,60 @@ def build_resolver() -> ApiResolver:
 _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON body",
     404: "No such task, no task of this kind for the model, or the model is not served",
-    409: "Another task of this model is still active",
+    409: "Another task of this model is still active, or this Idempotency-Key is in use",
     413: "Request body too large",
     415: "Request body is not application/json",
     422: "The request does not match the contract (field errors listed)",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
 }
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+# What the resolver itself answers: on every route, and on routes with a body.
+_EVERY_ROUTE = {HTTPStatus.INTERNAL_SERVER_ERROR: ["internal_error", ConfigurationError.code]}
+_BODY_ROUTES = {
+    HTTPStatus.BAD_REQUEST: ["malformed_json"],
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: ["body_too_large"],
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: ["unsupported_media_type"],
+    HTTPStatus.UNPROCESSABLE_ENTITY: ["validation_error"],
+}
 
 
-def problem_responses(*codes: int) -> dict[int, Any]:
-    """OpenAPI `responses` entries for the problem bodies a route can answer with."""
+def problem_schema(codes: Sequence[str]) -> dict[str, Any]:
+    """A Problem whose `code` is one of `codes`."""
     return {
-        code: {
-            "description": _PROBLEM_DESCRIPTIONS[code],
-            "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}},
-        }
-        for code in codes
+        "allOf": [
+            {"$ref": PROBLEM_SCHEMA_REF},
+            {"type": "object", "properties": {"code": {"type": "string", "enum": sorted(set(codes))}}},
+        ]
+    }
+
+
+def problem_doc(status: int, codes: Sequence[str], description: str) -> dict[str, Any]:
+    """One OpenAPI response entry: a problem body with one of `codes`, and Retry-After where it is sent."""
+    entry: dict[str, Any] = {
+        "description": f"{description}. code: {', '.join(sorted(set(codes)))}",
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_schema(codes)}},
+    }
+    if status in (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS):
+        entry["headers"] = {"Retry-After": {**RETRY_AFTER_HEADER, "required": True}}
+    elif RequestInProgress.code in codes:
+        entry["headers"] = {"Retry-After": {**RETRY_AFTER_HEADER, "description": "Sent with request_in_progress."}}
+    return entry
+
+
+def problem_responses(*errors: type[DomainError], body: bool = False) -> dict[int, Any]:
+    """OpenAPI `responses` entries for every problem a route can answer with: the resolver's own (and
+    those of request bodies when `body`), and the domain `errors` its logic raises."""
+    codes: dict[int, list[str]] = {int(status): list(found) for status, found in _EVERY_ROUTE.items()}
+    for status, found in (_BODY_ROUTES if body else {}).items():
+        codes.setdefault(int(status), []).extend(found)
+    for error in errors:
+        status = next((_STATUS[cls] for cls in error.__mro__ if cls in _STATUS), HTTPStatus.INTERNAL_SERVER_ERROR)
+        codes.setdefault(int(status), []).append(error.code)
+    return {
+        status: problem_doc(status, found, _PROBLEM_DESCRIPTIONS[status]) for status, found in sorted(codes.items())
     }

@@ -24,10 +24,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from inference_deploy import dependencies
 from inference_deploy.adapters import aws
-from inference_deploy.errors import IdempotencyKeyReused, RequestInProgress, StoreUnavailable
+from inference_deploy.adapters.dynamo import error_code, translate
+from inference_deploy.errors import ConfigurationError, IdempotencyKeyReused, RequestInProgress, StoreUnavailable
 from inference_deploy.models.settings import IdempotencySettings, load_settings
 from inference_deploy.models.task import Task
 
@@ -81,7 +83,21 @@ def run_once(
     except IdempotencyAlreadyInProgressError as exc:
         raise RequestInProgress("a request with this Idempotency-Key is still being handled; retry shortly") from exc
     except IdempotencyPersistenceLayerError as exc:
-        raise StoreUnavailable(f"the idempotency store is unavailable ({exc})") from exc
+        raise _store_error(exc) from exc
     if not isinstance(task, Task):
         raise TypeError(f"idempotent replay returned {type(task).__name__}, not a Task")
     return task
+
+
+def _store_error(exc: IdempotencyPersistenceLayerError) -> Exception:
+    """Throttling and outages are retryable (503); a missing table or a refused permission is a
+    deployment mistake no retry fixes (500). The AWS text stays in the log, never in the answer."""
+    cause = exc.__cause__
+    if isinstance(cause, BotoCoreError):
+        return StoreUnavailable(f"the idempotency store is unavailable ({type(cause).__name__})")
+    if not isinstance(cause, ClientError):
+        return exc
+    code = error_code(cause)
+    if isinstance(translate(cause, "the idempotency store"), StoreUnavailable):
+        return StoreUnavailable(f"the idempotency store is unavailable ({code})")
+    return ConfigurationError(f"the idempotency store refused the request ({code}: {cause})")

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from inference_deploy.models.common import ModelId
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON does not tell 2 from 2.0 (JSON Schema's integer takes both); 2.5 stays refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+InstanceCount = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
 
 
 class _Request(BaseModel):
@@ -23,8 +33,8 @@ class DeployRequest(_Request):
         description="SageMaker instance type for green; the stack's default when omitted.",
         examples=["ml.g5.xlarge"],
     )
-    initial_instance_count: int | None = Field(
-        default=None, ge=1, le=100, description="Instances behind green; the stack's default when omitted."
+    initial_instance_count: InstanceCount | None = Field(
+        default=None, description="Instances behind green; the stack's default when omitted."
     )
     allow_dimension_change: bool = Field(
         default=False,
