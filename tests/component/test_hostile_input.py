@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from create_task.app import lambda_handler as create_handler
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from read_task.app import lambda_handler as read_handler
 
@@ -79,7 +79,8 @@ def _count(aws: Any) -> tuple[int, int]:
 
 def _check(response: Any, before: tuple[int, int], aws: Any) -> None:
     assert response.status < 500, response.body
-    text = json.dumps(response.body)
+    # `instance` echoes the caller's own path: a path that spells "pydantic" is not a leak.
+    text = json.dumps({k: v for k, v in response.body.items() if k != "instance"} if response.body else None)
     assert not any(leak in text for leak in LEAKS), text
     if response.status >= 400:
         assert response.headers["Content-Type"] == "application/problem+json"
@@ -129,6 +130,7 @@ def test_write_routes_answer_any_request_with_a_4xx_or_an_accepted_task(
 
 
 @HYPOTHESIS
+@example(route="deploy", value="pydantic", query=None)  # the caller's own path echoed back is not a leak
 @given(
     route=st.sampled_from(["deploy", "delete", "deploy-status", "delete-status", "models"]),
     value=st.text(max_size=120),
