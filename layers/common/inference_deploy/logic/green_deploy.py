@@ -67,7 +67,10 @@ def check_green(event: CheckGreenEvent, sagemaker: SageMaker) -> GreenStatus:
     state = sagemaker.endpoint_state(event.green.endpoint_name)
     now = utc_now()
     if state is None:
-        raise GreenFailed(f"green endpoint {event.green.endpoint_name} disappeared while being created")
+        # SageMaker's reads are eventually consistent: a new endpoint may not be visible yet.
+        if now < event.deadline:
+            return GreenStatus(status="NotVisibleYet", in_service=False, at=now)
+        raise GreenFailed(f"green endpoint {event.green.endpoint_name} not found by its deadline")
     if state.status == "InService":
         return GreenStatus(status=state.status, in_service=True, at=now)
     if state.status in _STILL_CREATING:
