@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.logic.reconcile import reconcile
-from inference_deploy.models.common import utc_now
 from inference_deploy.models.settings import ReconcilerSettings, load_settings
 from inference_deploy.observability import logger, metrics, tracer
 
@@ -25,6 +25,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         deployment_target=settings.deployment_target,
         grace_seconds=settings.reconcile_grace_seconds,
         dry_run=settings.reconcile_dry_run,
-        now=utc_now(),
+        now=datetime.now(UTC),  # to the microsecond, as SageMaker's CreationTime
     )
     return report.model_dump(mode="json")

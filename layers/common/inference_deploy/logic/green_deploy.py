@@ -7,7 +7,7 @@ sane embeddings and has been switched to; any failure before that deletes green 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -134,10 +134,10 @@ def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelS
         deleted = delete_endpoint(event.green, sagemaker).deleted
     except EndpointBusy:
         state = sagemaker.endpoint_state(event.green.endpoint_name)
-        now = utc_now()
+        now = datetime.now(UTC)  # to the microsecond, as the state's EnteredTime
         started = event.started_at or now
         if state is None or now >= started + timedelta(seconds=event.timeout_seconds):
             raise
         logger.info("green cannot be deleted yet", extra={"endpoint_name": event.green.endpoint_name})
-        return DiscardedGreen(deleted=False, done=False, status=state.status, at=now)
+        return DiscardedGreen(deleted=False, done=False, status=state.status, at=utc_now())
     return DiscardedGreen(deleted=deleted, at=utc_now())
