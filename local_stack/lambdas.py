@@ -7,17 +7,24 @@ the test itself) and answers like Lambda does: the handler's JSON result, or for
 `{"errorType", "errorMessage", "stackTrace"}` payload with `X-Amz-Function-Error: Unhandled`, which
 is what lets Step Functions Retry/Catch match on the exception's class name. Functions that no
 router knows keep moto's behaviour.
+
+A routed handler sees the environment Lambda would give it: its own variables from the template,
+and none of the variables the template gives only to other functions, though they all share this
+process (`os.environ` is narrowed per invocation through a context variable). So a variable missing
+from a function's template definition fails locally as it would in AWS.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -49,6 +56,70 @@ class LambdaFunction(Protocol):
     def load_handler(self) -> Handler: ...
 
 
+@dataclass(frozen=True)
+class _EnvironmentView:
+    """What one invocation sees: its own variables over the process's, minus other functions' variables."""
+
+    own: Mapping[str, str]
+    hidden: frozenset[str]
+
+
+_view: ContextVar[_EnvironmentView | None] = ContextVar("lambda_environment", default=None)
+
+
+def _narrowed_getitem(original: Method) -> Method:
+    def getitem(environ: Any, key: str) -> Any:
+        view = _view.get()
+        if view is not None and environ is os.environ:
+            if key in view.own:
+                return view.own[key]
+            if key in view.hidden:
+                raise KeyError(key)
+        return original(environ, key)
+
+    return getitem
+
+
+def _narrowed_iter(original: Method) -> Method:
+    def iterate(environ: Any) -> Iterator[str]:
+        view = _view.get()
+        if view is None or environ is not os.environ:
+            yield from original(environ)
+            return
+        yield from view.own
+        for key in original(environ):
+            if key not in view.own and key not in view.hidden:
+                yield key
+
+    return iterate
+
+
+def _narrowed_len(original: Method) -> Method:
+    def length(environ: Any) -> int:
+        if _view.get() is None or environ is not os.environ:
+            return int(original(environ))
+        return sum(1 for _ in environ)
+
+    return length
+
+
+_ENVIRON_PATCHES = (
+    MethodPatch(type(os.environ), "__getitem__", _narrowed_getitem),
+    MethodPatch(type(os.environ), "__iter__", _narrowed_iter),
+    MethodPatch(type(os.environ), "__len__", _narrowed_len),
+)
+
+
+def _environment_of(function: LambdaFunction) -> dict[str, str]:
+    """The function's variables (`environment`, as DeployedFunction has it; none if it has no such field)."""
+    return dict(getattr(function, "environment", None) or {})
+
+
+def _hidden_variables() -> frozenset[str]:
+    with _registry_lock:
+        return frozenset(key for function in _registry.values() for key in _environment_of(function))
+
+
 class LambdaContext:
     """The attributes and method of the Python runtime's context object that handlers use."""
 
@@ -76,6 +147,14 @@ class InvocationResult:
 
 def invoke_function(function: LambdaFunction, event: Any, *, invoked_arn: str | None = None) -> InvocationResult:
     """Run the handler once, shaping the outcome like a synchronous Lambda Invoke response."""
+    token = _view.set(_EnvironmentView(own=_environment_of(function), hidden=_hidden_variables()))
+    try:
+        return _invoke(function, event, invoked_arn=invoked_arn)
+    finally:
+        _view.reset(token)
+
+
+def _invoke(function: LambdaFunction, event: Any, *, invoked_arn: str | None) -> InvocationResult:
     request_id = str(uuid.uuid4())
     started = time.monotonic()
     context = LambdaContext(
@@ -201,6 +280,8 @@ class LambdaRouter(Lifecycle):
         if self._started:
             return
         _INVOKE_PATCH.acquire()
+        for patch in _ENVIRON_PATCHES:
+            patch.acquire()
         with _registry_lock:
             _registry.update(self._functions)
         self._started = True
@@ -212,5 +293,7 @@ class LambdaRouter(Lifecycle):
             for arn, function in self._functions.items():
                 if _registry.get(arn) is function:
                     del _registry[arn]
+        for patch in reversed(_ENVIRON_PATCHES):
+            patch.release()
         _INVOKE_PATCH.release()
         self._started = False

@@ -6,15 +6,26 @@ the SageMaker *Model* behind it (a real API, so in-process tests and clients of 
 configure it the same way), snapshotted at CreateEndpoint as SageMaker does:
 
 - EMULATOR_EMBEDDING_DIMENSION: vector length (default 384).
-- EMULATOR_ENDPOINT_STATUS: InService (default), Failed (with EMULATOR_FAILURE_REASON) or Creating
-  (never leaves Creating). EMULATOR_CREATING_POLLS=N reports Creating for the first N
-  DescribeEndpoint calls before that final status.
+- EMULATOR_ENDPOINT_STATUS: InService (default), Failed (with EMULATOR_FAILURE_REASON), or a
+  transitional status the endpoint never leaves (Creating, Updating, SystemUpdating, RollingBack,
+  OutOfService). EMULATOR_CREATING_POLLS=N reports Creating for the first N DescribeEndpoint calls
+  before that final status.
+- EMULATOR_DELETING_POLLS: after DeleteEndpoint the endpoint is listed and described as Deleting
+  for this many observations (DescribeEndpoint calls, ListEndpoints pages showing it; default 1)
+  before it is gone.
+- EMULATOR_DESCRIBE_MISSES: DescribeEndpoint and DescribeEndpointConfig answer "Could not find"
+  for the first N calls after the create, as SageMaker's eventually consistent reads may (default 0).
 - EMULATOR_RESPONSE: embeddings (default), nan, zeros, ragged, invalid_json, error (ModelError).
 - EMULATOR_RESPONSE_SHAPE: list (`[[...]]`, default), embeddings (`{"embeddings": [[...]]}`),
   embedding (`{"embedding": [...]}`, flat for a single input).
 
-Endpoint configs are also validated against botocore's current instance type list instead of
-moto's outdated one, so configs naming GPU types such as ml.g5.xlarge are accepted.
+Where moto is kinder than SageMaker it is made as strict: DeleteEndpoint is refused
+(ValidationException) while the endpoint is Creating, Updating, SystemUpdating or RollingBack;
+names of endpoints and endpoint configs are case-insensitive, so creating one whose name differs
+from an existing one only in case is "Cannot create already existing ..." (moto overwrites it);
+describing or deleting finds a resource whatever the case of the name. Endpoint configs are
+validated against botocore's current instance type list instead of moto's outdated one, so
+configs naming GPU types such as ml.g5.xlarge are accepted.
 """
 
 from __future__ import annotations
@@ -34,7 +45,8 @@ import botocore.session
 from botocore.model import StringShape
 from moto.core.exceptions import ServiceException
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
-from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from local_stack._patch import Method, MethodPatch, PatchSet
@@ -44,6 +56,8 @@ ENV_DIMENSION = "EMULATOR_EMBEDDING_DIMENSION"
 ENV_STATUS = "EMULATOR_ENDPOINT_STATUS"
 ENV_FAILURE_REASON = "EMULATOR_FAILURE_REASON"
 ENV_CREATING_POLLS = "EMULATOR_CREATING_POLLS"
+ENV_DELETING_POLLS = "EMULATOR_DELETING_POLLS"
+ENV_DESCRIBE_MISSES = "EMULATOR_DESCRIBE_MISSES"
 ENV_RESPONSE = "EMULATOR_RESPONSE"
 ENV_RESPONSE_SHAPE = "EMULATOR_RESPONSE_SHAPE"
 
@@ -55,6 +69,19 @@ class EndpointStatus(StrEnum):
     IN_SERVICE = "InService"
     FAILED = "Failed"
     CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    OUT_OF_SERVICE = "OutOfService"
+    DELETING = "Deleting"
+
+
+# SageMaker refuses DeleteEndpoint while one of these runs (the EndpointStatus documentation; field
+# reports of endpoints stuck in Creating for an hour until they turn Failed and can be deleted).
+UNDELETABLE_STATUSES = frozenset(
+    {EndpointStatus.CREATING, EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING, EndpointStatus.ROLLING_BACK}
+)
+DEFAULT_DELETING_POLLS = 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +92,8 @@ class EndpointProfile:
     status: EndpointStatus = EndpointStatus.IN_SERVICE
     failure_reason: str = DEFAULT_FAILURE_REASON
     creating_polls: int = 0
+    deleting_polls: int = DEFAULT_DELETING_POLLS
+    describe_misses: int = 0
     response: ResponseMode = ResponseMode.EMBEDDINGS
     response_shape: ResponseShape = ResponseShape.LIST
 
@@ -72,11 +101,18 @@ class EndpointProfile:
     def from_environment(cls, environment: Mapping[str, str]) -> EndpointProfile:
         """Parse the EMULATOR_* variables; a bad value raises ValueError naming the variable."""
         try:
+            status = EndpointStatus(environment.get(ENV_STATUS, EndpointStatus.IN_SERVICE))
+            if status is EndpointStatus.DELETING:
+                raise ValueError("an endpoint cannot be created Deleting")
             return cls(
                 dimension=_positive_int(environment.get(ENV_DIMENSION, str(DEFAULT_DIMENSION)), minimum=1),
-                status=EndpointStatus(environment.get(ENV_STATUS, EndpointStatus.IN_SERVICE)),
+                status=status,
                 failure_reason=environment.get(ENV_FAILURE_REASON, DEFAULT_FAILURE_REASON),
                 creating_polls=_positive_int(environment.get(ENV_CREATING_POLLS, "0"), minimum=0),
+                deleting_polls=_positive_int(
+                    environment.get(ENV_DELETING_POLLS, str(DEFAULT_DELETING_POLLS)), minimum=0
+                ),
+                describe_misses=_positive_int(environment.get(ENV_DESCRIBE_MISSES, "0"), minimum=0),
                 response=ResponseMode(environment.get(ENV_RESPONSE, ResponseMode.EMBEDDINGS)),
                 response_shape=ResponseShape(environment.get(ENV_RESPONSE_SHAPE, ResponseShape.LIST)),
             )
@@ -118,9 +154,13 @@ class RuntimeValidationError(ServiceException):
 class _EndpointState:
     profile: EndpointProfile
     polls_left: int
+    misses_left: int
+    deleting_left: int | None = None  # set by DeleteEndpoint: observations left before it is gone
 
     def advance(self, endpoint: Any) -> None:
         """Move the endpoint's reported status one DescribeEndpoint call forward."""
+        if self.deleting_left is not None:
+            return
         if self.polls_left > 0 or self.profile.status is EndpointStatus.CREATING:
             self.polls_left = max(0, self.polls_left - 1)
             endpoint.endpoint_status = EndpointStatus.CREATING.value
@@ -132,13 +172,30 @@ class _EndpointState:
 
 _lock = threading.Lock()
 _states: WeakKeyDictionary[Any, _EndpointState] = WeakKeyDictionary()
+_config_misses: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
+
+
+def _stored_name(resources: Mapping[str, Any], name: str) -> str | None:
+    """The key `name` is stored under, compared case-insensitively as SageMaker compares names."""
+    if name in resources:
+        return name
+    folded = name.lower()
+    return next((key for key in resources if key.lower() == folded), None)
+
+
+def _not_found(kind: str, arn: str) -> SageMakerValidationError:
+    return SageMakerValidationError(message=f'Could not find {kind} "{arn}".')
 
 
 def _model_environment(backend: SageMakerModelBackend, endpoint_config_name: str) -> dict[str, str] | None:
     config = backend.endpoint_configs.get(endpoint_config_name)
     if config is None:
         return None
-    for variant in config.production_variants:
+    return _variant_environment(backend, config.production_variants)
+
+
+def _variant_environment(backend: SageMakerModelBackend, variants: Any) -> dict[str, str]:
+    for variant in variants or ():
         model = backend._models.get(str(variant.get("ModelName")))
         if model is None:
             continue
@@ -148,19 +205,27 @@ def _model_environment(backend: SageMakerModelBackend, endpoint_config_name: str
     return {}
 
 
+def _profile(environment: Mapping[str, str] | None) -> EndpointProfile:
+    if environment is None:
+        return EndpointProfile()
+    try:
+        return EndpointProfile.from_environment(environment)
+    except ValueError as exc:
+        raise SageMakerValidationError(message=str(exc)) from None
+
+
 def _creating_endpoint(original: Method) -> Method:
     def create_endpoint(
         backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str, tags: Any
     ) -> Any:
-        environment = _model_environment(backend, endpoint_config_name)
-        profile = EndpointProfile()
-        if environment is not None:
-            try:
-                profile = EndpointProfile.from_environment(environment)
-            except ValueError as exc:
-                raise SageMakerValidationError(message=str(exc)) from None
+        existing = _stored_name(backend.endpoints, endpoint_name)
+        if existing is not None:
+            arn = backend.endpoints[existing].arn
+            raise SageMakerValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+        endpoint_config_name = _stored_name(backend.endpoint_configs, endpoint_config_name) or endpoint_config_name
+        profile = _profile(_model_environment(backend, endpoint_config_name))
         endpoint = original(backend, endpoint_name, endpoint_config_name, tags)
-        state = _EndpointState(profile, polls_left=profile.creating_polls)
+        state = _EndpointState(profile, polls_left=profile.creating_polls, misses_left=profile.describe_misses)
         with _lock:
             _states[endpoint] = state
             if profile.creating_polls > 0:
@@ -172,17 +237,138 @@ def _creating_endpoint(original: Method) -> Method:
     return create_endpoint
 
 
+def _creating_endpoint_config(original: Method) -> Method:
+    def create_endpoint_config(backend: SageMakerModelBackend, endpoint_config_name: str, **kwargs: Any) -> Any:
+        existing = _stored_name(backend.endpoint_configs, endpoint_config_name)
+        if existing is not None:
+            arn = FakeEndpointConfig.arn_formatter(existing, backend.account_id, backend.region_name)
+            raise SageMakerValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
+        profile = _profile(_variant_environment(backend, kwargs.get("production_variants")))
+        config = original(backend, endpoint_config_name=endpoint_config_name, **kwargs)
+        with _lock:
+            _config_misses[config] = profile.describe_misses
+        return config
+
+    return create_endpoint_config
+
+
+def _observe_deleting(backend: SageMakerModelBackend, name: str) -> None:
+    """One look at a Deleting endpoint: it shows Deleting while observations are left, then it is gone."""
+    endpoint = backend.endpoints.get(name)
+    state = _states.get(endpoint) if endpoint is not None else None
+    if state is None or state.deleting_left is None:
+        return
+    if state.deleting_left > 0:
+        state.deleting_left -= 1
+        return
+    backend.endpoints.pop(name, None)
+
+
 def _describing_endpoint(original: Method) -> Method:
     def describe_endpoint(backend: SageMakerModelBackend, endpoint_name: str) -> Any:
-        endpoint = backend.endpoints.get(endpoint_name)
-        if endpoint is not None:
-            with _lock:
-                state = _states.get(endpoint)
-                if state is not None:
-                    state.advance(endpoint)
+        endpoint_name = _stored_name(backend.endpoints, endpoint_name) or endpoint_name
+        with _lock:
+            _observe_deleting(backend, endpoint_name)
+            endpoint = backend.endpoints.get(endpoint_name)
+            state = _states.get(endpoint) if endpoint is not None else None
+            if state is not None and endpoint is not None:
+                state.advance(endpoint)
+        if endpoint is None:
+            raise _not_found(
+                "endpoint", FakeEndpoint.arn_formatter(endpoint_name, backend.account_id, backend.region_name)
+            )
         return original(backend, endpoint_name)
 
     return describe_endpoint
+
+
+def _listing_endpoints(original: Method) -> Method:
+    def list_endpoints(backend: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            for name in list(backend.endpoints):
+                _observe_deleting(backend, name)
+        return original(backend, *args, **kwargs)
+
+    return list_endpoints
+
+
+def _deleting_endpoint(original: Method) -> Method:
+    def delete_endpoint(backend: SageMakerModelBackend, endpoint_name: str) -> None:
+        stored = _stored_name(backend.endpoints, endpoint_name)
+        if stored is None:
+            raise _not_found(
+                "endpoint", FakeEndpoint.arn_formatter(endpoint_name, backend.account_id, backend.region_name)
+            )
+        endpoint = backend.endpoints[stored]
+        with _lock:
+            status = endpoint.endpoint_status
+            if status in UNDELETABLE_STATUSES or status == EndpointStatus.DELETING:
+                raise SageMakerValidationError(
+                    message=f'Cannot delete endpoint "{endpoint.arn}" while its status is {status}.'
+                )
+            state = _states.get(endpoint)
+            if state is None:  # created before the emulator started: default behaviour
+                state = _states[endpoint] = _EndpointState(EndpointProfile(), polls_left=0, misses_left=0)
+            polls = state.profile.deleting_polls
+            if polls == 0:
+                original(backend, stored)
+                return
+            state.deleting_left = polls
+            endpoint.endpoint_status = EndpointStatus.DELETING.value
+            endpoint.failure_reason = None
+
+    return delete_endpoint
+
+
+def _resolving_config_name(original: Method) -> Method:
+    """describe_endpoint_config / delete_endpoint_config with SageMaker's case-insensitive names."""
+
+    def call(backend: SageMakerModelBackend, endpoint_config_name: str) -> Any:
+        name = _stored_name(backend.endpoint_configs, endpoint_config_name) or endpoint_config_name
+        return original(backend, name)
+
+    return call
+
+
+def _missing_after_create(
+    kind: str, parameter: str, resources: str, arn_of: Callable[[str, str, str], str], misses: Callable[[Any], bool]
+) -> Method:
+    """Patch for a SageMakerResponse describe call: answer "Could not find" while the resource's
+    eventual-consistency misses last (the API only; moto's own lookups always see it)."""
+
+    def patch(original: Method) -> Method:
+        def describe(response: SageMakerResponse) -> Any:
+            backend = response.sagemaker_backend
+            name = str(response._get_param(parameter))
+            stored = getattr(backend, resources)
+            resource = stored.get(_stored_name(stored, name) or name)
+            if resource is not None:
+                with _lock:
+                    missing = misses(resource)
+                if missing:
+                    arn = arn_of(_stored_name(stored, name) or name, backend.account_id, backend.region_name)
+                    raise _not_found(kind, arn)
+            return original(response)
+
+        return describe
+
+    return patch
+
+
+def _endpoint_missing(endpoint: Any) -> bool:
+    state = _states.get(endpoint)
+    if state is None or state.misses_left == 0:
+        return False
+    state.misses_left -= 1
+    return True
+
+
+def _config_missing(config: Any) -> bool:
+    left = _config_misses.get(config, 0)
+    if left == 0:
+        return False
+    _config_misses[config] = left - 1
+    return True
 
 
 def _invoking_endpoint(_original: Method) -> Method:
@@ -250,7 +436,28 @@ def _validating_instance_type(_original: Method) -> Method:
 _PATCHES = (
     MethodPatch(FakeEndpointConfig, "validate_instance_type", _validating_instance_type),
     MethodPatch(SageMakerModelBackend, "create_endpoint", _creating_endpoint),
+    MethodPatch(SageMakerModelBackend, "create_endpoint_config", _creating_endpoint_config),
     MethodPatch(SageMakerModelBackend, "describe_endpoint", _describing_endpoint),
+    MethodPatch(SageMakerModelBackend, "list_endpoints", _listing_endpoints),
+    MethodPatch(SageMakerModelBackend, "delete_endpoint", _deleting_endpoint),
+    MethodPatch(SageMakerModelBackend, "describe_endpoint_config", _resolving_config_name),
+    MethodPatch(SageMakerModelBackend, "delete_endpoint_config", _resolving_config_name),
+    MethodPatch(
+        SageMakerResponse,
+        "describe_endpoint",
+        _missing_after_create("endpoint", "EndpointName", "endpoints", FakeEndpoint.arn_formatter, _endpoint_missing),
+    ),
+    MethodPatch(
+        SageMakerResponse,
+        "describe_endpoint_config",
+        _missing_after_create(
+            "endpoint configuration",
+            "EndpointConfigName",
+            "endpoint_configs",
+            FakeEndpointConfig.arn_formatter,
+            _config_missing,
+        ),
+    ),
     MethodPatch(SageMakerRuntimeResponse, "invoke_endpoint", _invoking_endpoint),
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inference_deploy import dependencies
-from inference_deploy.logic.green_deploy import delete_endpoint
+from inference_deploy.logic.endpoints import delete_endpoint
 from inference_deploy.models.workflow import DeletedEndpoint, DeleteEndpointEvent
 from inference_deploy.step_handler import workflow_step
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from inference_deploy import dependencies
 from inference_deploy.logic.green_deploy import discard_green
-from inference_deploy.models.workflow import DeletedEndpoint, DiscardGreenEvent
+from inference_deploy.models.workflow import DiscardedGreen, DiscardGreenEvent
 from inference_deploy.step_handler import workflow_step
 
 
 @workflow_step(DiscardGreenEvent)
-def lambda_handler(event: DiscardGreenEvent) -> DeletedEndpoint:
+def lambda_handler(event: DiscardGreenEvent) -> DiscardedGreen:
     return discard_green(event, dependencies.sagemaker(), dependencies.model_store())

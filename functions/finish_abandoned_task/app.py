@@ -1,4 +1,4 @@
-"""EventBridge: an execution ended FAILED, TIMED_OUT or ABORTED; finish its task if nothing else did."""
+"""EventBridge: an execution ended FAILED, TIMED_OUT or ABORTED; compensate and finish its task if nothing else did."""
 
 from __future__ import annotations
 
@@ -10,5 +10,7 @@ from inference_deploy.step_handler import workflow_step
 
 @workflow_step(ExecutionStatusChange)
 def lambda_handler(event: ExecutionStatusChange) -> dict[str, str]:
-    task = finish_abandoned_task(event.detail, dependencies.task_store())
+    task = finish_abandoned_task(
+        event.detail, dependencies.task_store(), dependencies.model_store(), dependencies.sagemaker()
+    )
     return {"task_id": event.detail.name, "status": task.status.value if task else "unknown"}

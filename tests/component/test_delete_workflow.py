@@ -65,7 +65,10 @@ def test_the_delete_execution_shows_each_named_step_in_order(aws):
         "DeleteEndpoints",
         "IsRemovalDone",
         "WaitForRemoval",
-        "CheckEndpointsGone",
+        "CheckEndpointsGone",  # SageMaker still lists the endpoint, Deleting
+        "AreEndpointsGone",
+        "WaitForRemoval",
+        "CheckEndpointsGone",  # gone
         "AreEndpointsGone",
         "MarkSucceeded",
         "Succeeded",

@@ -145,13 +145,14 @@ def test_a_bad_green_fails_the_task_and_leaves_blue_serving(aws, emulator, code,
     assert failed["metadata"]["green_discarded"] is True
     _assert_blue_untouched(aws, blue, failed)
     states = executed_states(aws, failed["execution_arn"])
-    assert states[-3:] == ["DiscardGreen", "MarkFailed", "Failed"]
+    assert states[-4:] == ["DiscardGreen", "IsGreenDiscarded", "MarkFailed", "Failed"]
 
 
-def test_a_green_that_never_comes_up_times_out_and_is_discarded(aws, monkeypatch):
+def test_a_green_that_never_comes_up_times_out_and_is_discarded_once_sagemaker_allows(aws, monkeypatch):
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)
-    register_model(aws, MODEL, endpoint_status="Creating")
+    # Stuck in Creating (SageMaker refuses its delete) until it turns Failed, as field reports describe.
+    register_model(aws, MODEL, creating_polls=4, endpoint_status="Failed")
     monkeypatch.setenv("GREEN_TIMEOUT_SECONDS", "0")
     dependencies.reset()
 
@@ -159,7 +160,26 @@ def test_a_green_that_never_comes_up_times_out_and_is_discarded(aws, monkeypatch
 
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "green_timeout"
+    assert failed["metadata"]["green_discarded"] is True
     _assert_blue_untouched(aws, blue, failed)
+    states = executed_states(aws, failed["execution_arn"])
+    assert states.count("WaitToDiscard") >= 1, "the delete was refused while green was Creating"
+    assert states[-4:] == ["DiscardGreen", "IsGreenDiscarded", "MarkFailed", "Failed"]
+
+
+def test_a_green_sagemaker_never_lets_go_of_is_reported_left_behind(aws, monkeypatch):
+    register_model(aws, MODEL, endpoint_status="Creating")
+    monkeypatch.setenv("GREEN_TIMEOUT_SECONDS", "0")
+    monkeypatch.setenv("REMOVAL_TIMEOUT_SECONDS", "0")
+    dependencies.reset()
+
+    failed = run_task(aws, "deploy", MODEL)
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "green_timeout"
+    assert failed["metadata"]["green_discarded"] is False
+    assert failed["metadata"]["discard_green_error"]["code"] == "endpoint_busy"
+    assert endpoints_of(aws, MODEL) == {failed["metadata"]["endpoint_name"]: "Creating"}
 
 
 @pytest.mark.parametrize("shape", ["list", "embeddings", "embedding"])

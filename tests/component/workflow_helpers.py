@@ -42,13 +42,17 @@ def run_task(aws: EmulatedAws, route: str, model_id: str, **fields: Any) -> dict
 
 
 def endpoints_of(aws: EmulatedAws, model_id: str) -> dict[str, str]:
-    """Every endpoint SageMaker lists whose tags name the model: {name: status}."""
+    """Every endpoint SageMaker lists whose tags name the model: {name: status}, once none of them is
+    Deleting any more (each listing is one observation of a Deleting endpoint, so this ends)."""
     sagemaker = aws.client("sagemaker")
-    found = {}
-    for endpoint in sagemaker.list_endpoints(MaxResults=100)["Endpoints"]:
-        tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
-        if tags.get("embedding_model_id") == model_id:
-            found[endpoint["EndpointName"]] = endpoint["EndpointStatus"]
+    for _ in range(10):
+        found = {}
+        for endpoint in sagemaker.list_endpoints(MaxResults=100)["Endpoints"]:
+            tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+            if tags.get("embedding_model_id") == model_id:
+                found[endpoint["EndpointName"]] = endpoint["EndpointStatus"]
+        if "Deleting" not in found.values():
+            return found
     return found
 
 

@@ -5,15 +5,15 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from local_stack import EmulatedAws, invoke_function, wait_for_execution
+from local_stack import EmulatedAws, invoke_function, lambdas, wait_for_execution
 from local_stack.handlers import Handler
 
 FIXTURE_TEMPLATE = Path(__file__).resolve().parents[1] / "fixtures" / "local_stack" / "template.yaml"
@@ -228,6 +228,7 @@ class FakeFunction:
     arn: str = "arn:aws:lambda:us-east-1:123456789012:function:Fake"
     memory_size: int = 128
     log_group_name: str = "/aws/lambda/Fake"
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     def load_handler(self) -> Handler:
         return self.handler
@@ -255,3 +256,28 @@ def test_an_unimportable_handler_is_an_import_module_error() -> None:
     result = invoke_function(Broken(lambda event, context: None), {})
 
     assert json.loads(result.payload)["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_a_routed_handler_sees_only_the_variables_the_template_gives_its_function(
+    aws: EmulatedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = aws.stack.function("StepsFunction")
+    names = ("GREETING", "ITEMS_TABLE_NAME", "STAGE", "AWS_REGION")
+
+    def report(event: Any, context: Any) -> dict[str, Any]:
+        return {
+            "seen": {name: os.environ.get(name) for name in names},
+            "listed": sorted(set(os.environ) & set(names)),
+            "in": "GREETING" in os.environ,
+        }
+
+    routed = FakeFunction(report, name=steps.name, arn=steps.arn, environment=steps.environment)
+    monkeypatch.setitem(lambdas._registry, steps.arn, routed)
+    answer = json.loads(aws.client("lambda").invoke(FunctionName=steps.name)["Payload"].read())
+
+    assert os.environ["GREETING"] == "hello from us-east-1", "the test process holds every function's variables"
+    assert answer == {
+        "seen": {"GREETING": None, "ITEMS_TABLE_NAME": "ItemsTable", "STAGE": "test", "AWS_REGION": "us-east-1"},
+        "listed": ["AWS_REGION", "ITEMS_TABLE_NAME", "STAGE"],
+        "in": False,
+    }

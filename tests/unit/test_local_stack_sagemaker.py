@@ -218,3 +218,96 @@ def test_stopping_restores_motos_sagemaker_runtime() -> None:
         assert SageMakerRuntimeResponse.invoke_endpoint is not original
 
     assert SageMakerRuntimeResponse.invoke_endpoint is original
+
+
+def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    error = raised.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+@pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating", "RollingBack"])
+def test_an_endpoint_cannot_be_deleted_while_an_operation_runs_on_it(endpoints: Endpoints, status: str) -> None:
+    endpoints.create("busy", EMULATOR_ENDPOINT_STATUS=status)
+
+    with pytest.raises(ClientError) as raised:
+        endpoints.sagemaker.delete_endpoint(EndpointName="busy")
+
+    code, message = error_of(raised)
+    assert code == "ValidationException"
+    assert status in message
+    assert endpoints.status("busy")["EndpointStatus"] == status
+
+
+def test_a_stuck_endpoint_can_be_deleted_once_it_turns_failed(endpoints: Endpoints) -> None:
+    endpoints.create("stuck", EMULATOR_CREATING_POLLS="2", EMULATOR_ENDPOINT_STATUS="Failed")
+
+    with pytest.raises(ClientError):
+        endpoints.sagemaker.delete_endpoint(EndpointName="stuck")
+    statuses = [endpoints.status("stuck")["EndpointStatus"] for _ in range(3)]
+    endpoints.sagemaker.delete_endpoint(EndpointName="stuck")
+
+    assert statuses == ["Creating", "Creating", "Failed"]
+
+
+def test_a_deleted_endpoint_shows_deleting_then_is_not_found(endpoints: Endpoints) -> None:
+    endpoints.create("going", EMULATOR_DELETING_POLLS="2")
+
+    endpoints.sagemaker.delete_endpoint(EndpointName="going")
+
+    listed = endpoints.sagemaker.list_endpoints()["Endpoints"]
+    assert [(e["EndpointName"], e["EndpointStatus"]) for e in listed] == [("going", "Deleting")]
+    assert endpoints.status("going")["EndpointStatus"] == "Deleting"
+    with pytest.raises(ClientError) as raised:
+        endpoints.status("going")
+    assert error_of(raised) == (
+        "ValidationException",
+        'Could not find endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/going".',
+    )
+    assert endpoints.sagemaker.list_endpoints()["Endpoints"] == []
+    with pytest.raises(endpoints.runtime.exceptions.ValidationError):
+        endpoints.invoke("going", "a")
+
+
+def test_deleting_is_shown_once_by_default_and_a_second_delete_is_refused(endpoints: Endpoints) -> None:
+    endpoints.create("once")
+    endpoints.sagemaker.delete_endpoint(EndpointName="once")
+
+    with pytest.raises(ClientError, match="Deleting"):
+        endpoints.sagemaker.delete_endpoint(EndpointName="once")
+    assert endpoints.status("once")["EndpointStatus"] == "Deleting"
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        endpoints.status("once")
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        endpoints.sagemaker.delete_endpoint(EndpointName="once")
+
+
+def test_describe_right_after_create_may_not_find_the_resources(endpoints: Endpoints) -> None:
+    endpoints.create("late", EMULATOR_DESCRIBE_MISSES="2")
+
+    for _ in range(2):
+        with pytest.raises(ClientError, match=r'Could not find endpoint configuration ".*endpoint-config/late"'):
+            endpoints.sagemaker.describe_endpoint_config(EndpointConfigName="late")
+        with pytest.raises(ClientError, match=r'Could not find endpoint ".*endpoint/late"'):
+            endpoints.status("late")
+
+    assert endpoints.sagemaker.describe_endpoint_config(EndpointConfigName="late")["EndpointConfigName"] == "late"
+    assert endpoints.status("late")["EndpointStatus"] == "InService"
+
+
+def test_names_are_case_insensitive(endpoints: Endpoints) -> None:
+    endpoints.create("embed-a")
+
+    with pytest.raises(ClientError) as raised:
+        endpoints.sagemaker.create_endpoint_config(
+            EndpointConfigName="Embed-A",
+            ProductionVariants=[
+                {"VariantName": "v", "ModelName": "embed-a", "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}
+            ],
+        )
+    assert error_of(raised)[0] == "ValidationException"
+    assert "Cannot create already existing endpoint configuration" in error_of(raised)[1]
+    with pytest.raises(ClientError, match="Cannot create already existing endpoint "):
+        endpoints.sagemaker.create_endpoint(EndpointName="EMBED-a", EndpointConfigName="embed-A")
+    assert endpoints.status("Embed-A")["EndpointName"] == "embed-a"
+    endpoints.sagemaker.delete_endpoint_config(EndpointConfigName="EMBED-A")
+    assert endpoints.sagemaker.list_endpoint_configs()["EndpointConfigs"] == []

@@ -13,20 +13,31 @@ from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
     StoreSettings,
+    clear_settings_cache,
     load_settings,
 )
 from inference_deploy.models.task import TaskKind
 
+# Each factory reads its settings on every call and caches the adapter per settings: cheap, and a
+# process hosting several functions (the local stack) never hands one function another's resources.
+
+
+def task_store() -> TaskStore:
+    return _task_store(load_settings(StoreSettings))
+
 
 @cache
-def task_store() -> TaskStore:
-    settings = load_settings(StoreSettings)
+def _task_store(settings: StoreSettings) -> TaskStore:
     return TaskStore(settings.tasks_table_name, settings.models_table_name)
 
 
-@cache
 def model_store() -> ModelStore:
-    return ModelStore(load_settings(StoreSettings).models_table_name)
+    return _model_store(load_settings(StoreSettings))
+
+
+@cache
+def _model_store(settings: StoreSettings) -> ModelStore:
+    return ModelStore(settings.models_table_name)
 
 
 @cache
@@ -34,9 +45,12 @@ def sagemaker() -> SageMaker:
     return SageMaker()
 
 
-@cache
 def executions() -> Executions:
-    settings = load_settings(CreateTaskSettings)
+    return _executions(load_settings(CreateTaskSettings))
+
+
+@cache
+def _executions(settings: CreateTaskSettings) -> Executions:
     return Executions(
         {TaskKind.DEPLOY: settings.deploy_state_machine_arn, TaskKind.DELETE: settings.delete_state_machine_arn}
     )
@@ -53,9 +67,9 @@ def on_reset(hook: Callable[[], None]) -> None:
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (task_store, model_store, sagemaker, executions):
+    for factory in (_task_store, _model_store, sagemaker, _executions):
         factory.cache_clear()
     for hook in _reset_hooks:
         hook()
-    load_settings.cache_clear()
+    clear_settings_cache()
     aws.reset_clients()

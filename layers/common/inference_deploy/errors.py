@@ -112,6 +112,13 @@ class SageMakerError(DomainError):
     code = "sagemaker_error"
 
 
+class EndpointBusy(DomainError):
+    """SageMaker refuses to delete the endpoint while an operation runs on it (Creating, Updating,
+    SystemUpdating, RollingBack); it can be deleted once that operation ends."""
+
+    code = "endpoint_busy"
+
+
 class GreenFailed(DomainError):
     """The green endpoint ended in a state other than InService; the message is SageMaker's FailureReason."""
 

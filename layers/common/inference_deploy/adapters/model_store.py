@@ -29,6 +29,10 @@ class ModelStore:
     def serving(self, embedding_model_id: str) -> ServingRecord | None:
         return self._read(embedding_model_id, "serving")
 
+    def unrouted(self, embedding_model_id: str) -> ServingRecord | None:
+        """The record a delete task unrouted (kept until a failed removal puts it back)."""
+        return self._read(embedding_model_id, "unrouted")
+
     def _read(self, embedding_model_id: str, attribute: str) -> ServingRecord | None:
         try:
             response = self._client.get_item(

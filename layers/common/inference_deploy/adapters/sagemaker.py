@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
@@ -63,6 +64,17 @@ class EndpointState:
 
 
 @dataclass(frozen=True)
+class ManagedResource:
+    """An endpoint or endpoint config, with its tags (what the reconciler decides on)."""
+
+    kind: str  # "endpoint" or "endpoint config"
+    name: str
+    status: str | None
+    created: datetime
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Invocation:
     body: bytes
     latency_ms: float
@@ -85,7 +97,10 @@ class SageMaker:
     def create_endpoint(
         self, ref: EndpointRef, *, model_name: str, instance_type: str, instance_count: int, tags: dict[str, str]
     ) -> None:
-        """Create the endpoint config and the endpoint; what already exists (a retried step) is kept."""
+        """Create the endpoint config and the endpoint; what already exists (a retried step) is kept.
+        SageMaker's reads are eventually consistent, so a resource a describe did not find may still
+        exist ("Cannot create already existing ..."): that is success when it carries `tags` (this task
+        created it, its answer lost), and SageMakerError when it does not."""
         tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
         try:
             if not self.endpoint_config_exists(ref.endpoint_config_name):
@@ -95,21 +110,59 @@ class SageMaker:
                     "InstanceType": cast("ProductionVariantInstanceTypeType", instance_type),
                     "InitialInstanceCount": instance_count,
                 }
-                self._client.create_endpoint_config(
-                    EndpointConfigName=ref.endpoint_config_name, ProductionVariants=[variant], Tags=tag_list
-                )
+                try:
+                    self._client.create_endpoint_config(
+                        EndpointConfigName=ref.endpoint_config_name, ProductionVariants=[variant], Tags=tag_list
+                    )
+                except ClientError as exc:
+                    if not self._exists_with_tags("endpoint config", ref.endpoint_config_name, tags, exc):
+                        raise
             if self.endpoint_state(ref.endpoint_name) is None:
-                self._client.create_endpoint(
-                    EndpointName=ref.endpoint_name,
-                    EndpointConfigName=ref.endpoint_config_name,
-                    Tags=tag_list,
-                )
+                try:
+                    self._client.create_endpoint(
+                        EndpointName=ref.endpoint_name,
+                        EndpointConfigName=ref.endpoint_config_name,
+                        Tags=tag_list,
+                    )
+                except ClientError as exc:
+                    if not self._exists_with_tags("endpoint", ref.endpoint_name, tags, exc):
+                        raise
         except ClientError as exc:
             if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             if _is_not_found(exc):  # the config we just created is not visible yet: retry
                 raise SageMakerThrottled(f"create endpoint {ref.endpoint_name}: {exc}") from exc
             raise _translate(exc, f"create endpoint {ref.endpoint_name}") from exc
+
+    def _exists_with_tags(self, kind: str, name: str, tags: dict[str, str], refused: ClientError) -> bool:
+        """After a refused create: does a resource of that name exist (names compare case-insensitively)
+        carrying `tags`? One that exists without them is not ours to take over."""
+        if _code(refused) != "ValidationException":
+            return False
+        arn = self._arn_of(kind, name)
+        if arn is None:
+            return False
+        if not self._has_tags(arn, tags):
+            raise SageMakerError(f"create {kind} {name}: one of that name exists that this task did not create")
+        return True
+
+    def _arn_of(self, kind: str, name: str) -> str | None:
+        """The ARN of an endpoint or endpoint config found by listing (listings see what a describe may
+        not yet)."""
+        try:
+            if kind == "endpoint":
+                for page in self._client.get_paginator("list_endpoints").paginate(NameContains=name):
+                    for endpoint in page["Endpoints"]:
+                        if endpoint["EndpointName"].lower() == name.lower():
+                            return endpoint["EndpointArn"]
+            else:
+                for configs in self._client.get_paginator("list_endpoint_configs").paginate(NameContains=name):
+                    for config in configs["EndpointConfigs"]:
+                        if config["EndpointConfigName"].lower() == name.lower():
+                            return config["EndpointConfigArn"]
+        except ClientError as exc:
+            raise _translate(exc, f"list {kind}s {name}") from exc
+        return None
 
     def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
         try:
@@ -157,6 +210,30 @@ class SageMaker:
         except ClientError as exc:
             raise _translate(exc, f"list endpoint configs {name_prefix}*") from exc
 
+    def resources_tagged(self, wanted: dict[str, str]) -> Iterator[ManagedResource]:
+        """Every endpoint, then every endpoint config, that carries all of `wanted`'s tags."""
+        try:
+            for page in self._client.get_paginator("list_endpoints").paginate():
+                for endpoint in page["Endpoints"]:
+                    tags = self._tags(endpoint["EndpointArn"])
+                    if tags is not None and all(tags.get(k) == v for k, v in wanted.items()):
+                        yield ManagedResource(
+                            "endpoint",
+                            endpoint["EndpointName"],
+                            endpoint["EndpointStatus"],
+                            endpoint["CreationTime"],
+                            tags,
+                        )
+            for configs in self._client.get_paginator("list_endpoint_configs").paginate():
+                for config in configs["EndpointConfigs"]:
+                    tags = self._tags(config["EndpointConfigArn"])
+                    if tags is not None and all(tags.get(k) == v for k, v in wanted.items()):
+                        yield ManagedResource(
+                            "endpoint config", config["EndpointConfigName"], None, config["CreationTime"], tags
+                        )
+        except ClientError as exc:
+            raise _translate(exc, "list endpoints and endpoint configs") from exc
+
     def invoke(self, endpoint_name: str, body: bytes) -> Invocation:
         runtime = self._runtime or aws.sagemaker_runtime()
         started = time.perf_counter()
@@ -191,11 +268,15 @@ class SageMaker:
         return True
 
     def _has_tags(self, arn: str, wanted: dict[str, str]) -> bool:
+        tags = self._tags(arn)
+        return tags is not None and all(tags.get(k) == v for k, v in wanted.items())
+
+    def _tags(self, arn: str) -> dict[str, str] | None:
+        """The resource's tags; None if it was deleted between the listing and now."""
         try:
             listed = self._client.list_tags(ResourceArn=arn).get("Tags", [])
         except ClientError as exc:
-            if _is_not_found(exc):  # deleted between the listing and now: nothing left to match
-                return False
+            if _is_not_found(exc):
+                return None
             raise _translate(exc, f"list tags of {arn}") from exc
-        tags = {t["Key"]: t["Value"] for t in listed}
-        return all(tags.get(k) == v for k, v in wanted.items())
+        return {t["Key"]: t["Value"] for t in listed}

@@ -7,19 +7,20 @@ sane embeddings and has been switched to; any failure before that deletes green 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.errors import DimensionChanged, DomainError, GreenFailed, GreenTimeout
+from inference_deploy.errors import DimensionChanged, EndpointBusy, GreenFailed, GreenTimeout
 from inference_deploy.logic.embeddings import parse_embeddings
+from inference_deploy.logic.endpoints import delete_endpoint
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.serving import EndpointRef, ServingRecord
+from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.workflow import (
     CheckGreenEvent,
-    DeletedEndpoint,
+    DiscardedGreen,
     DiscardGreenEvent,
     GreenStatus,
     ProvisionedGreen,
@@ -38,6 +39,7 @@ PROBE_TEXTS = (
     "The quick brown fox jumps over the lazy dog.",
     "Embeddings map text to vectors; 0123456789 ÄÖÜ ß 日本語",
 )
+
 _STILL_CREATING = {"Creating", "Updating", "SystemUpdating"}
 
 
@@ -65,7 +67,10 @@ def check_green(event: CheckGreenEvent, sagemaker: SageMaker) -> GreenStatus:
     state = sagemaker.endpoint_state(event.green.endpoint_name)
     now = utc_now()
     if state is None:
-        raise GreenFailed(f"green endpoint {event.green.endpoint_name} disappeared while being created")
+        # SageMaker's reads are eventually consistent: a new endpoint may not be visible yet.
+        if now < event.deadline:
+            return GreenStatus(status="NotVisibleYet", in_service=False, at=now)
+        raise GreenFailed(f"green endpoint {event.green.endpoint_name} not found by its deadline")
     if state.status == "InService":
         return GreenStatus(status=state.status, in_service=True, at=now)
     if state.status in _STILL_CREATING:
@@ -116,33 +121,23 @@ def switch_traffic(event: SwitchTrafficEvent, models: ModelStore) -> SwitchedTra
     return SwitchedTraffic(since=now, at=now)
 
 
-def delete_endpoint(endpoint: EndpointRef, sagemaker: SageMaker) -> DeletedEndpoint:
-    """Delete an endpoint and its config, skipping what does not exist (the delete permissions are
-    conditioned on this service's tag, which a missing resource cannot carry) and trying both before
-    reporting the first error, so a half-created green is cleaned as far as it can be."""
-    errors: list[Exception] = []
-    deleted = False
-    if sagemaker.endpoint_state(endpoint.endpoint_name) is not None:
-        try:
-            deleted = sagemaker.delete_endpoint(endpoint.endpoint_name)
-        except DomainError as exc:
-            errors.append(exc)
-    if sagemaker.endpoint_config_exists(endpoint.endpoint_config_name):
-        try:
-            deleted = sagemaker.delete_endpoint_config(endpoint.endpoint_config_name) or deleted
-        except DomainError as exc:
-            errors.append(exc)
-    if errors:
-        raise errors[0]
-    logger.info("endpoint deleted", extra={"endpoint_name": endpoint.endpoint_name, "existed": deleted})
-    return DeletedEndpoint(deleted=deleted, at=utc_now())
-
-
-def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DeletedEndpoint:
+def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DiscardedGreen:
     """After a failure before the switch: delete green, unless the serving record names it (then the
-    switch did land, and deleting green would take the model's only endpoint away)."""
+    switch did land, and deleting green would take the model's only endpoint away). While SageMaker
+    will not delete green yet (still Creating, say) the answer is "not done" until the deadline, then
+    EndpointBusy: green is left to the reconciler, which deletes it once SageMaker allows."""
     record = models.serving(event.embedding_model_id)
     if record is not None and record.endpoint_name == event.green.endpoint_name:
         logger.error("green is serving; not discarding it", extra={"endpoint_name": event.green.endpoint_name})
-        return DeletedEndpoint(deleted=False, at=utc_now())
-    return delete_endpoint(event.green, sagemaker)
+        return DiscardedGreen(deleted=False, at=utc_now())
+    try:
+        deleted = delete_endpoint(event.green, sagemaker).deleted
+    except EndpointBusy:
+        state = sagemaker.endpoint_state(event.green.endpoint_name)
+        now = datetime.now(UTC)  # to the microsecond, as the state's EnteredTime
+        started = event.started_at or now
+        if state is None or now >= started + timedelta(seconds=event.timeout_seconds):
+            raise
+        logger.info("green cannot be deleted yet", extra={"endpoint_name": event.green.endpoint_name})
+        return DiscardedGreen(deleted=False, done=False, status=state.status, at=utc_now())
+    return DiscardedGreen(deleted=deleted, at=utc_now())

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from inference_deploy.adapters.model_store import ModelStore
+from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import TaskNotFound
+from inference_deploy.logic.abandonment import compensate
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.logic.outcome import outcome_metadata
 from inference_deploy.models.task import Task, TaskError, TaskStatus
@@ -35,10 +38,13 @@ def finish_task(event: FinishTaskEvent, store: TaskStore) -> Task:
 ENDED_WITHOUT_FINISHING = {"FAILED", "TIMED_OUT", "ABORTED"}
 
 
-def finish_abandoned_task(detail: ExecutionStatusDetail, store: TaskStore) -> Task | None:
+def finish_abandoned_task(
+    detail: ExecutionStatusDetail, store: TaskStore, models: ModelStore, sagemaker: SageMaker
+) -> Task | None:
     """An execution ended without its MarkSucceeded/MarkFailed (aborted by an operator, timed out,
-    or failed in its last step): mark the task failed and free the slot, so neither waits for the
-    next request to notice. A task the workflow already finished is left as it is."""
+    or failed in its last step): compensate what it left half done (logic/abandonment.py), then mark
+    the task failed with what was done and free the slot, so neither waits for the next request to
+    notice. A task the workflow already finished is left as it is."""
     logger.append_keys(task_id=detail.name)
     if detail.status not in ENDED_WITHOUT_FINISHING:
         return None
@@ -54,6 +60,7 @@ def finish_abandoned_task(detail: ExecutionStatusDetail, store: TaskStore) -> Ta
         code="execution_aborted",
         message=f"its execution ended {detail.status} without finishing the task" + (f" ({reason})" if reason else ""),
     )
-    finished = store.finish(task.id, task.embedding_model_id, TaskStatus.FAILED, error, {})
+    done = compensate(task, models, sagemaker)
+    finished = store.finish(task.id, task.embedding_model_id, TaskStatus.FAILED, error, done)
     metrics.add_metric(name=f"{task.kind.value.capitalize()}TaskAbandoned", unit=MetricUnit.Count, value=1)
     return finished

@@ -11,6 +11,7 @@ from inference_deploy.models.common import format_timestamp
 from inference_deploy.models.workflow import (
     DeletedEndpoint,
     DeploymentPlan,
+    DiscardedGreen,
     GreenStatus,
     ProvisionedGreen,
     ResolvedModel,
@@ -37,7 +38,7 @@ class ExecutionState(BaseModel):
     smoke_test: SmokeTestResult | None = None
     switched: SwitchedTraffic | None = None
     retired: DeletedEndpoint | None = None
-    cleanup: DeletedEndpoint | None = None
+    cleanup: DiscardedGreen | None = None
     retire_failure: StepFailure | None = None
     cleanup_failure: StepFailure | None = None
     restore_failure: StepFailure | None = None

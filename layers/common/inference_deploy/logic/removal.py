@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.errors import RemovalTimeout
+from inference_deploy.errors import EndpointBusy, RemovalTimeout
+from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.workflow import SweepEvent, SweepResult, UnroutedModel
@@ -32,20 +34,26 @@ def restore_routing(record: ServingRecord | None, models: ModelStore, sagemaker:
 
 def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker) -> SweepResult:
     """Delete every endpoint and endpoint config this service created for the model (found by tag, so
-    greens orphaned by an earlier crash go too). `done` once SageMaker lists none of them any more."""
+    greens orphaned by an earlier crash go too). An endpoint SageMaker will not delete yet (Creating,
+    Updating...) stays `remaining` and is tried again on the next round, as does one already Deleting
+    (never deleted twice: SageMaker refuses that); `done` once SageMaker lists none of them any more."""
     prefix = name_prefix(event.embedding_model_id)
     tags = {"embedding_model_id": event.embedding_model_id, MANAGED_BY_TAG: MANAGED_BY}
     deleted: list[str] = []
     remaining: list[str] = []
     for endpoint in list(sagemaker.endpoints_tagged(prefix, tags)):
-        remaining.append(endpoint.name)
-        if endpoint.status != "Deleting":
-            sagemaker.delete_endpoint(endpoint.name)
-            deleted.append(endpoint.name)
+        remaining.append(endpoint.name)  # listed: it still exists, whatever this round does to it
+        if endpoint.status == DELETING:
+            continue
+        with contextlib.suppress(EndpointBusy):  # tried again next round
+            if delete_when_allowed(endpoint.name, sagemaker):
+                deleted.append(endpoint.name)
     for config in list(sagemaker.endpoint_configs_tagged(prefix, tags)):
         sagemaker.delete_endpoint_config(config)
         deleted.append(config)
     now = utc_now()
     if remaining and now >= event.started_at + timedelta(seconds=event.drain_seconds + event.timeout_seconds):
-        raise RemovalTimeout(f"endpoints still present at the removal deadline: {', '.join(sorted(remaining))}")
+        raise RemovalTimeout(
+            f"endpoints SageMaker would not delete by the removal deadline: {', '.join(sorted(remaining))}"
+        )
     return SweepResult(deleted=sorted(set(deleted)), remaining=sorted(remaining), done=not remaining, at=now)

@@ -123,6 +123,20 @@ class DeleteEndpointEvent(_Payload):
 class DiscardGreenEvent(_Payload):
     embedding_model_id: ModelId
     green: EndpointRef
+    started_at: Timestamp | None = Field(
+        default=None, description="When the discard began (its deadline counts from it)."
+    )
+    timeout_seconds: int = Field(default=0, ge=0, description="How long to wait for SageMaker to allow the delete.")
+
+
+class DiscardedGreen(_Payload):
+    """`done` once green is deleted, being deleted, gone or serving; otherwise SageMaker does not allow
+    the delete yet (green is `status`) and the workflow asks again after a poll interval."""
+
+    deleted: bool
+    done: bool = True
+    status: str | None = None
+    at: Timestamp
 
 
 class DeletedEndpoint(_Payload):
@@ -173,3 +187,13 @@ class ExecutionStatusDetail(_Payload):
 
 class ExecutionStatusChange(_Payload):
     detail: ExecutionStatusDetail
+
+
+class ReconcileReport(BaseModel):
+    """What one reconciler run did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    deleted: list[str] = Field(default_factory=list)
+    would_delete: list[str] = Field(default_factory=list)
+    busy: list[str] = Field(default_factory=list, description="Orphans SageMaker will not delete yet.")
+    kept: int = 0
