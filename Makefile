@@ -60,6 +60,7 @@ pr: lint validate security build test ## Everything CI checks (plus `make bench 
 
 include make/run.mk
 include make/bench.mk
+include make/sam-local.mk
 
 clean: ## Remove build output and caches (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

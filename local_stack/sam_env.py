@@ -21,7 +21,6 @@ from local_stack.run_config import DEFAULT_AWS_PORT, DEFAULT_REGION, DOCKER_HOST
 from local_stack.stack import DEFAULT_ACCOUNT_ID, plan_stack
 from local_stack.template import Template
 
-
 # Variables a function must not set for itself: any of them would take its calls away from the endpoint.
 ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_USE_FIPS_ENDPOINT")
 
