@@ -3,7 +3,7 @@
 Deploy the model (202), wait until the task succeeded, read it through the status routes and the serving
 record, delete it (202) and wait until that succeeded, then a 404 and a 422. Plain HTTP and the standard
 library only, so it proves what a caller sees: run it against `make run` or `sam local start-api` (as
-.ci/sam-local does). The model must not be served when it starts. Exits 1 with the first broken step.
+.ci/sam-local does). No other task of the model may be running. Exits 1 with the first broken step.
 """
 
 from __future__ import annotations
