@@ -111,6 +111,16 @@ def test_deployed_functions_keep_the_real_endpoints() -> None:
         assert declared_variables(logical_id)["AWS_ENDPOINT_URL"] == ""
 
 
+def test_functions_and_layer_deploy_for_arm64_unless_told_otherwise() -> None:
+    """`make sam-local` overrides FunctionArchitecture with the host's; a deployment keeps the default."""
+    assert RAW_TEMPLATE["Parameters"]["FunctionArchitecture"]["Default"] == "arm64"
+    assert RAW_TEMPLATE["Globals"]["Function"]["Architectures"] == [{"Ref": "FunctionArchitecture"}]
+    layer = RAW_TEMPLATE["Resources"]["CommonLayer"]
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "FunctionArchitecture"}]
+    for logical_id in FUNCTIONS:
+        assert "Architectures" not in RAW_TEMPLATE["Resources"][logical_id]["Properties"], logical_id
+
+
 def test_no_function_section_of_the_file_can_undo_the_endpoint() -> None:
     document = json.loads(COMMITTED.read_text())
 
