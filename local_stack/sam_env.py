@@ -5,7 +5,10 @@ The file has SAM CLI's format: `{"Parameters": {VAR: value}}` for every function
 the functions (resource names and ARNs resolved from template.yaml, with the local run's template
 parameters), plus AWS_ENDPOINT_URL pointing at the local stack's AWS endpoint as a container sees it.
 
-SAM CLI only overrides variables a function declares in the template; see docs/local-stack.md.
+SAM CLI only overrides a variable the function declares in the template, and a function's own section
+beats `Parameters`. So every function must declare AWS_ENDPOINT_URL (the template's Globals do, empty),
+and it is set in `Parameters` only: copied into a function's section with the template's empty value,
+it would send that function's calls to the real AWS endpoints.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ from typing import Any
 from local_stack.run_config import DEFAULT_AWS_PORT, DEFAULT_REGION, DOCKER_HOST_ALIAS, run_parameters
 from local_stack.stack import DEFAULT_ACCOUNT_ID, plan_stack
 from local_stack.template import Template
+
+# Variables a function must not set for itself: any of them would take its calls away from the endpoint.
+ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_USE_FIPS_ENDPOINT")
+
+
+class UnsafeFunctionError(ValueError):
+    """A function that `sam local` would let call real AWS, whatever the env-vars file says."""
 
 
 def default_endpoint_url(port: int = DEFAULT_AWS_PORT) -> str:
@@ -32,10 +42,24 @@ def sam_env_vars(
     account_id: str = DEFAULT_ACCOUNT_ID,
 ) -> dict[str, dict[str, str]]:
     stack = plan_stack(template, parameters=run_parameters(template, parameters), region=region, account_id=account_id)
-    document: dict[str, dict[str, str]] = {"Parameters": {"AWS_ENDPOINT_URL": endpoint_url or default_endpoint_url()}}
+    forced = {"AWS_ENDPOINT_URL": endpoint_url or default_endpoint_url()}
+    document: dict[str, dict[str, str]] = {"Parameters": forced}
     for logical_id, function in stack.functions.items():
-        document[logical_id] = dict(function.environment)
+        check_function_is_safe(logical_id, function.environment)
+        document[logical_id] = {key: value for key, value in function.environment.items() if key not in forced}
     return document
+
+
+def check_function_is_safe(logical_id: str, environment: Mapping[str, str]) -> None:
+    """Raise UnsafeFunctionError unless `sam local --env-vars` can point every call of the function at the stack."""
+    if "AWS_ENDPOINT_URL" not in environment:
+        raise UnsafeFunctionError(
+            f"{logical_id} does not declare AWS_ENDPOINT_URL, so `sam local` cannot point it at the local stack"
+            " and it would call real AWS: declare it (empty) in the template's Globals.Function.Environment"
+        )
+    overriding = sorted(key for key in environment if key.startswith(ENDPOINT_OVERRIDES))
+    if overriding:
+        raise UnsafeFunctionError(f"{logical_id} declares {', '.join(overriding)}, which would bypass AWS_ENDPOINT_URL")
 
 
 def render(document: Mapping[str, Any]) -> str:
