@@ -94,6 +94,11 @@ class LambdaTimeouts:
             cls._planned[function_id] = cls._planned.get(function_id, 0) + times
 
     @classmethod
+    def pending(cls, function_id: str) -> int:
+        with cls._lock:
+            return cls._planned.get(function_id, 0)
+
+    @classmethod
     def clear(cls) -> None:
         with cls._lock:
             cls._planned.clear()

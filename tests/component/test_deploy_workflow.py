@@ -145,7 +145,7 @@ def test_a_bad_green_fails_the_task_and_leaves_blue_serving(aws, emulator, code,
     assert failed["metadata"]["green_discarded"] is True
     _assert_blue_untouched(aws, blue, failed)
     states = executed_states(aws, failed["execution_arn"])
-    assert states[-3:] == ["DiscardGreen", "MarkFailed", "Failed"]
+    assert states[-4:] == ["DiscardGreen", "IsGreenServing", "MarkFailed", "Failed"]
 
 
 def test_a_green_that_never_comes_up_times_out_and_is_discarded(aws, monkeypatch):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from inference_deploy.adapters import aws
 from inference_deploy.errors import ModelNotFound, SageMakerError, SageMakerThrottled, SmokeTestFailed
@@ -33,19 +33,28 @@ _TRANSIENT = {
 }
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+# A SageMaker call either answers an error (ClientError) or does not answer (BotoCoreError: timeouts,
+# broken connections); no answer is transient, and a write behind it may have been applied.
+_FAILED = (ClientError, BotoCoreError)
 
 
-def _is_not_found(exc: ClientError, resource: str = "") -> bool:
+def _code(exc: ClientError | BotoCoreError) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def _is_not_found(exc: ClientError | BotoCoreError, resource: str = "") -> bool:
     """`resource` narrows it down ("model", "endpoint configuration"): SageMaker names the missing
     resource in the message, and a missing model is final while a missing config may just not be
     visible yet (SageMaker's reads are eventually consistent)."""
+    if not isinstance(exc, ClientError):
+        return False
     message = exc.response.get("Error", {}).get("Message", "")
     return _code(exc) in {"ValidationException", "ResourceNotFound"} and f"Could not find {resource}" in message
 
 
-def _translate(exc: ClientError, what: str) -> Exception:
+def _translate(exc: ClientError | BotoCoreError, what: str) -> Exception:
+    if isinstance(exc, BotoCoreError):
+        return SageMakerThrottled(f"{what}: no answer from SageMaker ({type(exc).__name__})")
     if _code(exc) in _TRANSIENT:
         return SageMakerThrottled(f"{what}: SageMaker is throttling or unavailable ({_code(exc)})")
     return SageMakerError(f"{what}: SageMaker refused the request ({_code(exc)})")
@@ -73,7 +82,7 @@ class SageMaker:
         """The model's ARN, or ModelNotFound."""
         try:
             return self._client.describe_model(ModelName=model_name)["ModelArn"]
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             raise _translate(exc, f"describe model {model_name}") from exc
@@ -100,7 +109,7 @@ class SageMaker:
                     EndpointConfigName=ref.endpoint_config_name,
                     Tags=tag_list,
                 )
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             if _is_not_found(exc):  # the config we just created is not visible yet: retry
@@ -110,7 +119,7 @@ class SageMaker:
     def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
         try:
             described = self._client.describe_endpoint(EndpointName=endpoint_name)
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return None
             raise _translate(exc, f"describe endpoint {endpoint_name}") from exc
@@ -139,7 +148,7 @@ class SageMaker:
                         endpoint["EndpointArn"], tags
                     ):
                         yield EndpointState(name=endpoint["EndpointName"], status=endpoint["EndpointStatus"])
-        except ClientError as exc:
+        except _FAILED as exc:
             raise _translate(exc, f"list endpoints {name_prefix}*") from exc
 
     def endpoint_configs_tagged(self, name_prefix: str, tags: dict[str, str]) -> Iterator[str]:
@@ -150,7 +159,7 @@ class SageMaker:
                         config["EndpointConfigArn"], tags
                     ):
                         yield config["EndpointConfigName"]
-        except ClientError as exc:
+        except _FAILED as exc:
             raise _translate(exc, f"list endpoint configs {name_prefix}*") from exc
 
     def invoke(self, endpoint_name: str, body: bytes) -> Invocation:
@@ -161,7 +170,7 @@ class SageMaker:
                 EndpointName=endpoint_name, ContentType="application/json", Accept="application/json", Body=body
             )
             payload = response["Body"].read()
-        except ClientError as exc:
+        except _FAILED as exc:
             if _code(exc) in {"ModelError", "ValidationError", "ModelNotReadyException"}:
                 raise SmokeTestFailed(f"green endpoint {endpoint_name} refused the probe ({_code(exc)})") from exc
             raise _translate(exc, f"invoke {endpoint_name}") from exc
@@ -171,7 +180,7 @@ class SageMaker:
     def _delete(call: Callable[[], object], what: str) -> bool:
         try:
             call()
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return False
             raise _translate(exc, what) from exc
@@ -180,7 +189,7 @@ class SageMaker:
     def endpoint_config_exists(self, name: str) -> bool:
         try:
             self._client.describe_endpoint_config(EndpointConfigName=name)
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return False
             raise _translate(exc, f"describe endpoint config {name}") from exc
@@ -189,7 +198,7 @@ class SageMaker:
     def _has_tags(self, arn: str, wanted: dict[str, str]) -> bool:
         try:
             listed = self._client.list_tags(ResourceArn=arn).get("Tags", [])
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):  # deleted between the listing and now: nothing left to match
                 return False
             raise _translate(exc, f"list tags of {arn}") from exc

@@ -139,10 +139,11 @@ def delete_endpoint(endpoint: EndpointRef, sagemaker: SageMaker) -> DeletedEndpo
 
 
 def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DeletedEndpoint:
-    """After a failure before the switch: delete green, unless the serving record names it (then the
-    switch did land, and deleting green would take the model's only endpoint away)."""
+    """After a failure before the switch: delete green, unless the serving record names it. Then the
+    switch did land (its answer was lost, or its Lambda timed out after the write): deleting green would
+    take the model's only endpoint away, so the workflow goes on to retire blue instead."""
     record = models.serving(event.embedding_model_id)
     if record is not None and record.endpoint_name == event.green.endpoint_name:
-        logger.error("green is serving; not discarding it", extra={"endpoint_name": event.green.endpoint_name})
-        return DeletedEndpoint(deleted=False, at=utc_now())
+        logger.warning("green serves: the switch landed; keeping it", extra={"endpoint_name": record.endpoint_name})
+        return DeletedEndpoint(deleted=False, serving=True, at=utc_now())
     return delete_endpoint(event.green, sagemaker)

@@ -128,6 +128,8 @@ class DiscardGreenEvent(_Payload):
 class DeletedEndpoint(_Payload):
     deleted: bool
     at: Timestamp
+    # DiscardGreen only: the serving record names green, so a switch that reported an error landed.
+    serving: bool = False
 
 
 class UnroutedModel(_Payload):
@@ -137,6 +139,14 @@ class UnroutedModel(_Payload):
 
 class RestoreRoutingEvent(_Payload):
     record: ServingRecord | None = None
+    # Set instead of `record` after UnrouteModel failed: put back whatever it may have unrouted.
+    embedding_model_id: ModelId | None = None
+
+
+class RestoredRouting(_Payload):
+    restored: bool
+    # The endpoint is gone or going: the removal is past the point of return and should finish.
+    endpoint_gone: bool = False
 
 
 class SweepEvent(_Payload):
