@@ -121,6 +121,11 @@ class FaultPlan:
             self._faults.append(fault)
         return fault
 
+    def clear(self) -> None:
+        """Forget every planned fault (its handlers stay, and let every call through)."""
+        with self._lock:
+            self._faults.clear()
+
     def pending(self) -> list[Fault]:
         with self._lock:
             return [f for f in self._faults if f.hits < f.times]
@@ -136,7 +141,7 @@ class FaultPlan:
         return None
 
     def _hook(self, client: Any, operation: str) -> None:
-        key = (id(client), operation)
+        key = (id(client), operation)  # one set of handlers per plan, client and operation
         if key in self._hooked:
             return
         self._hooked.add(key)
@@ -144,14 +149,17 @@ class FaultPlan:
         event_service = client.meta.service_model.service_id.hyphenize()
         suffix = f"{event_service}.{operation}"
         events = client.meta.events
-        events.register(f"before-parameter-build.{suffix}", self._remember_params, unique_id=f"fault-params-{key}")
+        hook_id = f"{id(self)}-{key}"
+        events.register(f"before-parameter-build.{suffix}", self._remember_params, unique_id=f"fault-params-{hook_id}")
         events.register(
             f"before-call.{suffix}",
             lambda **kw: self._before_call(client, (service, operation), **kw),
-            unique_id=f"fault-before-{key}",
+            unique_id=f"fault-before-{hook_id}",
         )
         events.register(
-            f"after-call.{suffix}", lambda **kw: self._after_call(client, **kw), unique_id=f"fault-after-{key}"
+            f"after-call.{suffix}",
+            lambda **kw: self._after_call(client, **kw),
+            unique_id=f"fault-after-{hook_id}",
         )
 
     @staticmethod

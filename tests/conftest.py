@@ -183,5 +183,7 @@ def _client(service: str) -> Any:
 @pytest.fixture
 def faults(aws: EmulatedAws) -> Iterator[FaultInjector]:
     LambdaTimeouts.clear()
-    yield FaultInjector()
+    injector = FaultInjector()
+    yield injector
+    injector.plan.clear()
     LambdaTimeouts.clear()
