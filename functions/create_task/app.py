@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
-from inference_deploy.logic.idempotency import idempotency_store, run_once
+from inference_deploy.logic.idempotency import run_once
 from inference_deploy.logic.tasks import create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings, load_settings
@@ -54,7 +54,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
             work,
             scope={"caller": caller, "route": kind.value, "key": idempotency_key},
             payload=request.model_dump(mode="json"),
-            persistence=idempotency_store(),
+            persistence=dependencies.idempotency_store(),
             lambda_context=app.lambda_context,
         )
     location = f"{app.current_event.request_context.path or app.current_event.path}/{task.id}"

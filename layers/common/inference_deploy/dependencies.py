@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.executions import Executions
@@ -12,10 +12,14 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
+    IdempotencySettings,
     StoreSettings,
     load_settings,
 )
 from inference_deploy.models.task import TaskKind
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 
 @cache
@@ -42,20 +46,19 @@ def executions() -> Executions:
     )
 
 
-_reset_hooks: list[Callable[[], None]] = []
+@cache
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    """Imported here, on first use: only the create function needs it (the read path stays lighter)."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
 
-
-def on_reset(hook: Callable[[], None]) -> None:
-    """Register a cache that reset() must clear too (kept where it is used, so functions that do not
-    need it do not import it)."""
-    _reset_hooks.append(hook)
+    return DynamoDBPersistenceLayer(
+        table_name=load_settings(IdempotencySettings).idempotency_table_name, boto3_client=aws.dynamodb()
+    )
 
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (task_store, model_store, sagemaker, executions):
+    for factory in (task_store, model_store, sagemaker, executions, idempotency_store):
         factory.cache_clear()
-    for hook in _reset_hooks:
-        hook()
     load_settings.cache_clear()
     aws.reset_clients()
