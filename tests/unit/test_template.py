@@ -77,7 +77,7 @@ def test_every_route_requires_iam_auth():
     routes = 0
     for function in FUNCTIONS.values():
         for event in function["Properties"].get("Events", {}).values():
-            assert event["Type"] in {"Api", "EventBridgeRule"}, "no other way in (no HttpApi, no function URL)"
+            assert event["Type"] in {"Api", "EventBridgeRule", "ScheduleV2"}, "no other way in (no URL, no HttpApi)"
             if event["Type"] != "Api":
                 continue
             assert event["Properties"]["RestApiId"] == {"Ref": "Api"}, "every route must live on the IAM-auth API"

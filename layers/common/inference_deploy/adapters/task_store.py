@@ -9,7 +9,6 @@ one task per model is ever active and a finished task never blocks the next.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from inference_deploy.adapters.dynamo import (
     translate,
 )
 from inference_deploy.errors import (
-    DomainError,
+    ModelBusy,
     ModelHasNoTasks,
     ModelNotServed,
     StoreUnavailable,
@@ -32,7 +31,7 @@ from inference_deploy.errors import (
     TaskNotFound,
 )
 from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.task import Task, TaskError, TaskKind, TaskStatus, model_kind_key
+from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind, TaskStatus, model_kind_key
 from inference_deploy.observability import logger
 
 if TYPE_CHECKING:
@@ -45,26 +44,6 @@ _ACTIVE_STATUSES = {
     ":running": serialize(TaskStatus.IN_PROGRESS.value),
 }
 _IS_ACTIVE = "#s IN (:pending, :running)"
-
-
-@dataclass(frozen=True)
-class ActiveTask:
-    """Who holds a model's slot."""
-
-    task_id: str
-    kind: TaskKind
-    since: datetime
-    execution_arn: str
-
-
-class SlotTaken(DomainError):
-    """The model's slot is held by another task (which may or may not still be running)."""
-
-    code = "model_busy"
-
-    def __init__(self, holder: ActiveTask) -> None:
-        super().__init__(f"{holder.kind.value} task {holder.task_id} is active")
-        self.holder = holder
 
 
 def _holder(slot: dict[str, Any]) -> ActiveTask:
@@ -97,7 +76,7 @@ class TaskStore:
     # ---------------------------------------------------------------- creating and taking back
 
     def create(self, task: Task) -> None:
-        """Put the task and claim its model's slot, atomically. SlotTaken names the holder; a delete
+        """Put the task and claim its model's slot, atomically. ModelBusy names the holder; a delete
         task also needs the model to be served (ModelNotServed), checked in the same transaction."""
         self._recorded_once(
             task,
@@ -135,7 +114,7 @@ class TaskStore:
         hide a commit. Either way the task is recorded, and the caller goes on to start it."""
         try:
             self._transact(items, what=what, on_conflict=on_conflict)
-        except SlotTaken as taken:
+        except ModelBusy as taken:
             if taken.holder.task_id != task.id:
                 raise
             logger.warning("the task's own write was retried after its answer was lost", extra={"task_id": task.id})
@@ -364,7 +343,7 @@ class TaskStore:
     def _explain_conflict(self, task: Task, reclaiming: ActiveTask | None = None) -> Exception:
         holder, served = self._model_state(task.embedding_model_id)
         if holder is not None and (reclaiming is None or holder.task_id != reclaiming.task_id):
-            return SlotTaken(holder)
+            return ModelBusy(holder)
         if task.kind is TaskKind.DELETE and not served:
             return ModelNotServed(f"model {task.embedding_model_id} is not served: there is nothing to delete")
         # the slot changed between our write and this read: the caller may simply retry
