@@ -196,7 +196,7 @@ def test_an_execution_stopped_before_its_worker_starts_is_aborted_as_in_aws() ->
     stop always lands in the window where moto alone raises AttributeError."""
     stop_requested = threading.Event()
 
-    with EmulatedAws(FIXTURE_TEMPLATE) as emulated:
+    with EmulatedAws(FIXTURE_TEMPLATE, name_prefix="early-") as emulated:  # beside the module's emulator
         parse, stop = ExecutionWorker._get_evaluation_entrypoint, ExecutionWorker.stop
 
         def held_parse(worker: ExecutionWorker) -> Any:
