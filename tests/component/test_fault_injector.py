@@ -13,6 +13,7 @@ from local_stack.__main__ import main as local_stack_main
 from local_stack.faults import FaultSpecError, parse_fault, parse_faults
 from local_stack.lambdas import LambdaTimeouts, current_function
 from local_stack.run import install_faults
+from tests.component.workflow_helpers import read
 from tests.conftest import register_model
 
 TABLE_KEY = {"embedding_model_id": {"S": "fault-probe"}}
@@ -136,3 +137,15 @@ def test_make_run_plans_faults_on_the_service_clients(aws):
     assert plan.pending() == []
     assert LambdaTimeouts.consume("BeginTaskFunction")
     assert "fault planned: dynamodb PutItem read_timeout x1" in out.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["read_timeout", "connect_timeout", "connection_error"])
+def test_no_answer_from_dynamodb_is_a_503_the_caller_may_retry(aws, faults, kind):
+    faults.lose_answer("dynamodb", "GetItem", kind)
+
+    response = read("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V3")
+
+    assert response.status == 503, response.body
+    assert response.body["code"] == "store_unavailable"
+    assert response.headers["Retry-After"]
+    assert read("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V3").status == 404
