@@ -18,7 +18,8 @@ INVOKE_ENDPOINT_LIMIT = 60  # SageMaker answers InvokeEndpoint within 60 s or fa
 
 
 def worst_case_seconds(config: Config) -> float:
-    attempts = config.retries["max_attempts"]
+    # `total_max_attempts` counts the first attempt; botocore's `max_attempts` would count only retries.
+    attempts = config.retries["total_max_attempts"]
     waiting = attempts * (config.connect_timeout + config.read_timeout)
     backoff = sum(min(2**i, MAX_BACKOFF) for i in range(attempts - 1))
     return waiting + backoff
@@ -44,4 +45,5 @@ def test_the_smoke_test_waits_for_invoke_endpoint_and_still_ends_inside_its_time
 
 
 def test_the_budget_counts_retries_and_backoff():
-    assert worst_case_seconds(Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 4})) == 4 * 13 + 7
+    config = Config(connect_timeout=3, read_timeout=10, retries={"total_max_attempts": 4})
+    assert worst_case_seconds(config) == 4 * 13 + 7

@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 # Worst case here: 3 attempts x (1 s connect + 4 s read) + backoff (at most 1 s + 2 s) = 18 s.
 # tests/unit/test_sdk_timeouts.py checks this against every function's Timeout in template.yaml.
 CONTROL_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=1,
     read_timeout=4,
     tcp_keepalive=True,
 )
 # InvokeEndpoint may take up to 60 s to answer (SageMaker's own limit): one attempt, the workflow retries.
 RUNTIME_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 1},
+    retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=1,
     read_timeout=65,
     tcp_keepalive=True,
