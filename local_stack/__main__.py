@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local_stack import execution_report as report
 from local_stack.emulator import SERVER_CREDENTIALS, EmulatedAwsServer, PortInUseError
+from local_stack.faults import FaultSpecError, parse_faults
 from local_stack.run import RunOptions, add_import_paths, serve
 from local_stack.run_config import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_HOST, DEFAULT_REGION
 from local_stack.sam_env import render, sam_env_vars
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--caller-arn", help="userArn of the API's caller (default: a local IAM user)")
     run.add_argument("--quiet", action="store_true", help="do not log API requests")
+    run.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, service:Operation:kind[:times][@Function] (see local_stack/faults.py); "
+        "repeatable, also comma-separated in LOCAL_STACK_FAULTS",
+    )
     run.set_defaults(handler=_run)
 
     aws = commands.add_parser("aws", help="only the emulated AWS with the template deployed (JSON summary)")
@@ -109,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        faults = tuple(parse_faults(",".join([os.environ.get("LOCAL_STACK_FAULTS", ""), *args.fault])))
+    except FaultSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     options = RunOptions(
         template=args.template,
         host=args.host,
@@ -118,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         parameters=_parameters(args.parameter),
         caller_arn=args.caller_arn,
         log_requests=not args.quiet,
+        faults=faults,
     )
     try:
         return serve(options, started=time.monotonic())

@@ -16,6 +16,7 @@ from a function's template definition fails locally as it would in AWS.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -139,6 +140,50 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+_current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
+
+
+def current_function() -> str | None:
+    """The logical id (or name) of the function whose handler runs in this thread, if any."""
+    return _current_function.get()
+
+
+def _function_id(function: LambdaFunction) -> str:
+    return str(getattr(function, "logical_id", function.name))
+
+
+class LambdaTimeouts:
+    """Make a function report `Sandbox.Timedout` after its handler ran to the end (side effects
+    included), as Lambda does when the handler finishes its work just past the function's Timeout."""
+
+    _lock = threading.Lock()
+    _planned: ClassVar[dict[str, int]] = {}
+
+    @classmethod
+    def after_handler(cls, function_id: str, *, times: int = 1) -> None:
+        with cls._lock:
+            cls._planned[function_id] = cls._planned.get(function_id, 0) + times
+
+    @classmethod
+    def pending(cls, function_id: str) -> int:
+        with cls._lock:
+            return cls._planned.get(function_id, 0)
+
+    @classmethod
+    def clear(cls) -> None:
+        with cls._lock:
+            cls._planned.clear()
+
+    @classmethod
+    def consume(cls, function_id: str) -> bool:
+        with cls._lock:
+            left = cls._planned.get(function_id, 0)
+            if left <= 0:
+                return False
+            cls._planned[function_id] = left - 1
+            return True
+
+
 @dataclass(frozen=True)
 class InvocationResult:
     payload: bytes
@@ -168,13 +213,16 @@ def _invoke(function: LambdaFunction, event: Any, *, invoked_arn: str | None) ->
         return _error(request_id, "Runtime.UserCodeSyntaxError", str(exc), exc)
     except ImportError as exc:
         return _error(request_id, "Runtime.ImportModuleError", f"Unable to import module: {exc}", exc)
+    token = _current_function.set(_function_id(function))
     try:
         result = handler(event, context)
     except Exception as exc:  # noqa: BLE001 - any handler exception is the function's error, as in Lambda
         outcome = _error(request_id, type(exc).__name__, str(exc), exc)
     else:
         outcome = _success(request_id, result)
-    if time.monotonic() - started > function.timeout:
+    finally:
+        _current_function.reset(token)
+    if time.monotonic() - started > function.timeout or LambdaTimeouts.consume(_function_id(function)):
         message = f"RequestId: {request_id} Error: Task timed out after {function.timeout:.2f} seconds"
         return _error(request_id, "Sandbox.Timedout", message, None)
     return outcome

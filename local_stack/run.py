@@ -9,6 +9,7 @@ serving until SIGINT or SIGTERM, which stop the API, the running executions and 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from local_stack.api_gateway import ApiGatewayServer, Caller
 from local_stack.emulator import EmulatedAwsServer, ensure_port_free
+from local_stack.faults import Fault, FaultPlan, install
 from local_stack.run_config import (
     DEFAULT_API_PORT,
     DEFAULT_AWS_PORT,
@@ -60,6 +62,7 @@ class RunOptions:
     parameters: Mapping[str, str] = field(default_factory=dict)
     caller_arn: str | None = None
     log_requests: bool = True
+    faults: tuple[Fault, ...] = ()
 
 
 def serve(
@@ -96,6 +99,8 @@ def serve(
         running.enter_context(aws)
         model_role = register_demo_model(aws)
         _warm_handlers(aws, out)
+        if options.faults:
+            install_faults(options.faults, out)
         caller = Caller(user_arn=options.caller_arn) if options.caller_arn else None
         api = ApiGatewayServer.from_stack(
             aws.stack,
@@ -109,6 +114,17 @@ def serve(
         stop.wait()
         print("stopping ...", file=out, flush=True)
     return 0
+
+
+def install_faults(faults: Iterable[Fault], out: TextIO) -> FaultPlan:
+    """Plan faults on the service's own clients (the handlers run in this process and share them)."""
+    clients = importlib.import_module("inference_deploy.adapters.aws")
+    plan = FaultPlan()
+    install(plan, faults, lambda service: getattr(clients, service.replace("-", "_"))())
+    for fault in faults:
+        where = f" in {fault.in_function}" if fault.in_function else ""
+        print(f"fault planned: {fault.service} {fault.operation} {fault.kind} x{fault.times}{where}", file=out)
+    return plan
 
 
 def register_demo_model(aws: EmulatedAwsServer) -> str:

@@ -2,6 +2,8 @@
 # Included from the Makefile, which defines PY, VENV and the `dev` target.
 #   make run                                   API on :3000, emulated AWS on :5000
 #   make run API_PORT=3001 AWS_PORT=5001       other ports (also from the environment)
+#   make run FAULTS=dynamodb:UpdateItem:read_timeout@SwitchTrafficFunction
+#                                              inject faults (local_stack/faults.py; also LOCAL_STACK_FAULTS)
 #   make run HOST=0.0.0.0                      reachable from containers (sam local); exposes it to the network
 #   make executions [TASK=deploy-01...]        the stack's executions, or one task's steps
 #   make executions ENDPOINT_URL=              ... against the AWS account of your credentials instead
@@ -12,11 +14,14 @@ AWS_PORT ?= 5000
 HOST := 127.0.0.1
 ENDPOINT_URL ?= http://127.0.0.1:$(AWS_PORT)
 TASK ?=
+FAULTS ?=
+
+comma := ,
 
 .PHONY: run executions
 
 run: dev ## Serve the whole service locally (API :3000, emulated AWS :5000) until Ctrl-C
-	$(PY) -m local_stack run --host $(HOST) --api-port $(API_PORT) --aws-port $(AWS_PORT)
+	$(PY) -m local_stack run --host $(HOST) --api-port $(API_PORT) --aws-port $(AWS_PORT) $(foreach f,$(subst $(comma), ,$(FAULTS)),--fault $(f))
 
 executions: dev ## Executions of the local stack's state machines (TASK=<task id> for its steps)
 	$(PY) -m local_stack executions $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL)) $(TASK)

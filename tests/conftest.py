@@ -10,19 +10,20 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from inference_deploy import dependencies
 from inference_deploy.adapters import aws as aws_clients
 from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
+from local_stack.faults import Fault, FaultKind, FaultPlan
+from local_stack.lambdas import LambdaTimeouts
 from local_stack.sagemaker import register_model as register_emulated_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,37 +140,50 @@ def serve_directly(
 
 
 class FaultInjector:
-    """Make an AWS operation answer an error, as the service would (moto cannot throttle or deny).
+    """Faults AWS throws and moto cannot, on the project's own cached clients (local_stack/faults.py).
 
-    `fail("sagemaker", "DeleteEndpoint", "ThrottlingException", times=2)` fails the next two calls made
-    through the project's cached clients, then lets calls through again."""
+    `fail("sagemaker", "DeleteEndpoint", "ThrottlingException", times=2)` answers an error for the next
+    two calls without making them. `lose_answer("dynamodb", "UpdateItem", "read_timeout",
+    in_function="SwitchTrafficFunction")` lets the write happen and then loses its answer; `retried`
+    hands back the answer of the SDK's second attempt instead; `connect_timeout` and `connection_error`
+    fail before anything is sent. `lambda_times_out("SwitchTrafficFunction")` makes the step's next
+    invocation report Sandbox.Timedout after its handler ran."""
 
     def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-        self._plans: dict[str, list[str]] = {}
+        self.plan = FaultPlan()
+
+    @property
+    def calls(self) -> dict[str, int]:
+        return self.plan.calls
 
     def fail(self, service: str, operation: str, code: str, *, times: int = 1_000_000, status: int = 400) -> None:
-        client = getattr(aws_clients, service.replace("-", "_"))()
-        self._plans[operation] = [code] * times
-        event = f"before-call.{client.meta.service_model.endpoint_prefix}.{operation}"
+        self.plan.add(Fault(service, operation, "error", times=times, code=code, status=status), _client(service))
 
-        def answer(**_: Any) -> Any:
-            self.calls[operation] = self.calls.get(operation, 0) + 1
-            plan = self._plans.get(operation)
-            if not plan:
-                return None
-            error = plan.pop()
-            return (
-                AWSResponse("https://fault.invalid", status, {}, None),
-                {
-                    "Error": {"Code": error, "Message": f"injected {error}"},
-                    "ResponseMetadata": {"HTTPStatusCode": status},
-                },
-            )
+    def lose_answer(
+        self,
+        service: str,
+        operation: str,
+        kind: FaultKind = "read_timeout",
+        *,
+        times: int = 1,
+        in_function: str | None = None,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Fault:
+        fault = Fault(service, operation, kind, times=times, in_function=in_function, when=when)
+        return self.plan.add(fault, _client(service))
 
-        client.meta.events.register(event, answer, unique_id=f"fault-{operation}")
+    def lambda_times_out(self, function_logical_id: str, *, times: int = 1) -> None:
+        LambdaTimeouts.after_handler(function_logical_id, times=times)
+
+
+def _client(service: str) -> Any:
+    return getattr(aws_clients, service.replace("-", "_"))()
 
 
 @pytest.fixture
-def faults(aws: EmulatedAws) -> FaultInjector:
-    return FaultInjector()
+def faults(aws: EmulatedAws) -> Iterator[FaultInjector]:
+    LambdaTimeouts.clear()
+    injector = FaultInjector()
+    yield injector
+    injector.plan.clear()
+    LambdaTimeouts.clear()

@@ -23,7 +23,7 @@ from inference_deploy.errors import (
     TaskConflict,
     WorkflowServiceUnavailable,
 )
-from inference_deploy.logic.idempotency import idempotency_store, run_once
+from inference_deploy.logic.idempotency import run_once
 from inference_deploy.logic.tasks import create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings, load_settings
@@ -89,7 +89,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
             work,
             scope={"caller": caller, "route": kind.value, "key": idempotency_key},
             payload=request.model_dump(mode="json"),
-            persistence=idempotency_store(),
+            persistence=dependencies.idempotency_store(),
             lambda_context=app.lambda_context,
         )
     location = f"{app.current_event.request_context.path or app.current_event.path}/{task.id}"

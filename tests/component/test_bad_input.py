@@ -56,6 +56,8 @@ BAD_BODIES: list[tuple[str, str | None, int, str, str | None]] = [
         "body.embedding_model_id",
     ),
     ("id with a leading dash", '{"embedding_model_id": "-embed"}', 422, "validation_error", "body.embedding_model_id"),
+    # one spelling per model: "Embed-A" and "embed-a" would otherwise hold two slots and two serving records
+    ("id with upper case", '{"embedding_model_id": "Embed-A"}', 422, "validation_error", "body.embedding_model_id"),
     (
         "id over 63 chars",
         json.dumps({"embedding_model_id": "m" * 64}),

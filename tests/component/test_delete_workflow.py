@@ -120,9 +120,10 @@ def test_a_failed_removal_routes_the_model_back_to_its_endpoint(aws, faults):
     assert "AccessDeniedException" in task["error"]["message"]
     assert read("models", MODEL).body["endpoint_name"] == served
     assert endpoints_of(aws, MODEL) == {served: "InService"}
-    assert executed_states(aws, task["execution_arn"])[-4:] == [
+    assert executed_states(aws, task["execution_arn"])[-5:] == [
         "DeleteEndpoints",
         "RestoreRouting",
+        "IsRemovalPastReturn",
         "MarkFailed",
         "Failed",
     ]

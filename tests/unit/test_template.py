@@ -77,7 +77,8 @@ def test_every_route_requires_iam_auth():
     routes = 0
     for function in FUNCTIONS.values():
         for event in function["Properties"].get("Events", {}).values():
-            assert event["Type"] in {"Api", "EventBridgeRule", "Schedule"}, "no other way in (no HttpApi, no URL)"
+            allowed = {"Api", "EventBridgeRule", "Schedule", "ScheduleV2"}
+            assert event["Type"] in allowed, "no other way in (no HttpApi, no URL)"
             if event["Type"] != "Api":
                 continue
             assert event["Properties"]["RestApiId"] == {"Ref": "Api"}, "every route must live on the IAM-auth API"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.executions import Executions
@@ -12,11 +12,16 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
+    IdempotencySettings,
     StoreSettings,
     clear_settings_cache,
     load_settings,
 )
 from inference_deploy.models.task import TaskKind
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
 
 # Each factory reads its settings on every call and caches the adapter per settings: cheap, and a
 # process hosting several functions (the local stack) never hands one function another's resources.
@@ -56,20 +61,21 @@ def _executions(settings: CreateTaskSettings) -> Executions:
     )
 
 
-_reset_hooks: list[Callable[[], None]] = []
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    return _idempotency_store(load_settings(IdempotencySettings))
 
 
-def on_reset(hook: Callable[[], None]) -> None:
-    """Register a cache that reset() must clear too (kept where it is used, so functions that do not
-    need it do not import it)."""
-    _reset_hooks.append(hook)
+@cache
+def _idempotency_store(settings: IdempotencySettings) -> DynamoDBPersistenceLayer:
+    """Imported here, on first use: only the create function needs it (the read path stays lighter)."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name, boto3_client=aws.dynamodb())
 
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (_task_store, _model_store, sagemaker, _executions):
+    for factory in (_task_store, _model_store, sagemaker, _executions, _idempotency_store):
         factory.cache_clear()
-    for hook in _reset_hooks:
-        hook()
     clear_settings_cache()
     aws.reset_clients()

@@ -6,7 +6,10 @@ machines match in Retry/Catch, so class names here are part of the ASL contract.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inference_deploy.models.task import ActiveTask
 
 
 class DomainError(Exception):
@@ -44,14 +47,22 @@ class TaskConflict(DomainError):
 
 
 class ModelBusy(DomainError):
-    """Another task of the model is still active: one rollout or removal at a time per model."""
+    """Another task holds the model's slot: one rollout or removal at a time per model. The store raises
+    it when a write finds the slot taken; the caller decides whether the holder is still active."""
 
     code = "model_busy"
 
-    def __init__(self, message: str, *, active_task_id: str, active_task_kind: str) -> None:
-        super().__init__(message)
-        self.active_task_id = active_task_id
-        self.active_task_kind = active_task_kind
+    def __init__(self, holder: ActiveTask, message: str | None = None) -> None:
+        super().__init__(message or f"{holder.kind.value} task {holder.task_id} is active")
+        self.holder = holder
+
+    @property
+    def active_task_id(self) -> str:
+        return self.holder.task_id
+
+    @property
+    def active_task_kind(self) -> str:
+        return self.holder.kind.value
 
     def problem_fields(self) -> dict[str, Any]:
         return {"active_task_id": self.active_task_id, "active_task_kind": self.active_task_kind}

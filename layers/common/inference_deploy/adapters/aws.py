@@ -18,10 +18,21 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_stepfunctions import SFNClient
 
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=3,
-    read_timeout=10,
+# Every call, its retries included, must end inside the shortest Lambda timeout (20 s): a call still
+# waiting when Lambda kills the function loses its answer AND the step's chance to report an error.
+# Worst case here: 3 attempts x (1 s connect + 4 s read) + backoff (at most 1 s + 2 s) = 18 s.
+# tests/unit/test_sdk_timeouts.py checks this against every function's Timeout in template.yaml.
+CONTROL_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=1,
+    read_timeout=4,
+    tcp_keepalive=True,
+)
+# InvokeEndpoint may take up to 60 s to answer (SageMaker's own limit): one attempt, the workflow retries.
+RUNTIME_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=1,
+    read_timeout=65,
     tcp_keepalive=True,
 )
 
@@ -33,22 +44,22 @@ def _session() -> boto3.session.Session:
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    return _session().client("dynamodb", config=_CONFIG)
+    return _session().client("dynamodb", config=CONTROL_CONFIG)
 
 
 @cache
 def stepfunctions() -> SFNClient:
-    return _session().client("stepfunctions", config=_CONFIG)
+    return _session().client("stepfunctions", config=CONTROL_CONFIG)
 
 
 @cache
 def sagemaker() -> SageMakerClient:
-    return _session().client("sagemaker", config=_CONFIG)
+    return _session().client("sagemaker", config=CONTROL_CONFIG)
 
 
 @cache
 def sagemaker_runtime() -> SageMakerRuntimeClient:
-    return _session().client("sagemaker-runtime", config=_CONFIG)
+    return _session().client("sagemaker-runtime", config=RUNTIME_CONFIG)
 
 
 def reset_clients() -> None:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from inference_deploy.errors import ConfigurationError, StoreUnavailable
 
@@ -63,19 +63,30 @@ _UNAVAILABLE = {
 _UNAVAILABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
-def error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+# What a DynamoDB call can raise: an answer (ClientError), or no answer at all (BotoCoreError: connect
+# or read timeout, connection reset...). Without an answer a write may or may not have been applied.
+CallFailed = (ClientError, BotoCoreError)
 
 
-def cancellation_codes(exc: ClientError) -> list[str]:
+def error_code(exc: ClientError | BotoCoreError) -> str:
+    """The error code DynamoDB answered; "" when no answer came back."""
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def cancellation_codes(exc: ClientError | BotoCoreError) -> list[str]:
     """Per-item reasons of a TransactionCanceledException (`None`, `ConditionalCheckFailed`, …)."""
+    if not isinstance(exc, ClientError):
+        return []
     reasons: Any = exc.response.get("CancellationReasons") or []
     return [str(r.get("Code", "None")) for r in reasons]
 
 
-def translate(exc: ClientError, what: str) -> Exception:
-    """Throttling, outages and transaction conflicts become StoreUnavailable (retryable), a missing
-    table a ConfigurationError; anything else is a bug and stays as it is."""
+def translate(exc: ClientError | BotoCoreError, what: str) -> Exception:
+    """Throttling, outages, transaction conflicts and lost answers (timeouts, broken connections) become
+    StoreUnavailable (retryable), a missing table a ConfigurationError; anything else is a bug and stays
+    as it is."""
+    if isinstance(exc, BotoCoreError):
+        return StoreUnavailable(f"{what}: no answer from DynamoDB ({type(exc).__name__})")
     code = error_code(exc)
     if code == "TransactionCanceledException" and any(
         reason in _UNAVAILABLE_REASONS for reason in cancellation_codes(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from inference_deploy.adapters import aws
@@ -40,6 +40,8 @@ class Executions:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             raise ExecutionStartFailed(f"could not start the {kind.value} workflow ({code})") from exc
+        except BotoCoreError as exc:  # no answer: the execution may have started (the caller checks)
+            raise ExecutionStartFailed(f"no answer starting the {kind.value} workflow ({type(exc).__name__})") from exc
         return response["executionArn"]
 
     def status(self, arn: str) -> str | None:
@@ -51,3 +53,5 @@ class Executions:
                 return None
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             raise WorkflowServiceUnavailable(f"could not read execution {arn} ({code})") from exc
+        except BotoCoreError as exc:
+            raise WorkflowServiceUnavailable(f"no answer reading execution {arn} ({type(exc).__name__})") from exc

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.dynamo import error_code, from_item, serialize, translate
+from inference_deploy.adapters.dynamo import CallFailed, error_code, from_item, serialize, translate
 from inference_deploy.errors import ServingRecordChanged
 from inference_deploy.models.serving import ServingRecord
 
@@ -41,7 +39,7 @@ class ModelStore:
                 ProjectionExpression=attribute,
                 ConsistentRead=True,
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             raise translate(exc, f"read the {attribute} record of {embedding_model_id}") from exc
         return _record(from_item(response.get("Item", {})).get(attribute), embedding_model_id)
 
@@ -69,7 +67,7 @@ class ModelStore:
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 seen = expected.endpoint_name if expected else "no endpoint"
                 raise ServingRecordChanged(
@@ -88,7 +86,7 @@ class ModelStore:
                 ConditionExpression="attribute_exists(serving)",
                 ReturnValues="ALL_OLD",
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"unroute {embedding_model_id}") from exc
             return self._read(embedding_model_id, "unrouted")
@@ -106,8 +104,23 @@ class ModelStore:
                     ":record": serialize(record.model_dump(mode="json", exclude={"embedding_model_id"}))
                 },
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise translate(exc, f"restore {record.embedding_model_id}") from exc
+        return True
+
+    def restore_unrouted(self, embedding_model_id: str) -> bool:
+        """Put back the record an unroute moved aside, unless something else was routed meanwhile."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                UpdateExpression="SET serving = unrouted REMOVE unrouted",
+                ConditionExpression="attribute_not_exists(serving) AND attribute_exists(unrouted)",
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"restore {embedding_model_id}") from exc
         return True

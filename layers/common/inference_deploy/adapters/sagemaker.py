@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from inference_deploy.adapters import aws
 from inference_deploy.errors import ModelNotFound, SageMakerError, SageMakerThrottled, SmokeTestFailed
@@ -34,19 +34,28 @@ _TRANSIENT = {
 }
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+# A SageMaker call either answers an error (ClientError) or does not answer (BotoCoreError: timeouts,
+# broken connections); no answer is transient, and a write behind it may have been applied.
+_FAILED = (ClientError, BotoCoreError)
 
 
-def _is_not_found(exc: ClientError, resource: str = "") -> bool:
+def _code(exc: ClientError | BotoCoreError) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def _is_not_found(exc: ClientError | BotoCoreError, resource: str = "") -> bool:
     """`resource` narrows it down ("model", "endpoint configuration"): SageMaker names the missing
     resource in the message, and a missing model is final while a missing config may just not be
     visible yet (SageMaker's reads are eventually consistent)."""
+    if not isinstance(exc, ClientError):
+        return False
     message = exc.response.get("Error", {}).get("Message", "")
     return _code(exc) in {"ValidationException", "ResourceNotFound"} and f"Could not find {resource}" in message
 
 
-def _translate(exc: ClientError, what: str) -> Exception:
+def _translate(exc: ClientError | BotoCoreError, what: str) -> Exception:
+    if isinstance(exc, BotoCoreError):
+        return SageMakerThrottled(f"{what}: no answer from SageMaker ({type(exc).__name__})")
     if _code(exc) in _TRANSIENT:
         return SageMakerThrottled(f"{what}: SageMaker is throttling or unavailable ({_code(exc)})")
     code = _code(exc)
@@ -89,7 +98,7 @@ class SageMaker:
         """The model's ARN, or ModelNotFound."""
         try:
             return self._client.describe_model(ModelName=model_name)["ModelArn"]
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             raise _translate(exc, f"describe model {model_name}") from exc
@@ -127,7 +136,7 @@ class SageMaker:
                 except ClientError as exc:
                     if not self._exists_with_tags("endpoint", ref.endpoint_name, tags, exc):
                         raise
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc, "model"):
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             if _is_not_found(exc):  # the config we just created is not visible yet: retry
@@ -160,14 +169,14 @@ class SageMaker:
                     for config in configs["EndpointConfigs"]:
                         if config["EndpointConfigName"].lower() == name.lower():
                             return config["EndpointConfigArn"]
-        except ClientError as exc:
+        except _FAILED as exc:
             raise _translate(exc, f"list {kind}s {name}") from exc
         return None
 
     def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
         try:
             described = self._client.describe_endpoint(EndpointName=endpoint_name)
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return None
             raise _translate(exc, f"describe endpoint {endpoint_name}") from exc
@@ -196,7 +205,7 @@ class SageMaker:
                         endpoint["EndpointArn"], tags
                     ):
                         yield EndpointState(name=endpoint["EndpointName"], status=endpoint["EndpointStatus"])
-        except ClientError as exc:
+        except _FAILED as exc:
             raise _translate(exc, f"list endpoints {name_prefix}*") from exc
 
     def endpoint_configs_tagged(self, name_prefix: str, tags: dict[str, str]) -> Iterator[str]:
@@ -207,7 +216,7 @@ class SageMaker:
                         config["EndpointConfigArn"], tags
                     ):
                         yield config["EndpointConfigName"]
-        except ClientError as exc:
+        except _FAILED as exc:
             raise _translate(exc, f"list endpoint configs {name_prefix}*") from exc
 
     def resources_tagged(self, wanted: dict[str, str]) -> Iterator[ManagedResource]:
@@ -231,7 +240,7 @@ class SageMaker:
                         yield ManagedResource(
                             "endpoint config", config["EndpointConfigName"], None, config["CreationTime"], tags
                         )
-        except ClientError as exc:
+        except _FAILED as exc:
             raise _translate(exc, "list endpoints and endpoint configs") from exc
 
     def invoke(self, endpoint_name: str, body: bytes) -> Invocation:
@@ -242,7 +251,7 @@ class SageMaker:
                 EndpointName=endpoint_name, ContentType="application/json", Accept="application/json", Body=body
             )
             payload = response["Body"].read()
-        except ClientError as exc:
+        except _FAILED as exc:
             if _code(exc) in {"ModelError", "ValidationError", "ModelNotReadyException"}:
                 raise SmokeTestFailed(f"green endpoint {endpoint_name} refused the probe ({_code(exc)})") from exc
             raise _translate(exc, f"invoke {endpoint_name}") from exc
@@ -252,7 +261,7 @@ class SageMaker:
     def _delete(call: Callable[[], object], what: str) -> bool:
         try:
             call()
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return False
             raise _translate(exc, what) from exc
@@ -261,7 +270,7 @@ class SageMaker:
     def endpoint_config_exists(self, name: str) -> bool:
         try:
             self._client.describe_endpoint_config(EndpointConfigName=name)
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return False
             raise _translate(exc, f"describe endpoint config {name}") from exc
@@ -275,7 +284,7 @@ class SageMaker:
         """The resource's tags; None if it was deleted between the listing and now."""
         try:
             listed = self._client.list_tags(ResourceArn=arn).get("Tags", [])
-        except ClientError as exc:
+        except _FAILED as exc:
             if _is_not_found(exc):
                 return None
             raise _translate(exc, f"list tags of {arn}") from exc

@@ -8,18 +8,31 @@ one task per model is ever active and a finished task never blocks the next.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.dynamo import cancellation_codes, error_code, from_item, serialize, to_item, translate
-from inference_deploy.errors import DomainError, ModelHasNoTasks, ModelNotServed, TaskConflict, TaskNotFound
+from inference_deploy.adapters.dynamo import (
+    CallFailed,
+    cancellation_codes,
+    error_code,
+    from_item,
+    serialize,
+    to_item,
+    translate,
+)
+from inference_deploy.errors import (
+    ModelBusy,
+    ModelHasNoTasks,
+    ModelNotServed,
+    StoreUnavailable,
+    TaskConflict,
+    TaskNotFound,
+)
 from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.task import Task, TaskError, TaskKind, TaskStatus, model_kind_key
+from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind, TaskStatus, model_kind_key
+from inference_deploy.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,24 +46,13 @@ _ACTIVE_STATUSES = {
 _IS_ACTIVE = "#s IN (:pending, :running)"
 
 
-@dataclass(frozen=True)
-class ActiveTask:
-    """Who holds a model's slot."""
-
-    task_id: str
-    kind: TaskKind
-    since: datetime
-    execution_arn: str
-
-
-class SlotTaken(DomainError):
-    """The model's slot is held by another task (which may or may not still be running)."""
-
-    code = "model_busy"
-
-    def __init__(self, holder: ActiveTask) -> None:
-        super().__init__(f"{holder.kind.value} task {holder.task_id} is active")
-        self.holder = holder
+def _holder(slot: dict[str, Any]) -> ActiveTask:
+    return ActiveTask(
+        task_id=slot["task_id"],
+        kind=TaskKind(slot["kind"]),
+        since=datetime.fromisoformat(slot["since"]),
+        execution_arn=slot["execution_arn"],
+    )
 
 
 def task_to_item(task: Task) -> dict[str, Any]:
@@ -74,9 +76,10 @@ class TaskStore:
     # ---------------------------------------------------------------- creating and taking back
 
     def create(self, task: Task) -> None:
-        """Put the task and claim its model's slot, atomically. SlotTaken names the holder; a delete
+        """Put the task and claim its model's slot, atomically. ModelBusy names the holder; a delete
         task also needs the model to be served (ModelNotServed), checked in the same transaction."""
-        self._transact(
+        self._recorded_once(
+            task,
             [self._put_task(task), self._claim(task, "attribute_not_exists(active_task)", {})],
             what=f"create {task.id}",
             on_conflict=lambda: self._explain_conflict(task),
@@ -91,11 +94,41 @@ class TaskStore:
         ]
         if fail_holder is not None:
             items.append(self._status_update(holder.task_id, TaskStatus.FAILED, fail_holder, {}))
-        self._transact(
+        self._recorded_once(
+            task,
             items,
             what=f"reclaim {holder.task_id} for {task.id}",
             on_conflict=lambda: self._explain_conflict(task, reclaiming=holder),
         )
+
+    def _recorded_once(
+        self,
+        task: Task,
+        items: list[TransactWriteItemTypeDef],
+        *,
+        what: str,
+        on_conflict: Callable[[], Exception],
+    ) -> None:
+        """Write a new task's transaction, recognising our own write behind a lost answer: the SDK's
+        retry of a transaction that landed finds the slot held by this very task, and a timeout may
+        hide a commit. Either way the task is recorded, and the caller goes on to start it."""
+        try:
+            self._transact(items, what=what, on_conflict=on_conflict)
+        except ModelBusy as taken:
+            if taken.holder.task_id != task.id:
+                raise
+            logger.warning("the task's own write was retried after its answer was lost", extra={"task_id": task.id})
+        except StoreUnavailable:
+            if not self._recorded(task.id):
+                raise
+            logger.warning("the task was recorded though no answer said so", extra={"task_id": task.id})
+
+    def _recorded(self, task_id: str) -> bool:
+        try:
+            self.get(task_id)
+        except TaskNotFound:
+            return False
+        return True
 
     def discard_pending(self, task: Task) -> None:
         """Take back a task whose execution never started: no pending orphan, slot free again."""
@@ -121,7 +154,7 @@ class TaskStore:
     def get(self, task_id: str) -> Task:
         try:
             response = self._client.get_item(TableName=self._tasks, Key={"id": {"S": task_id}}, ConsistentRead=True)
-        except ClientError as exc:
+        except CallFailed as exc:
             raise translate(exc, f"read {task_id}") from exc
         if "Item" not in response:
             raise TaskNotFound(f"no task {task_id}")
@@ -138,7 +171,7 @@ class TaskStore:
                 ScanIndexForward=False,
                 Limit=1,
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             raise translate(exc, f"latest {kind.value} task of {embedding_model_id}") from exc
         items = response.get("Items", [])
         if not items:
@@ -157,19 +190,31 @@ class TaskStore:
                 ProjectionExpression="active_task, serving",
                 ConsistentRead=True,
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             raise translate(exc, f"read the active task of {embedding_model_id}") from exc
         item = from_item(response.get("Item", {}))
         slot = item.get("active_task")
-        holder = None
-        if isinstance(slot, dict):
-            holder = ActiveTask(
-                task_id=slot["task_id"],
-                kind=TaskKind(slot["kind"]),
-                since=datetime.fromisoformat(slot["since"]),
-                execution_arn=slot["execution_arn"],
+        return (_holder(slot) if isinstance(slot, dict) else None), "serving" in item
+
+    def slot_holders(self) -> Iterator[tuple[str, ActiveTask]]:
+        """(model id, holder) of every held slot: one Scan of the models table, one item per model."""
+        try:
+            pages = self._client.get_paginator("scan").paginate(
+                TableName=self._models,
+                ProjectionExpression="embedding_model_id, active_task",
+                FilterExpression="attribute_exists(active_task)",
+                ConsistentRead=True,
             )
-        return holder, "serving" in item
+            for page in pages:
+                for item in page.get("Items", []):
+                    values = from_item(item)
+                    yield values["embedding_model_id"], _holder(values["active_task"])
+        except CallFailed as exc:
+            raise translate(exc, "list the held slots") from exc
+
+    def release_slot(self, embedding_model_id: str, task_id: str) -> None:
+        """Free a slot `task_id` holds (one whose task item is missing); a slot already free is fine."""
+        self._release_quietly(self._release(embedding_model_id, task_id))
 
     # ---------------------------------------------------------------- the workflow's writes
 
@@ -179,7 +224,7 @@ class TaskStore:
             response = self._client.update_item(
                 **self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"], ReturnValues="ALL_NEW"
             )
-        except ClientError as exc:
+        except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"start {task_id}") from exc
             current = self.get(task_id)
@@ -204,7 +249,7 @@ class TaskStore:
         release = self._release(embedding_model_id, task_id)
         try:
             self._client.transact_write_items(TransactItems=[update, release])
-        except ClientError as exc:
+        except CallFailed as exc:
             codes = cancellation_codes(exc)
             if error_code(exc) != "TransactionCanceledException" or len(codes) != 2:
                 raise translate(exc, f"finish {task_id}") from exc
@@ -291,14 +336,14 @@ class TaskStore:
     def _release_quietly(self, release: TransactWriteItemTypeDef) -> None:
         try:
             self._client.update_item(**release["Update"])
-        except ClientError as exc:
+        except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, "release a slot") from exc
 
     def _explain_conflict(self, task: Task, reclaiming: ActiveTask | None = None) -> Exception:
         holder, served = self._model_state(task.embedding_model_id)
         if holder is not None and (reclaiming is None or holder.task_id != reclaiming.task_id):
-            return SlotTaken(holder)
+            return ModelBusy(holder)
         if task.kind is TaskKind.DELETE and not served:
             return ModelNotServed(f"model {task.embedding_model_id} is not served: there is nothing to delete")
         # the slot changed between our write and this read: the caller may simply retry
@@ -313,7 +358,7 @@ class TaskStore:
     ) -> None:
         try:
             self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
+        except CallFailed as exc:
             if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in cancellation_codes(
                 exc
             ):

@@ -122,14 +122,15 @@ def switch_traffic(event: SwitchTrafficEvent, models: ModelStore) -> SwitchedTra
 
 
 def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DiscardedGreen:
-    """After a failure before the switch: delete green, unless the serving record names it (then the
-    switch did land, and deleting green would take the model's only endpoint away). While SageMaker
+    """After a failure before the switch: delete green, unless the serving record names it. Then the
+    switch did land (its answer was lost, or its Lambda timed out after the write): deleting green would
+    take the model's only endpoint away, so the workflow goes on to retire blue instead. While SageMaker
     will not delete green yet (still Creating, say) the answer is "not done" until the deadline, then
     EndpointBusy: green is left to the reconciler, which deletes it once SageMaker allows."""
     record = models.serving(event.embedding_model_id)
     if record is not None and record.endpoint_name == event.green.endpoint_name:
-        logger.error("green is serving; not discarding it", extra={"endpoint_name": event.green.endpoint_name})
-        return DiscardedGreen(deleted=False, at=utc_now())
+        logger.warning("green serves: the switch landed; keeping it", extra={"endpoint_name": record.endpoint_name})
+        return DiscardedGreen(deleted=False, serving=True, at=utc_now())
     try:
         deleted = delete_endpoint(event.green, sagemaker).deleted
     except EndpointBusy:

@@ -3,13 +3,13 @@
 Powertools' idempotency utility keeps one record per (caller, route, key) in the idempotency table for
 an hour. The request body is the payload it validates, so the same key with another body is refused.
 The Lambda context is registered so that an in-progress record expires when the invocation would have
-timed out: a request killed mid-way never wedges its key.
+timed out: a request killed mid-way never wedges its key. The persistence layer is built (and reset for
+tests) in `dependencies`, with the other adapters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -26,25 +26,11 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inference_deploy import dependencies
-from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import error_code, translate
 from inference_deploy.errors import ConfigurationError, IdempotencyKeyReused, RequestInProgress, StoreUnavailable
-from inference_deploy.models.settings import IdempotencySettings, load_settings
 from inference_deploy.models.task import Task
 
 KEY_LIFETIME_SECONDS = 3600
-
-
-@cache
-def idempotency_store() -> DynamoDBPersistenceLayer:
-    """Built on first use; only the create function imports this module (the read path stays lighter)."""
-    return DynamoDBPersistenceLayer(
-        table_name=load_settings(IdempotencySettings).idempotency_table_name, boto3_client=aws.dynamodb()
-    )
-
-
-dependencies.on_reset(idempotency_store.cache_clear)
 
 
 def run_once(

@@ -39,6 +39,8 @@ class ExecutionState(BaseModel):
     switched: SwitchedTraffic | None = None
     retired: DeletedEndpoint | None = None
     cleanup: DiscardedGreen | None = None
+    failure: StepFailure | None = None
+    removal_resumed: bool | None = None
     retire_failure: StepFailure | None = None
     cleanup_failure: StepFailure | None = None
     restore_failure: StepFailure | None = None
@@ -69,7 +71,13 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
     if state.retire_failure is not None:
         # Green serves and the task succeeded, but blue is still up: the next delete sweeps it.
         out["retire_blue_error"] = failure_to_error(state.retire_failure).model_dump()
-    if state.cleanup is not None:
+    if state.cleanup is not None and state.cleanup.serving:
+        # A step reported an error but the switch had landed: green serves, blue was retired after all.
+        steps["switch_confirmed"] = format_timestamp(state.cleanup.at)
+        out["green_discarded"] = False
+        if state.failure is not None:
+            out["switch_reported_error"] = failure_to_error(state.failure).model_dump()
+    elif state.cleanup is not None:
         steps["discard_green"] = format_timestamp(state.cleanup.at)
         out["green_discarded"] = True
     if state.cleanup_failure is not None:
@@ -86,6 +94,9 @@ def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
     if state.removal is not None:
         steps["delete_endpoints"] = format_timestamp(state.removal.at)
         out["deleted_resources"] = state.removal.deleted
+    if state.removal_resumed and state.failure is not None:
+        # A removal step reported an error after the endpoint was already going: the removal went on.
+        out["removal_reported_error"] = failure_to_error(state.failure).model_dump()
     if state.restore_failure is not None:
         out["restore_routing_error"] = failure_to_error(state.restore_failure).model_dump()
     if state.removal_check is not None and state.removal_check.done:

@@ -11,7 +11,7 @@ from inference_deploy.errors import EndpointBusy, RemovalTimeout
 from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import ServingRecord
-from inference_deploy.models.workflow import SweepEvent, SweepResult, UnroutedModel
+from inference_deploy.models.workflow import RestoredRouting, SweepEvent, SweepResult, UnroutedModel
 from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, name_prefix
 from inference_deploy.observability import logger
 
@@ -21,15 +21,22 @@ def unroute_model(embedding_model_id: str, models: ModelStore) -> UnroutedModel:
     return UnroutedModel(removed=models.unroute(embedding_model_id), at=utc_now())
 
 
-def restore_routing(record: ServingRecord | None, models: ModelStore, sagemaker: SageMaker) -> bool:
-    """After a failed removal, route the model back to its endpoint if that endpoint still serves."""
+def restore_routing(record: ServingRecord | None, models: ModelStore, sagemaker: SageMaker) -> RestoredRouting:
+    """After a failed removal, route the model back to its endpoint if that endpoint still serves. An
+    endpoint already gone or being deleted cannot serve again: say so, and the workflow finishes the removal."""
     if record is None:
-        return False
+        return RestoredRouting(restored=False)
     state = sagemaker.endpoint_state(record.endpoint_name)
     if state is None or state.status != "InService":
         logger.warning("endpoint gone, routing not restored", extra={"endpoint_name": record.endpoint_name})
-        return False
-    return models.restore(record)
+        return RestoredRouting(restored=False, endpoint_gone=state is None or state.status == "Deleting")
+    return RestoredRouting(restored=models.restore(record))
+
+
+def restore_unrouted(embedding_model_id: str, models: ModelStore) -> RestoredRouting:
+    """After UnrouteModel failed (it may have landed, its answer lost): put the record back. Nothing
+    was deleted yet, so the endpoint it names still serves."""
+    return RestoredRouting(restored=models.restore_unrouted(embedding_model_id))
 
 
 def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker) -> SweepResult:

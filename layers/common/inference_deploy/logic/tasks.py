@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.executions import Executions
-from inference_deploy.adapters.task_store import SlotTaken, TaskStore
+from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import (
     DomainError,
     ExecutionStartFailed,
@@ -131,15 +131,13 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> N
     try:
         store.create(task)
         return
-    except SlotTaken as taken:
+    except ModelBusy as taken:
         holder = taken.holder
     status = executions.status(holder.execution_arn)
     never_started = status is None and utc_now() - holder.since > START_GRACE
     if status in RUNNING_STATUSES or (status is None and not never_started):
         raise ModelBusy(
-            f"{holder.kind.value} task {holder.task_id} of model {task.embedding_model_id} is still active",
-            active_task_id=holder.task_id,
-            active_task_kind=holder.kind.value,
+            holder, f"{holder.kind.value} task {holder.task_id} of model {task.embedding_model_id} is active"
         )
     fail_holder = None
     with contextlib.suppress(TaskNotFound):
@@ -151,9 +149,8 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> N
     logger.warning("reclaiming a stale slot", extra={"holder": holder.task_id, "execution_status": status})
     try:
         store.reclaim(task, holder, fail_holder=fail_holder)
-    except SlotTaken as exc:  # another request reclaimed it first
+    except ModelBusy as exc:  # another request reclaimed it first
         raise ModelBusy(
+            exc.holder,
             f"{exc.holder.kind.value} task {exc.holder.task_id} of model {task.embedding_model_id} is active",
-            active_task_id=exc.holder.task_id,
-            active_task_kind=exc.holder.kind.value,
         ) from exc

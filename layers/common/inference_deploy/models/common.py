@@ -7,8 +7,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
 
-# SageMaker's name rule: the model id becomes part of endpoint names, so reject what SageMaker would.
-MODEL_ID_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# SageMaker's name rule, lower case only: the model id becomes part of endpoint names, which SageMaker
+# compares case-insensitively, and keys the model's slot and serving record. One spelling per model means
+# "Embed-A" and "embed-a" can never hold two slots (two rollouts at once) or two serving records.
+MODEL_ID_PATTERN = r"^[a-z0-9](-*[a-z0-9]){0,62}$"
 TASK_ID_PATTERN = r"^(deploy|delete)-[0-9A-HJKMNP-TV-Z]{26}$"
 
 ModelId = Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
@@ -72,3 +74,13 @@ class Task(BaseModel):
 def model_kind_key(embedding_model_id: str, kind: TaskKind) -> str:
     """Partition key of the ByModelKind index: one partition per (model, kind)."""
     return f"{embedding_model_id}#{kind.value}"
+
+
+@dataclass(frozen=True)
+class ActiveTask:
+    """Who holds a model's slot: the one task of the model that may be pending or in progress."""
+
+    task_id: str
+    kind: TaskKind
+    since: datetime
+    execution_arn: str

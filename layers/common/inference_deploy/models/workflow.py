@@ -136,6 +136,8 @@ class DiscardedGreen(_Payload):
     deleted: bool
     done: bool = True
     status: str | None = None
+    # the serving record names green: a switch that reported an error landed, so the rollout goes on
+    serving: bool = False
     at: Timestamp
 
 
@@ -151,6 +153,14 @@ class UnroutedModel(_Payload):
 
 class RestoreRoutingEvent(_Payload):
     record: ServingRecord | None = None
+    # Set instead of `record` after UnrouteModel failed: put back whatever it may have unrouted.
+    embedding_model_id: ModelId | None = None
+
+
+class RestoredRouting(_Payload):
+    restored: bool
+    # The endpoint is gone or going: the removal is past the point of return and should finish.
+    endpoint_gone: bool = False
 
 
 class SweepEvent(_Payload):
