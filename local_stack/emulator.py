@@ -9,6 +9,7 @@ SageMaker calls, and the Step Functions interpreter reaches the server through M
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -33,13 +34,14 @@ from local_stack.dynamodb import AtomicDynamoDB
 from local_stack.executions import StoppableExecutions, wait_for_execution
 from local_stack.lambdas import LambdaRouter
 from local_stack.sagemaker import SageMakerEmulator
-from local_stack.stack import DeployedStack, deploy
+from local_stack.stack import DeployedFunction, DeployedStack, deploy, merged_environment
 from local_stack.template import Template, load_template
 
 MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 SERVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -146,7 +148,11 @@ class _Emulation(Lifecycle):
                 endpoint_url=self.endpoint_url,
             )
             running.callback(setattr, self, "_stack", None)
-            for function in self._stack.functions.values():
+            functions = {key: self._as_invoked(function) for key, function in self._stack.functions.items()}
+            self._stack = dataclasses.replace(
+                self._stack, functions=functions, environment=merged_environment(functions.values())
+            )
+            for function in functions.values():
                 router.add(function)
             if self.apply_environment:
                 running.enter_context(mock.patch.dict(os.environ, self.process_environment()))
@@ -160,6 +166,15 @@ class _Emulation(Lifecycle):
             running.close()
         with self._clients_lock:
             self._clients.clear()
+
+    def _as_invoked(self, function: DeployedFunction) -> DeployedFunction:
+        """The function as this emulator runs it: the template declares AWS_ENDPOINT_URL empty (for
+        `sam local`'s overrides; botocore ignores an empty value), and here it names this emulator, or
+        is left out where moto intercepts in-process, as `sam local --env-vars` would set it."""
+        environment = {key: value for key, value in function.environment.items() if key != ENDPOINT_VARIABLE}
+        if self.endpoint_url is not None and ENDPOINT_VARIABLE in function.environment:
+            environment[ENDPOINT_VARIABLE] = self.endpoint_url
+        return dataclasses.replace(function, environment=environment)
 
     def process_environment(self) -> dict[str, str]:
         """Variables the handlers need in this process: the functions' own plus what Lambda provides."""
