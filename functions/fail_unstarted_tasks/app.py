@@ -16,5 +16,5 @@ from inference_deploy.observability import logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    failed = fail_stalled_tasks(dependencies.task_store(), Executions({}))
+    failed = fail_stalled_tasks(dependencies.task_store(), dependencies.model_store(), Executions({}))
     return {"failed": failed}

@@ -21,7 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = reconcile(
         dependencies.sagemaker(),
         dependencies.model_store(),
-        dependencies.task_store(),
         deployment_target=settings.deployment_target,
         grace_seconds=settings.reconcile_grace_seconds,
         dry_run=settings.reconcile_dry_run,

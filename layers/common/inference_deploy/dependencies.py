@@ -33,7 +33,7 @@ def task_store() -> TaskStore:
 
 @cache
 def _task_store(settings: StoreSettings) -> TaskStore:
-    return TaskStore(settings.tasks_table_name, settings.models_table_name)
+    return TaskStore(settings.tasks_table_name, _model_store(settings))
 
 
 def model_store() -> ModelStore:

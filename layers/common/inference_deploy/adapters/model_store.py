@@ -1,16 +1,36 @@
-"""Per-model items in DynamoDB: the serving record that resolvers read to find a model's endpoint."""
+"""Per-model items in DynamoDB, one item per model, and the only code that reads or writes them.
+
+An item holds the model's serving record (`serving`, what resolvers read to find the model's endpoint;
+`unrouted` while a delete task has taken it away) and its active-task slot (`active_task`, at most one
+task per model). The task store takes and frees the slot in its own transactions, composing the
+entries `claim_slot_item` and `release_slot_item` build here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import CallFailed, error_code, from_item, serialize, translate
 from inference_deploy.errors import ServingRecordChanged
+from inference_deploy.models.common import format_timestamp
 from inference_deploy.models.serving import ServingRecord
+from inference_deploy.models.task import ActiveTask, Task, TaskKind
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+def _holder(slot: dict[str, Any]) -> ActiveTask:
+    return ActiveTask(
+        task_id=slot["task_id"],
+        kind=TaskKind(slot["kind"]),
+        since=datetime.fromisoformat(slot["since"]),
+        execution_arn=slot["execution_arn"],
+    )
 
 
 def _record(values: Any, embedding_model_id: str) -> ServingRecord | None:
@@ -23,6 +43,90 @@ class ModelStore:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self._table = table_name
         self._client = client or aws.dynamodb()
+
+    # ---------------------------------------------------------------- the active-task slot
+
+    def claim_slot_item(self, task: Task, *, replacing: str | None = None) -> TransactWriteItemTypeDef:
+        """The transaction entry putting `task` in its model's slot: a free slot, or the one `replacing`
+        holds (a stale holder taken over). A delete task also needs the model to be served."""
+        condition = "attribute_not_exists(active_task)"
+        values: dict[str, Any] = {}
+        if replacing is not None:
+            condition = "active_task.task_id = :holder"
+            values[":holder"] = serialize(replacing)
+        if task.kind is TaskKind.DELETE:
+            condition = f"({condition}) AND attribute_exists(serving)"
+        slot = {
+            "task_id": task.id,
+            "kind": task.kind.value,
+            "since": format_timestamp(task.created_at),
+            "execution_arn": task.execution_arn,
+        }
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"embedding_model_id": {"S": task.embedding_model_id}},
+                "UpdateExpression": "SET active_task = :slot",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {":slot": serialize(slot), **values},
+            }
+        }
+
+    def release_slot_item(self, embedding_model_id: str, task_id: str) -> TransactWriteItemTypeDef:
+        """The transaction entry freeing the slot, only if `task_id` still holds it."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"embedding_model_id": {"S": embedding_model_id}},
+                "UpdateExpression": "REMOVE active_task",
+                "ConditionExpression": "active_task.task_id = :me",
+                "ExpressionAttributeValues": {":me": serialize(task_id)},
+            }
+        }
+
+    def release_slot(self, embedding_model_id: str, task_id: str) -> None:
+        """Free a slot `task_id` holds, on its own; a slot already free (or taken over) is fine."""
+        try:
+            self._client.update_item(**self.release_slot_item(embedding_model_id, task_id)["Update"])
+        except CallFailed as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "release a slot") from exc
+
+    def active_task(self, embedding_model_id: str) -> ActiveTask | None:
+        return self.model_state(embedding_model_id)[0]
+
+    def model_state(self, embedding_model_id: str) -> tuple[ActiveTask | None, bool]:
+        """(who holds the model's slot, whether the model is served), read consistently."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                ProjectionExpression="active_task, serving",
+                ConsistentRead=True,
+            )
+        except CallFailed as exc:
+            raise translate(exc, f"read the active task of {embedding_model_id}") from exc
+        item = from_item(response.get("Item", {}))
+        slot = item.get("active_task")
+        return (_holder(slot) if isinstance(slot, dict) else None), "serving" in item
+
+    def slot_holders(self) -> Iterator[tuple[str, ActiveTask]]:
+        """(model id, holder) of every held slot: one Scan of the models table, one item per model."""
+        try:
+            pages = self._client.get_paginator("scan").paginate(
+                TableName=self._table,
+                ProjectionExpression="embedding_model_id, active_task",
+                FilterExpression="attribute_exists(active_task)",
+                ConsistentRead=True,
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    values = from_item(item)
+                    yield values["embedding_model_id"], _holder(values["active_task"])
+        except CallFailed as exc:
+            raise translate(exc, "list the held slots") from exc
+
+    # ---------------------------------------------------------------- the serving record
 
     def serving(self, embedding_model_id: str) -> ServingRecord | None:
         return self._read(embedding_model_id, "serving")

@@ -1,15 +1,14 @@
-"""Tasks in DynamoDB, and each model's active-task slot.
+"""Tasks in DynamoDB: a task item per task id, found by id or through the ByModelKind index.
 
-A task item per task id, found by id or through the ByModelKind index ("latest task of a model").
-The slot (`active_task` on the model's item in the models table) is taken in the same transaction
-that creates a task and released in the same transaction that writes its terminal status, so at most
-one task per model is ever active and a finished task never blocks the next.
+The model's slot lives on the model's item, which only `ModelStore` reads and writes: this store
+runs the transactions that take the slot with the task that creates it and free it with the task's
+terminal status (so at most one task per model is ever active and a finished task never blocks the
+next), composing the entries ModelStore builds for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from inference_deploy.adapters import aws
@@ -22,6 +21,7 @@ from inference_deploy.adapters.dynamo import (
     to_item,
     translate,
 )
+from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.errors import (
     ModelBusy,
     ModelHasNoTasks,
@@ -46,15 +46,6 @@ _ACTIVE_STATUSES = {
 _IS_ACTIVE = "#s IN (:pending, :running)"
 
 
-def _holder(slot: dict[str, Any]) -> ActiveTask:
-    return ActiveTask(
-        task_id=slot["task_id"],
-        kind=TaskKind(slot["kind"]),
-        since=datetime.fromisoformat(slot["since"]),
-        execution_arn=slot["execution_arn"],
-    )
-
-
 def task_to_item(task: Task) -> dict[str, Any]:
     values = task.model_dump(mode="json")
     values["model_kind"] = model_kind_key(task.embedding_model_id, task.kind)
@@ -68,9 +59,9 @@ def item_to_task(item: dict[str, Any]) -> Task:
 
 
 class TaskStore:
-    def __init__(self, tasks_table: str, models_table: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(self, tasks_table: str, models: ModelStore, client: DynamoDBClient | None = None) -> None:
         self._tasks = tasks_table
-        self._models = models_table
+        self._models = models
         self._client = client or aws.dynamodb()
 
     # ---------------------------------------------------------------- creating and taking back
@@ -80,7 +71,7 @@ class TaskStore:
         task also needs the model to be served (ModelNotServed), checked in the same transaction."""
         self._recorded_once(
             task,
-            [self._put_task(task), self._claim(task, "attribute_not_exists(active_task)", {})],
+            [self._put_task(task), self._models.claim_slot_item(task)],
             what=f"create {task.id}",
             on_conflict=lambda: self._explain_conflict(task),
         )
@@ -90,7 +81,7 @@ class TaskStore:
         (when it never wrote a terminal status) in the same transaction."""
         items = [
             self._put_task(task),
-            self._claim(task, "active_task.task_id = :holder", {":holder": serialize(holder.task_id)}),
+            self._models.claim_slot_item(task, replacing=holder.task_id),
         ]
         if fail_holder is not None:
             items.append(self._status_update(holder.task_id, TaskStatus.FAILED, fail_holder, {}))
@@ -143,7 +134,7 @@ class TaskStore:
                         "ExpressionAttributeValues": {":pending": _ACTIVE_STATUSES[":pending"]},
                     }
                 },
-                self._release(task.embedding_model_id, task.id),
+                self._models.release_slot_item(task.embedding_model_id, task.id),
             ],
             what=f"discard {task.id}",
             on_conflict=None,
@@ -178,44 +169,6 @@ class TaskStore:
             raise ModelHasNoTasks(f"model {embedding_model_id} has no {kind.value} task")
         return item_to_task(items[0])
 
-    def active_task(self, embedding_model_id: str) -> ActiveTask | None:
-        return self._model_state(embedding_model_id)[0]
-
-    def _model_state(self, embedding_model_id: str) -> tuple[ActiveTask | None, bool]:
-        """(who holds the model's slot, whether the model is served), read consistently."""
-        try:
-            response = self._client.get_item(
-                TableName=self._models,
-                Key={"embedding_model_id": {"S": embedding_model_id}},
-                ProjectionExpression="active_task, serving",
-                ConsistentRead=True,
-            )
-        except CallFailed as exc:
-            raise translate(exc, f"read the active task of {embedding_model_id}") from exc
-        item = from_item(response.get("Item", {}))
-        slot = item.get("active_task")
-        return (_holder(slot) if isinstance(slot, dict) else None), "serving" in item
-
-    def slot_holders(self) -> Iterator[tuple[str, ActiveTask]]:
-        """(model id, holder) of every held slot: one Scan of the models table, one item per model."""
-        try:
-            pages = self._client.get_paginator("scan").paginate(
-                TableName=self._models,
-                ProjectionExpression="embedding_model_id, active_task",
-                FilterExpression="attribute_exists(active_task)",
-                ConsistentRead=True,
-            )
-            for page in pages:
-                for item in page.get("Items", []):
-                    values = from_item(item)
-                    yield values["embedding_model_id"], _holder(values["active_task"])
-        except CallFailed as exc:
-            raise translate(exc, "list the held slots") from exc
-
-    def release_slot(self, embedding_model_id: str, task_id: str) -> None:
-        """Free a slot `task_id` holds (one whose task item is missing); a slot already free is fine."""
-        self._release_quietly(self._release(embedding_model_id, task_id))
-
     # ---------------------------------------------------------------- the workflow's writes
 
     def mark_in_progress(self, task_id: str) -> Task:
@@ -246,7 +199,7 @@ class TaskStore:
         if not status.is_terminal:
             raise ValueError(f"{status} is not terminal")
         update = self._status_update(task_id, status, error, metadata)
-        release = self._release(embedding_model_id, task_id)
+        release = self._models.release_slot_item(embedding_model_id, task_id)
         try:
             self._client.transact_write_items(TransactItems=[update, release])
         except CallFailed as exc:
@@ -254,7 +207,7 @@ class TaskStore:
             if error_code(exc) != "TransactionCanceledException" or len(codes) != 2:
                 raise translate(exc, f"finish {task_id}") from exc
             if codes[0] == "ConditionalCheckFailed":  # already terminal: a retried step
-                self._release_quietly(release)
+                self._models.release_slot(embedding_model_id, task_id)
             elif codes[1] == "ConditionalCheckFailed":  # the slot is no longer ours
                 self._transact([update], what=f"finish {task_id}", on_conflict=None)
             else:
@@ -269,36 +222,6 @@ class TaskStore:
                 "TableName": self._tasks,
                 "Item": task_to_item(task),
                 "ConditionExpression": "attribute_not_exists(id)",
-            }
-        }
-
-    def _claim(self, task: Task, condition: str, values: dict[str, Any]) -> TransactWriteItemTypeDef:
-        if task.kind is TaskKind.DELETE:
-            condition = f"({condition}) AND attribute_exists(serving)"
-        slot = {
-            "task_id": task.id,
-            "kind": task.kind.value,
-            "since": format_timestamp(task.created_at),
-            "execution_arn": task.execution_arn,
-        }
-        return {
-            "Update": {
-                "TableName": self._models,
-                "Key": {"embedding_model_id": {"S": task.embedding_model_id}},
-                "UpdateExpression": "SET active_task = :slot",
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": {":slot": serialize(slot), **values},
-            }
-        }
-
-    def _release(self, embedding_model_id: str, task_id: str) -> TransactWriteItemTypeDef:
-        return {
-            "Update": {
-                "TableName": self._models,
-                "Key": {"embedding_model_id": {"S": embedding_model_id}},
-                "UpdateExpression": "REMOVE active_task",
-                "ConditionExpression": "active_task.task_id = :me",
-                "ExpressionAttributeValues": {":me": serialize(task_id)},
             }
         }
 
@@ -333,15 +256,8 @@ class TaskStore:
             }
         }
 
-    def _release_quietly(self, release: TransactWriteItemTypeDef) -> None:
-        try:
-            self._client.update_item(**release["Update"])
-        except CallFailed as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise translate(exc, "release a slot") from exc
-
     def _explain_conflict(self, task: Task, reclaiming: ActiveTask | None = None) -> Exception:
-        holder, served = self._model_state(task.embedding_model_id)
+        holder, served = self._models.model_state(task.embedding_model_id)
         if holder is not None and (reclaiming is None or holder.task_id != reclaiming.task_id):
             return ModelBusy(holder)
         if task.kind is TaskKind.DELETE and not served:

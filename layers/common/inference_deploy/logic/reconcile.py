@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import ManagedResource, SageMaker
-from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import EndpointBusy
 from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.serving import ServingRecord
@@ -30,9 +29,8 @@ MODEL_TAG = "embedding_model_id"
 class _Models:
     """Per-model facts, read once per run."""
 
-    def __init__(self, models: ModelStore, tasks: TaskStore) -> None:
+    def __init__(self, models: ModelStore) -> None:
         self._models = models
-        self._tasks = tasks
         self._serving: dict[str, ServingRecord | None] = {}
         self._active: dict[str, bool] = {}
 
@@ -48,14 +46,13 @@ class _Models:
     def busy(self, model_id: str) -> bool:
         """An active task may still create, switch to, drain or remove any of the model's resources."""
         if model_id not in self._active:
-            self._active[model_id] = self._tasks.active_task(model_id) is not None
+            self._active[model_id] = self._models.active_task(model_id) is not None
         return self._active[model_id]
 
 
 def reconcile(
     sagemaker: SageMaker,
     models: ModelStore,
-    tasks: TaskStore,
     *,
     deployment_target: str,
     grace_seconds: int,
@@ -63,7 +60,7 @@ def reconcile(
     now: datetime,
 ) -> ReconcileReport:
     wanted = {MANAGED_BY_TAG: MANAGED_BY, "deployment_target": deployment_target}
-    facts = _Models(models, tasks)
+    facts = _Models(models)
     report = ReconcileReport(dry_run=dry_run)
     kept_endpoints: set[str] = set()
     resources = list(sagemaker.resources_tagged(wanted))
