@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in reversed(template.import_paths()):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
-    parameters = dict(item.split("=", 1) for item in args.parameter)
+    from local_stack.run_config import SAMPLE_ADMIN_PATTERN  # noqa: PLC0415
+
+    # The sample events' caller may deploy any model (the benchmarks send them); --parameter may say otherwise.
+    parameters = {"AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN}
+    parameters.update(item.split("=", 1) for item in args.parameter)
     config = {"stepfunctions": {"execute_state_machine": False}} if args.no_executions else {}
     with mock.patch.dict(emulator.MOTO_CONFIG, config):
         server = EmulatedAwsServer(template, host="127.0.0.1", port=0, parameters=parameters)

@@ -266,12 +266,14 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
     from inference_deploy.adapters import aws as service_clients  # noqa: PLC0415
     from local_stack.emulator import EmulatedAws  # noqa: PLC0415
     from local_stack.executions import wait_for_execution  # noqa: PLC0415
+    from local_stack.run_config import SAMPLE_ADMIN_PATTERN  # noqa: PLC0415
 
     parameters = {
         "GreenPollSeconds": "0",
         "DrainSeconds": "0",
         "GreenTimeoutSeconds": "120",
         "RemovalTimeoutSeconds": "120",
+        "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,  # the sample events' caller may deploy any model
     }
     tasks: list[dict[str, Any]] = []
     with EmulatedAws(TEMPLATE, parameters=parameters) as aws:

@@ -3,7 +3,8 @@
 Every `Api` event of the template becomes a route. A request is matched against the routes' path
 templates (`{param}` is one segment, `{param+}` the rest of the path), turned into the proxy event
 API Gateway sends (resource, path, httpMethod, headers and multiValueHeaders, query strings,
-pathParameters, body, requestContext with the stage and a local IAM caller), handed to the function
+pathParameters, body, requestContext with the stage and a local IAM caller, or the one an
+`X-Local-Caller-Arn` header names), handed to the function
 in this process, and the function's proxy response is turned back into HTTP. What API Gateway itself
 answers is imitated too, shaped by the template's `GatewayResponses`: 403 MISSING_AUTHENTICATION_TOKEN
 for any path or method no route declares (what a REST API says for both), 413 REQUEST_TOO_LARGE past
@@ -28,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +49,9 @@ IMPLICIT_API_STAGE = "Prod"  # SAM's implicit ServerlessRestApi
 LOCAL_CALLER_NAME = "local-developer"
 LOCAL_CALLER_ID = "AIDALOCALDEVELOPER001"  # an IAM user's unique id (AIDA + 17 characters)
 LOCAL_ACCESS_KEY = "AKIALOCALDEVELOPER01"
+# Act as another caller locally (its ARN becomes requestContext.identity.userArn). Only this emulated gateway
+# reads it, and it never reaches the function: in AWS the caller is whoever signed the request.
+CALLER_HEADER = "X-Local-Caller-Arn"
 ANY_METHOD = "ANY"
 
 _TEXT_MEDIA_TYPES = frozenset(
@@ -497,11 +501,12 @@ class ApiGateway:
             return self.refuse("MISSING_AUTHENTICATION_TOKEN", request.target, request_id), None
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return self.refuse("REQUEST_TOO_LARGE", request.target, request_id), match.route
+        caller, request = self._caller_of(request)
         event = build_event(
             match,
             request,
             account_id=self.account_id,
-            caller=self.caller,
+            caller=caller,
             request_id=request_id,
             now=datetime.now(UTC),
             domain_name=domain_name,
@@ -512,6 +517,14 @@ class ApiGateway:
         if time.monotonic() - started > INTEGRATION_TIMEOUT_SECONDS:
             return self.refuse("INTEGRATION_TIMEOUT", request.target, request_id), match.route
         return proxy_response(result, request_id, self.responses, path), match.route
+
+    def _caller_of(self, request: HttpRequest) -> tuple[Caller, HttpRequest]:
+        """The caller named by the CALLER_HEADER (then taken off the request), else the gateway's own."""
+        named = [value for name, value in request.headers if name.lower() == CALLER_HEADER.lower()]
+        if not named:
+            return self.caller, request
+        kept = tuple((name, value) for name, value in request.headers if name.lower() != CALLER_HEADER.lower())
+        return Caller(user_arn=named[-1].strip()), replace(request, headers=kept)
 
     def _lock(self, function: LambdaFunction) -> threading.Lock:
         with self._locks_guard:

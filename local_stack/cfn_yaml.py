@@ -16,6 +16,9 @@ _FUNCTION_TAGS = (
     "And",
     "Base64",
     "Cidr",
+    "Contains",  # Contains, EachMember*, RefAll, ValueOf*: rule functions (Rules: Assertions)
+    "EachMemberEquals",
+    "EachMemberIn",
     "Equals",
     "FindInMap",
     "GetAZs",
@@ -28,6 +31,9 @@ _FUNCTION_TAGS = (
     "Split",
     "Sub",
     "Transform",
+    "RefAll",
+    "ValueOf",
+    "ValueOfAll",
 )
 
 

@@ -27,7 +27,7 @@ from typing import TextIO
 from unittest import mock
 from urllib.parse import urlsplit
 
-from local_stack.api_gateway import ApiGatewayServer, Caller
+from local_stack.api_gateway import CALLER_HEADER, LOCAL_CALLER_NAME, ApiGatewayServer, Caller
 from local_stack.emulator import EmulatedAwsServer, ensure_port_free
 from local_stack.faults import Fault, FaultPlan, install
 from local_stack.run_config import (
@@ -39,6 +39,9 @@ from local_stack.run_config import (
     DEMO_MODEL_IMAGE,
     DEMO_MODEL_NAME,
     DEMO_MODEL_ROLE,
+    DEMO_OWNER_ROLE,
+    DEMO_TEAM,
+    DEMO_UNTAGGED_ROLE,
     run_parameters,
 )
 from local_stack.sagemaker import register_model
@@ -97,7 +100,9 @@ def serve(
         )
         running.callback(print, "local stack stopped", file=out, flush=True)
         running.enter_context(aws)
-        model_role = register_demo_model(aws)
+        owner_tag = str(template.parameter_values(aws.parameters).get("OwnerTagKey", "team"))
+        model_role = register_demo_model(aws, owner_tag)
+        create_demo_principals(aws, owner_tag)
         _warm_handlers(aws, out)
         if options.faults:
             install_faults(options.faults, out)
@@ -110,7 +115,11 @@ def serve(
             log=sys.stderr if options.log_requests else None,
         )
         running.enter_context(api)
-        print(banner(aws, api, seconds=ready_seconds(started), model_role=model_role), file=out, flush=True)
+        print(
+            banner(aws, api, seconds=ready_seconds(started), model_role=model_role, owner_tag=owner_tag),
+            file=out,
+            flush=True,
+        )
         stop.wait()
         print("stopping ...", file=out, flush=True)
     return 0
@@ -127,10 +136,37 @@ def install_faults(faults: Iterable[Fault], out: TextIO) -> FaultPlan:
     return plan
 
 
-def register_demo_model(aws: EmulatedAwsServer) -> str:
-    """Create the demo SageMaker Model (dummy image, an execution role made in moto); return the role ARN."""
+def register_demo_model(aws: EmulatedAwsServer, owner_tag: str = "team") -> str:
+    """Create the demo SageMaker Model (dummy image, an execution role made in moto), owned by DEMO_TEAM;
+    return the role ARN."""
     settings = {key.removeprefix("EMULATOR_").lower(): value for key, value in DEMO_MODEL_ENVIRONMENT.items()}
-    return register_model(aws.client, DEMO_MODEL_NAME, role_name=DEMO_MODEL_ROLE, image=DEMO_MODEL_IMAGE, **settings)
+    return register_model(
+        aws.client,
+        DEMO_MODEL_NAME,
+        role_name=DEMO_MODEL_ROLE,
+        image=DEMO_MODEL_IMAGE,
+        tags={owner_tag: DEMO_TEAM},
+        **settings,
+    )
+
+
+def create_demo_principals(aws: EmulatedAwsServer, owner_tag: str = "team") -> None:
+    """The callers of the local run, in moto's IAM: the default one (the local-developer user) and one demo
+    role carry the demo model's owner tag; the other demo role carries none."""
+    iam = aws.client("iam")
+    account = aws.stack.account_id
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+    owner = [{"Key": owner_tag, "Value": DEMO_TEAM}]
+    iam.create_user(UserName=LOCAL_CALLER_NAME, Tags=owner)
+    iam.create_role(RoleName=DEMO_OWNER_ROLE, AssumeRolePolicyDocument=trust, Tags=owner)
+    iam.create_role(RoleName=DEMO_UNTAGGED_ROLE, AssumeRolePolicyDocument=trust)
 
 
 def add_import_paths(template: Template) -> None:
@@ -140,7 +176,9 @@ def add_import_paths(template: Template) -> None:
             sys.path.insert(0, str(path))
 
 
-def banner(aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, model_role: str) -> str:
+def banner(
+    aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, model_role: str, owner_tag: str = "team"
+) -> str:
     assert aws.endpoint_url is not None
     aws_url = aws.endpoint_url.replace("://0.0.0.0:", "://127.0.0.1:")
     routes = sorted(api.gateway.table.routes, key=lambda route: (route.resource, route.method))
@@ -166,10 +204,17 @@ def banner(aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, mod
         f"  curl -sS {api.url}{BASE_PATH}/deploy-status/{DEMO_MODEL_NAME}",
         f"  {python} -m local_stack executions --endpoint-url {aws_url} [TASK_ID]",
         f"  (or: make executions{make_port} [TASK=...])",
-        "Register another model (any name; the role exists):",
+        f"Access: you call as {api.gateway.caller.user_arn} ({owner_tag}={DEMO_TEAM}, the demo model's owner tag);",
+        f"act as another caller with the {CALLER_HEADER} header (only this local gateway reads it):",
+        f"  curl -sS -X POST {api.url}{BASE_PATH}/deploy -H 'Content-Type: application/json' "
+        f"-H '{CALLER_HEADER}: arn:aws:sts::{aws.stack.account_id}:assumed-role/{DEMO_UNTAGGED_ROLE}/me' "
+        f"-d {shlex.quote(json.dumps(deploy))}   (403: no {owner_tag} tag)",
+        f"  (role {DEMO_OWNER_ROLE} carries {owner_tag}={DEMO_TEAM}: 202; admins: AdminPrincipalArnPatterns)",
+        "Register another model (any name; the role exists; the tag makes it yours):",
         f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {aws_url} --region {aws.region} "
         "sagemaker create-model --model-name my-model "
-        f"--primary-container Image={DEMO_MODEL_IMAGE} --execution-role-arn {model_role}",
+        f"--primary-container Image={DEMO_MODEL_IMAGE} --execution-role-arn {model_role} "
+        f"--tags Key={owner_tag},Value={DEMO_TEAM}",
         "",
         "Ctrl-C stops everything.",
     ]

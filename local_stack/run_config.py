@@ -16,11 +16,16 @@ DEFAULT_AWS_PORT = 5000  # moto server's port
 DEFAULT_REGION = "us-east-1"
 DOCKER_HOST_ALIAS = "host.docker.internal"
 
+# The caller of the sample events (events/*.json, which the tests and benchmarks send) is the platform's
+# CI role, ml-platform-ci: an admin of every emulated stack (AdminPrincipalArnPatterns), as automation is.
+SAMPLE_ADMIN_PATTERN = "arn:aws:iam::*:role/ml-platform-*"
+
 RUN_PARAMETERS: Mapping[str, str] = {
     "GreenPollSeconds": "1",
     "DrainSeconds": "1",
     "GreenTimeoutSeconds": "60",
     "RemovalTimeoutSeconds": "60",
+    "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,
 }
 
 DEMO_MODEL_NAME = "embed-deploy-123"
@@ -28,6 +33,11 @@ DEMO_MODEL_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pyt
 DEMO_MODEL_ROLE = "LocalStackSageMakerExecutionRole"
 # The emulated endpoint reports Creating once before InService, so the green check polls at least once.
 DEMO_MODEL_ENVIRONMENT: Mapping[str, str] = {"EMULATOR_CREATING_POLLS": "1", "EMULATOR_EMBEDDING_DIMENSION": "384"}
+# Per-model authorization, locally: the demo model and the default caller (the local-developer IAM user)
+# carry the same owner tag; one demo role carries it too, another carries none (it may not touch the model).
+DEMO_TEAM = "embeddings"
+DEMO_OWNER_ROLE = "demo-embeddings-deployer"
+DEMO_UNTAGGED_ROLE = "demo-untagged-deployer"
 
 
 def run_parameters(template: Template, overrides: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -485,11 +485,13 @@ def register_model(
     *,
     role_name: str = "LocalStackSageMakerExecutionRole",
     image: str = DEFAULT_MODEL_IMAGE,
+    tags: Mapping[str, str] | None = None,
     **emulator: str | int,
 ) -> str:
     """Create (or replace, as a new model version would) a SageMaker Model whose endpoints this emulator
-    steers by `EMULATOR_<KEY>` variables (`endpoint_status="Failed"`, `embedding_dimension=768`, …).
-    `client` builds boto3 clients for the emulated account; returns the execution role's ARN."""
+    steers by `EMULATOR_<KEY>` variables (`endpoint_status="Failed"`, `embedding_dimension=768`, …), with
+    `tags` (its owner tag, for per-model authorization). `client` builds boto3 clients for the emulated
+    account; returns the execution role's ARN."""
     iam, sagemaker = client("iam"), client("sagemaker")
     try:
         role_arn: str = iam.get_role(RoleName=role_name)["Role"]["Arn"]
@@ -504,5 +506,6 @@ def register_model(
             "Image": image,
             "Environment": {f"EMULATOR_{key.upper()}": str(value) for key, value in emulator.items()},
         },
+        Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
     )
     return role_arn

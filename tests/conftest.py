@@ -24,6 +24,7 @@ from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
 from local_stack.faults import Fault, FaultKind, FaultPlan
 from local_stack.lambdas import LambdaTimeouts
+from local_stack.run_config import SAMPLE_ADMIN_PATTERN
 from local_stack.sagemaker import register_model as register_emulated_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,11 +90,14 @@ def _lambda_like_environment() -> Iterator[None]:
 
 # Poll and drain at zero so workflows end in moments (below the template's MinValue for GreenPollSeconds,
 # which guards deployed stacks, not tests); deadlines long enough never to trip by accident.
+# The sample events' caller (role ml-platform-ci) is an admin, so tests about workflows need not tag models;
+# tests/component/test_authorization.py calls as other roles and users.
 TEST_PARAMETERS = {
     "GreenPollSeconds": "0",
     "DrainSeconds": "0",
     "GreenTimeoutSeconds": "60",
     "RemovalTimeoutSeconds": "60",
+    "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,
 }
 
 
@@ -110,10 +114,12 @@ def wait_for(aws: EmulatedAws, execution_arn: str, timeout: float = 30.0) -> dic
     return wait_for_execution(aws.client("stepfunctions"), execution_arn, timeout=timeout)
 
 
-def register_model(aws: EmulatedAws, name: str = "embed-deploy-123", **emulator: str | int) -> str:
-    """A SageMaker Model in the emulator; EMULATOR_* settings steer the endpoints made from it
+def register_model(
+    aws: EmulatedAws, name: str = "embed-deploy-123", *, tags: dict[str, str] | None = None, **emulator: str | int
+) -> str:
+    """A SageMaker Model in the emulator, with `tags`; EMULATOR_* settings steer the endpoints made from it
     (embedding_dimension=…, endpoint_status=…, response=…, see local_stack/sagemaker.py)."""
-    register_emulated_model(aws.client, name, **emulator)
+    register_emulated_model(aws.client, name, tags=tags, **emulator)
     return name
 
 

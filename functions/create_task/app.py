@@ -12,9 +12,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
+from inference_deploy.api.authorization import authorize_request
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
+    AuthorizationUnavailable,
+    CostLimitExceeded,
     ExecutionStartFailed,
+    Forbidden,
     IdempotencyKeyReused,
     ModelBusy,
     ModelNotServed,
@@ -23,6 +27,7 @@ from inference_deploy.errors import (
     TaskConflict,
     WorkflowServiceUnavailable,
 )
+from inference_deploy.logic.cost_limits import check_cost_limits
 from inference_deploy.logic.idempotency import run_once
 from inference_deploy.logic.tasks import create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
@@ -48,6 +53,8 @@ ACCEPTED = cast(
     },
 )
 CREATE_ERRORS = (
+    Forbidden,
+    AuthorizationUnavailable,
     ModelBusy,
     TaskConflict,
     RequestInProgress,
@@ -71,13 +78,19 @@ IdempotencyKeyHeader = Annotated[
 def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_key: str | None) -> Response[str]:
     identity = app.current_event.request_context.identity
     caller = identity.user_arn or identity.caller or "unknown"
+    settings = load_settings(CreateTaskSettings)
+    # Both checks come before the idempotency record: a refused request writes nothing at all.
+    if isinstance(request, DeployRequest):
+        check_cost_limits(request, settings)
+    grant = authorize_request(app.current_event, request.embedding_model_id, kind.value)
 
     def work() -> Task:
         return create_task(
             kind,
             request,
             initiated_by=caller,
-            settings=load_settings(CreateTaskSettings),
+            requested_by=grant.metadata(),
+            settings=settings,
             store=dependencies.task_store(),
             executions=dependencies.executions(),
         )
@@ -106,7 +119,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: ACCEPTED,
-        **problem_responses(*CREATE_ERRORS, body=True),
+        **problem_responses(*CREATE_ERRORS, CostLimitExceeded, body=True),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:

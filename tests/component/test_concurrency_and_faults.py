@@ -164,7 +164,7 @@ def test_keys_are_scoped_to_the_caller(aws):
     register_model(aws, MODEL, endpoint_status="Creating")
     mine = call_api(create_handler, _with_key("deploy", "shared-key", {"embedding_model_id": MODEL}))
     other_caller = _with_key("deploy", "shared-key", {"embedding_model_id": MODEL})
-    other_caller["requestContext"]["identity"]["userArn"] = "arn:aws:sts::123456789012:assumed-role/other/s"
+    other_caller["requestContext"]["identity"]["userArn"] = "arn:aws:sts::123456789012:assumed-role/ml-platform-other/s"
 
     theirs = call_api(create_handler, other_caller)
 

@@ -74,6 +74,7 @@ def test_delete_records_its_deletion_type_and_reason(aws):
         "deletion_type": "manual",
         "reason": "model deprecated",
         "initiated_by": CALLER_ARN,
+        "requested_by": {"arn": CALLER_ARN, "tag_key": "team", "team": None, "allowed_as": "admin"},
     }
 
 

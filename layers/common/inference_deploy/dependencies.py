@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.executions import Executions
+from inference_deploy.adapters.iam import PrincipalDirectory
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
@@ -50,6 +51,12 @@ def sagemaker() -> SageMaker:
     return SageMaker()
 
 
+@cache
+def principal_directory() -> PrincipalDirectory:
+    """One per process: its tag cache is what makes a warm container ask IAM once a minute per caller."""
+    return PrincipalDirectory()
+
+
 def executions() -> Executions:
     return _executions(load_settings(CreateTaskSettings))
 
@@ -75,7 +82,7 @@ def _idempotency_store(settings: IdempotencySettings) -> DynamoDBPersistenceLaye
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (_task_store, _model_store, sagemaker, _executions, _idempotency_store):
+    for factory in (_task_store, _model_store, sagemaker, principal_directory, _executions, _idempotency_store):
         factory.cache_clear()
     clear_settings_cache()
     aws.reset_clients()

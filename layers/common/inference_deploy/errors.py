@@ -104,6 +104,47 @@ class ModelNotServed(DomainError):
     code = "model_not_served"
 
 
+class Forbidden(DomainError):
+    """The caller may not act on this model: its owner tag does not match the model's, and it is no admin.
+    `tag_key` names the tag that decided; the values (other teams') never leave the service."""
+
+    code = "forbidden"
+
+    def __init__(self, message: str, *, tag_key: str) -> None:
+        super().__init__(message)
+        self.tag_key = tag_key
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {"tag_key": self.tag_key}
+
+
+class AuthorizationUnavailable(DomainError):
+    """IAM or SageMaker could not be asked for the tags the decision needs (throttled, no answer); retry."""
+
+    code = "authorization_unavailable"
+
+
+class CostLimitExceeded(DomainError):
+    """The deploy asks for an instance type outside the stack's allowlist, or more instances than its maximum."""
+
+    code = "cost_limit_exceeded"
+
+    def __init__(
+        self, message: str, *, errors: list[tuple[str, str]], allowed_instance_types: list[str], max_instance_count: int
+    ) -> None:
+        super().__init__(message)
+        self.errors = errors
+        self.allowed_instance_types = allowed_instance_types
+        self.max_instance_count = max_instance_count
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {
+            "errors": [{"location": location, "message": message} for location, message in self.errors],
+            "allowed_instance_types": self.allowed_instance_types,
+            "max_instance_count": self.max_instance_count,
+        }
+
+
 # ---- workflow errors: their class names are matched by the state machines' Retry and Catch rules.
 
 

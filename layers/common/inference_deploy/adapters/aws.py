@@ -14,6 +14,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -58,11 +59,16 @@ def sagemaker() -> SageMakerClient:
 
 
 @cache
+def iam() -> IAMClient:
+    return _session().client("iam", config=CONTROL_CONFIG)
+
+
+@cache
 def sagemaker_runtime() -> SageMakerRuntimeClient:
     return _session().client("sagemaker-runtime", config=RUNTIME_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget every cached client (tests switch emulated accounts between cases)."""
-    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime):
+    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, iam):
         factory.cache_clear()

@@ -103,6 +103,22 @@ class SageMaker:
                 raise ModelNotFound(f"SageMaker model '{model_name}' does not exist") from exc
             raise _translate(exc, f"describe model {model_name}") from exc
 
+    def model_tags(self, model_name: str) -> dict[str, str] | None:
+        """The SageMaker Model's tags, or None when no such model exists."""
+        try:
+            arn = self.describe_model(model_name)
+        except ModelNotFound:
+            return None
+        tags: dict[str, str] = {}
+        try:
+            for page in self._client.get_paginator("list_tags").paginate(ResourceArn=arn):
+                tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+        except _FAILED as exc:
+            if _is_not_found(exc):  # deleted between the describe and now
+                return None
+            raise _translate(exc, f"list tags of model {model_name}") from exc
+        return tags
+
     def create_endpoint(
         self, ref: EndpointRef, *, model_name: str, instance_type: str, instance_count: int, tags: dict[str, str]
     ) -> None:

@@ -20,9 +20,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
+    AuthorizationUnavailable,
     ConfigurationError,
+    CostLimitExceeded,
     DomainError,
     ExecutionStartFailed,
+    Forbidden,
     IdempotencyKeyReused,
     ModelBusy,
     ModelHasNoTasks,
@@ -49,6 +52,8 @@ _SERVER_DETAILS = {
     "execution_start_failed": "the workflow could not be started and nothing was recorded; "
     "retry after the Retry-After delay",
     "workflow_service_unavailable": "the workflow service is unavailable; retry after the Retry-After delay",
+    "authorization_unavailable": "the caller's or the model's owner tag could not be read; "
+    "retry after the Retry-After delay",
 }
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
@@ -59,6 +64,9 @@ _STATUS: dict[type[DomainError], HTTPStatus] = {
     ModelBusy: HTTPStatus.CONFLICT,
     RequestInProgress: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
+    CostLimitExceeded: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Forbidden: HTTPStatus.FORBIDDEN,
+    AuthorizationUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     WorkflowServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
     StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -303,11 +311,14 @@ def build_resolver() -> ApiResolver:
 
 _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON body",
+    403: "Not allowed: API Gateway refused the caller, or the caller may not act on this model "
+    "(the owner tag named in tag_key does not match, and the caller is no admin)",
     404: "No such task, no task of this kind for the model, or the model is not served",
     409: "Another task of this model is still active, or this Idempotency-Key is in use",
     413: "Request body too large",
     415: "Request body is not application/json",
-    422: "The request does not match the contract (field errors listed)",
+    422: "The request does not match the contract, or asks for more than the stack's cost limits allow "
+    "(field errors listed)",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
 }

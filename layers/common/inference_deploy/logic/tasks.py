@@ -37,10 +37,11 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
     )
 
 
-def _deploy_metadata(plan: DeploymentPlan, initiated_by: str) -> dict[str, Any]:
+def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict[str, Any]) -> dict[str, Any]:
     return {
         "deployment_target": plan.deployment_target,
         "initiated_by": initiated_by,
+        "requested_by": requested_by,
         "instance_type": plan.instance_type,
         "initial_instance_count": plan.initial_instance_count,
         "allow_dimension_change": plan.allow_dimension_change,
@@ -49,11 +50,14 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str) -> dict[str, Any]:
     }
 
 
-def _delete_metadata(request: DeleteRequest, initiated_by: str, deployment_target: str) -> dict[str, Any]:
+def _delete_metadata(
+    request: DeleteRequest, initiated_by: str, requested_by: dict[str, Any], deployment_target: str
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "deployment_target": deployment_target,
         "deletion_type": request.deletion_type,
         "initiated_by": initiated_by,
+        "requested_by": requested_by,
     }
     if request.reason is not None:
         metadata["reason"] = request.reason
@@ -65,19 +69,21 @@ def create_task(
     request: DeployRequest | DeleteRequest,
     *,
     initiated_by: str,
+    requested_by: dict[str, Any],
     settings: CreateTaskSettings,
     store: TaskStore,
     executions: Executions,
 ) -> Task:
-    """Record a pending task, then start its execution; if the start fails, take the task back."""
+    """Record a pending task, then start its execution; if the start fails, take the task back.
+    `requested_by` is the authorization's grant (logic/authorization.py): who asked, with their owner tag."""
     task_id = new_task_id(kind)
     logger.append_keys(task_id=task_id, embedding_model_id=request.embedding_model_id)
     plan: DeploymentPlan | None = None
     if isinstance(request, DeployRequest):
         plan = _plan(request, task_id, settings)
-        metadata = _deploy_metadata(plan, initiated_by)
+        metadata = _deploy_metadata(plan, initiated_by, requested_by)
     else:
-        metadata = _delete_metadata(request, initiated_by, settings.deployment_target)
+        metadata = _delete_metadata(request, initiated_by, requested_by, settings.deployment_target)
     task = Task.new(task_id, request.embedding_model_id, metadata, executions.arn_for(kind, task_id))
     _claim_and_record(task, store, executions)
     execution_input = ExecutionInput(

@@ -30,11 +30,14 @@ class DeployRequest(_Request):
         default=None,
         max_length=32,
         pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
-        description="SageMaker instance type for green; the stack's default when omitted.",
+        description="SageMaker instance type for green; the stack's default when omitted. Must be one of the "
+        "stack's allowed types (AllowedInstanceTypes parameter), else 422 cost_limit_exceeded listing them.",
         examples=["ml.g5.xlarge"],
     )
     initial_instance_count: InstanceCount | None = Field(
-        default=None, description="Instances behind green; the stack's default when omitted."
+        default=None,
+        description="Instances behind green; the stack's default when omitted. At most the stack's "
+        "MaxInstanceCount parameter, else 422 cost_limit_exceeded.",
     )
     allow_dimension_change: bool = Field(
         default=False,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from inference_deploy.errors import ConfigurationError
 
@@ -24,6 +24,23 @@ class IdempotencySettings(_EnvSettings):
     idempotency_table_name: str = Field(min_length=3)
 
 
+def _comma_separated(value: Any) -> Any:
+    """CloudFormation joins a CommaDelimitedList with commas; an empty list arrives as ""."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
+
+
+class AuthorizationSettings(_EnvSettings):
+    """Who may deploy or delete a model (logic/authorization.py)."""
+
+    owner_tag_key: str = Field(min_length=1, max_length=128)
+    admin_principal_arn_patterns: CommaSeparated = ()
+
+
 class CreateTaskSettings(_EnvSettings):
     deployment_target: str = Field(min_length=1)
     deploy_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
@@ -34,6 +51,17 @@ class CreateTaskSettings(_EnvSettings):
     green_timeout_seconds: int = Field(ge=0)
     drain_seconds: int = Field(ge=0)
     removal_timeout_seconds: int = Field(ge=0)
+    allowed_instance_types: CommaSeparated = Field(min_length=1)
+    max_instance_count: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> Self:
+        # The template's Rules say the same; a request naming nothing must never be refused for the stack's choice.
+        if self.default_instance_type not in self.allowed_instance_types:
+            raise ValueError("DEFAULT_INSTANCE_TYPE must be one of ALLOWED_INSTANCE_TYPES")
+        if self.default_instance_count > self.max_instance_count:
+            raise ValueError("DEFAULT_INSTANCE_COUNT must be at most MAX_INSTANCE_COUNT")
+        return self
 
 
 class ReconcilerSettings(_EnvSettings):
@@ -60,7 +88,9 @@ def _validated[SettingsT: _EnvSettings](model: type[SettingsT], values: tuple[tu
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
-        problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else str(e["msg"]) for e in exc.errors()
+        )
         raise ConfigurationError(f"invalid configuration for {model.__name__}: {problems}") from None
 
 
