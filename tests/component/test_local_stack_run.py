@@ -24,8 +24,9 @@ from typing import Any
 import boto3
 import pytest
 
+from local_stack.api_gateway import CALLER_HEADER
 from local_stack.emulator import ensure_port_free
-from local_stack.run_config import DEMO_MODEL_NAME
+from local_stack.run_config import DEMO_MODEL_NAME, DEMO_OWNER_ROLE, DEMO_TEAM, DEMO_UNTAGGED_ROLE
 from local_stack.template import load_template
 
 pytestmark = pytest.mark.slow
@@ -94,9 +95,9 @@ def _wait_until_ready(process: subprocess.Popen[bytes], output: Path) -> LocalSt
     pytest.fail(f"local stack not ready after {START_TIMEOUT}s:\n{output.read_text(errors='replace')}")
 
 
-def call(stack: LocalStack, method: str, path: str, body: Any = None) -> Answer:
+def call(stack: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method)
+    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -212,11 +213,35 @@ def test_a_model_registered_through_the_aws_endpoint_deploys(stack: LocalStack) 
         ModelName="my-team-embedder",
         PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embedder:1"},
         ExecutionRoleArn=role["Role"]["Arn"],
+        Tags=[{"Key": "team", "Value": DEMO_TEAM}],  # as the banner says: the default caller's team owns it
     )
 
     task = run_to_success(stack, "deploy", "my-team-embedder")
 
     assert task["embedding_model_id"] == "my-team-embedder"
+    assert task["metadata"]["requested_by"]["team"] == DEMO_TEAM
+
+
+def test_the_caller_header_acts_as_the_demo_roles(stack: LocalStack) -> None:
+    account = stack.text().split("account ", 1)[1].split(")", 1)[0]
+    as_role = {
+        name: {CALLER_HEADER: f"arn:aws:sts::{account}:assumed-role/{name}/me"}
+        for name in (DEMO_OWNER_ROLE, DEMO_UNTAGGED_ROLE)
+    }
+    body = {"embedding_model_id": DEMO_MODEL_NAME, "instance_type": "ml.p5.48xlarge"}
+
+    untagged = call(
+        stack, "POST", f"{BASE}/deploy", {"embedding_model_id": DEMO_MODEL_NAME}, as_role[DEMO_UNTAGGED_ROLE]
+    )
+    # The owner role passes authorization; an instance type past the cost limits keeps it from writing.
+    owner = call(stack, "POST", f"{BASE}/deploy", body, as_role[DEMO_OWNER_ROLE])
+
+    assert untagged.status == 403, untagged
+    assert untagged.body["code"] == "forbidden"
+    assert untagged.body["tag_key"] == "team"
+    assert owner.status == 422, owner
+    assert owner.body["code"] == "cost_limit_exceeded"
+    assert f"{CALLER_HEADER}: arn:aws:sts::{account}:assumed-role/{DEMO_UNTAGGED_ROLE}/" in stack.text(), "banner"
 
 
 def test_sigint_stops_everything_and_frees_the_ports(stack: LocalStack) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from local_stack import plan_stack
 from local_stack.api_gateway import (
+    CALLER_HEADER,
     ApiGateway,
     ApiGatewayServer,
     Caller,
@@ -351,6 +352,22 @@ def test_a_request_reaches_the_handler_as_a_proxy_event_with_a_lambda_context(
     assert context.function_name == "EchoFunction"
     assert context.aws_request_id
     assert 0 < context.get_remaining_time_in_millis() <= 7000
+
+
+def test_the_local_caller_header_names_the_caller_and_never_reaches_the_function(
+    served: tuple[ApiGatewayServer, FakeFunction],
+) -> None:
+    server, _ = served
+    other = f"arn:aws:sts::{ACCOUNT}:assumed-role/demo-untagged-deployer/me"
+
+    _, _, default_body = http(f"{server.url}/items/1")
+    _, _, named_body = http(f"{server.url}/items/1", headers={CALLER_HEADER.lower(): other})
+
+    default, named = json.loads(default_body), json.loads(named_body)
+    assert default["requestContext"]["identity"]["userArn"] == f"arn:aws:iam::{ACCOUNT}:user/local-developer"
+    assert named["requestContext"]["identity"]["userArn"] == other
+    assert not any(name.lower() == CALLER_HEADER.lower() for name in named["headers"])
+    assert not any(name.lower() == CALLER_HEADER.lower() for name in named["multiValueHeaders"])
 
 
 def test_over_http_an_unknown_route_is_403_and_a_crash_is_502(served: tuple[ApiGatewayServer, FakeFunction]) -> None:
