@@ -25,6 +25,12 @@ from local_stack.template import Template
 ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_USE_FIPS_ENDPOINT")
 
 
+# `sam local start-api` checks no signature and reports no caller (requestContext.identity.userArn is
+# null), so no owner tag can match: every caller of a sam local API is an admin. `make run`'s own
+# gateway does report one (and honours X-Local-Caller-Arn), so try per-model authorization there.
+SAM_LOCAL_PARAMETERS = {"AdminPrincipalArnPatterns": "*"}
+
+
 class UnsafeFunctionError(ValueError):
     """A function that `sam local` would let call real AWS, whatever the env-vars file says."""
 
@@ -41,7 +47,13 @@ def sam_env_vars(
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
 ) -> dict[str, dict[str, str]]:
-    stack = plan_stack(template, parameters=run_parameters(template, parameters), region=region, account_id=account_id)
+    declared = {name: value for name, value in SAM_LOCAL_PARAMETERS.items() if name in template.parameters}
+    stack = plan_stack(
+        template,
+        parameters=run_parameters(template, {**declared, **(parameters or {})}),
+        region=region,
+        account_id=account_id,
+    )
     forced = {"AWS_ENDPOINT_URL": endpoint_url or default_endpoint_url()}
     document: dict[str, dict[str, str]] = {"Parameters": forced}
     for logical_id, function in stack.functions.items():

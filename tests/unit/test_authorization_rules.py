@@ -11,6 +11,10 @@ from inference_deploy.adapters.iam import IamPrincipal
 from inference_deploy.errors import ConfigurationError
 from inference_deploy.logic.authorization import CallerIdentity
 from inference_deploy.models.settings import AuthorizationSettings, CreateTaskSettings, load_settings
+from local_stack.run_config import RUN_PARAMETERS
+from local_stack.sam_env import sam_env_vars
+from local_stack.template import load_template
+from tests.conftest import TEMPLATE
 
 ACCOUNT = "123456789012"
 
@@ -105,3 +109,10 @@ def test_the_cost_limits_are_read_from_the_environment():
 
     assert settings.allowed_instance_types == ("ml.m5.large", "ml.m5.xlarge")
     assert settings.max_instance_count == 2
+
+
+def test_sam_local_has_no_caller_so_its_env_vars_make_every_caller_an_admin():
+    document = sam_env_vars(load_template(TEMPLATE))
+
+    assert document["CreateTaskFunction"]["ADMIN_PRINCIPAL_ARN_PATTERNS"] == "*"
+    assert RUN_PARAMETERS["AdminPrincipalArnPatterns"] != "*", "make run's gateway has callers: authorize them"
