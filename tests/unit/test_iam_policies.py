@@ -47,6 +47,7 @@ SAGEMAKER_WRITES = {
     "sagemaker:DeleteEndpoint",
     "sagemaker:DeleteEndpointConfig",
 }
+ACCOUNT_SAGEMAKER = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
 ITEM_WRITES = {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 MODEL_ATTRIBUTES = {"embedding_model_id", "active_task", "serving", "unrouted"}
 # What each function may name in a request on the models table (dynamodb:Attributes), from what it calls.
@@ -142,12 +143,14 @@ def test_every_post_route_is_throttled_below_the_stage_limit():
         setting = settings[("/" + path.replace("/", "~1"), "POST")]  # MethodSettings write "/" as "~1"
         for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
             parameter = parameters[setting[limit]["Ref"]]
-            assert parameter["Default"] < stage[limit] and parameter["MaxValue"] <= stage[limit], (path, limit)
+            assert parameter["Default"] < stage[limit], (path, limit)
+            assert parameter["MaxValue"] <= stage[limit], (path, limit)
 
 
 def test_the_access_log_is_kept_and_records_who_called_from_where():
     group = RESOURCES["ApiAccessLogGroup"]
-    assert group["DeletionPolicy"] == "Retain" and group["UpdateReplacePolicy"] == "Retain"
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["UpdateReplacePolicy"] == "Retain"
     setting = API["AccessLogSetting"]
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     text = setting["Format"]
@@ -229,9 +232,7 @@ def test_smoke_test_invokes_only_endpoints_under_the_prefix():
         {
             "Effect": "Allow",
             "Action": ["sagemaker:InvokeEndpoint"],
-            "Resource": {
-                "Fn::Sub": f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint/{ENDPOINT_NAME_PREFIX}*"
-            },
+            "Resource": {"Fn::Sub": f"{ACCOUNT_SAGEMAKER}:endpoint/{ENDPOINT_NAME_PREFIX}*"},
         }
     ]
 
@@ -379,7 +380,8 @@ def test_state_machines_may_invoke_exactly_the_function_arns_they_name(name):
     named = [v for v in properties["DefinitionSubstitutions"].values() if "Fn::GetAtt" in v]
     assert not [p for p in properties["Policies"] if "LambdaInvokePolicy" in p], "it allows function:<name>*"
     invoke = [s for s in _statements(STATE_MACHINES[name]) if "lambda:InvokeFunction" in _as_list(s["Action"])]
-    assert len(invoke) == 1 and _as_list(invoke[0]["Action"]) == ["lambda:InvokeFunction"]
+    assert len(invoke) == 1
+    assert _as_list(invoke[0]["Action"]) == ["lambda:InvokeFunction"]
     resources = invoke[0]["Resource"]
     assert all(r["Fn::GetAtt"][1] == "Arn" for r in resources), "exact, unqualified function ARNs"
     assert sorted(map(json.dumps, resources)) == sorted(map(json.dumps, {json.dumps(n): n for n in named}.values()))
@@ -412,7 +414,8 @@ def test_every_queue_is_encrypted_kept_two_weeks_and_alarmed(name):
         if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
         and a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [name, "QueueName"]}}]
     ]
-    assert len(depth) == 1 and depth[0]["Threshold"] == 1
+    assert len(depth) == 1
+    assert depth[0]["Threshold"] == 1
 
 
 def test_the_dead_letter_queue_admits_only_the_stack_rules():
@@ -462,7 +465,8 @@ def test_alarms_watch_api_errors_throttles_and_executions():
 @pytest.mark.parametrize("name", sorted(ALARMS))
 def test_every_alarm_notifies_the_topic_parameter_when_one_is_given(name):
     actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
-    assert ALARMS[name]["AlarmActions"] == actions and ALARMS[name]["OKActions"] == actions
+    assert ALARMS[name]["AlarmActions"] == actions
+    assert ALARMS[name]["OKActions"] == actions
     assert ALARMS[name]["TreatMissingData"] == "notBreaching"
     assert TEMPLATE["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
     assert TEMPLATE["Parameters"]["AlarmTopicArn"]["Default"] == ""
