@@ -82,16 +82,17 @@ def _arn_text(resource: Any) -> str:
 def test_the_api_admits_only_the_callers_the_parameters_name():
     policy = API["Policy"]["Statement"]
     allow = [s for s in policy if s["Effect"] == "Allow"]
+    # The account root as principal delegates to IAM: a caller still needs execute-api:Invoke of its own
+    # (Principal "*" would admit every matching principal without one).
     assert allow == [
         {
             "Effect": "Allow",
-            "Principal": "*",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
             "Action": "execute-api:Invoke",
             "Resource": "execute-api:/*",
-            "Condition": {"StringLike": {"aws:PrincipalArn": CALLERS}},
         }
     ]
-    # Same-account principals are also admitted by their own IAM policies: only a Deny limits them.
+    # Same-account principals are admitted by their own IAM policies too: only a Deny limits them.
     assert {
         "Effect": "Deny",
         "Principal": "*",
