@@ -48,8 +48,10 @@ validate: tools ## sam validate --lint and cfn-lint on template.yaml
 	$(SAM) validate --lint
 	$(CFN_LINT) template.yaml
 
-security: $(CHECKOV_VENV)/.installed ## checkov on the template (findings fixed or skipped in it with a reason)
+security: $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed ## checkov on the template and on its SAM translation (findings fixed or skipped with a reason)
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(SAM_VENV)/bin/python scripts/translate_template.py template.yaml build/template.cfn.json
+	$(CHECKOV_VENV)/bin/checkov -f build/template.cfn.json --framework cloudformation --skip-download --quiet --compact
 
 build: tools ## sam build (cached, parallel)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inference_deploy.naming import ENDPOINT_NAME_PREFIX
 from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
 from tests.conftest import register_model
 
@@ -34,7 +35,7 @@ def test_delete_unroutes_the_model_and_removes_every_endpoint_it_has(aws):
     register_model(aws, "neighbour-model")
     served = run_task(aws, "deploy", MODEL)["metadata"]["endpoint_name"]
     neighbour = run_task(aws, "deploy", "neighbour-model")["metadata"]["endpoint_name"]
-    _plant_orphan(aws, MODEL, f"{MODEL}-01orphanedgreen0000000000000")
+    _plant_orphan(aws, MODEL, f"{ENDPOINT_NAME_PREFIX}{MODEL}-01orphanedgreen0000000000000")
     _plant_orphan(aws, MODEL, f"{MODEL}-not-ours", managed=False)
 
     task = run_task(aws, "delete", MODEL, reason="model deprecated")
@@ -47,7 +48,7 @@ def test_delete_unroutes_the_model_and_removes_every_endpoint_it_has(aws):
     assert read("models", "neighbour-model").body["endpoint_name"] == neighbour
     metadata = task["metadata"]
     assert metadata["removed_endpoint_name"] == served
-    assert set(metadata["deleted_resources"]) == {served, f"{MODEL}-01orphanedgreen0000000000000"}
+    assert set(metadata["deleted_resources"]) == {served, f"{ENDPOINT_NAME_PREFIX}{MODEL}-01orphanedgreen0000000000000"}
     assert set(metadata["steps"]) == {"unroute", "delete_endpoints", "endpoints_gone"}
     assert metadata["reason"] == "model deprecated"
 

@@ -5,7 +5,7 @@ import pytest
 from inference_deploy.ids import new_task_id
 from inference_deploy.models.common import MODEL_ID_PATTERN
 from inference_deploy.models.task import TaskKind
-from inference_deploy.naming import green_endpoint, name_prefix
+from inference_deploy.naming import ENDPOINT_NAME_PREFIX, green_endpoint, name_prefix
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,4 @@ def test_every_valid_model_id_gives_valid_unique_endpoint_names(model_id):
         assert len(name) <= 63
         assert re.fullmatch(MODEL_ID_PATTERN, name), name
         assert name.startswith(name_prefix(model_id))
+        assert name.startswith(ENDPOINT_NAME_PREFIX)

@@ -159,7 +159,10 @@ def test_state_machines_may_invoke_exactly_the_functions_they_name(name):
     properties = STATE_MACHINES[name]["Properties"]
     named = {v["Fn::GetAtt"][0] for v in properties["DefinitionSubstitutions"].values() if "Fn::GetAtt" in v}
     allowed = {
-        p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in properties["Policies"] if "LambdaInvokePolicy" in p
+        resource["Fn::GetAtt"][0]
+        for statement in _statements(STATE_MACHINES[name])
+        if "lambda:InvokeFunction" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
     }
     assert named == allowed
 

@@ -7,14 +7,17 @@ from inference_deploy.models.serving import EndpointRef
 MANAGED_BY_TAG = "managed_by"
 MANAGED_BY = "inference-deployment-tasks"
 SAGEMAKER_NAME_LIMIT = 63
+# Every endpoint and endpoint config this service creates is named `idt-...`: the template scopes the
+# functions' create, tag, invoke and delete permissions to `endpoint/idt-*` and `endpoint-config/idt-*`.
+ENDPOINT_NAME_PREFIX = "idt-"
 
 
 def green_endpoint(embedding_model_id: str, task_id: str) -> EndpointRef:
-    """`<model id, cut to fit>-<task ULID, lower case>`: unique per task, at most 63 characters for every
-    valid model id, recognisable by eye. The full model id is in the tags; sweeps go by tag, not name."""
+    """`idt-<model id, cut to fit>-<task ULID, lower case>`: unique per task, at most 63 characters for
+    every valid model id, recognisable by eye. The full model id is in the tags; sweeps go by tag, not name."""
     suffix = task_id.split("-", 1)[1].lower()
-    prefix = embedding_model_id[: SAGEMAKER_NAME_LIMIT - len(suffix) - 1]
-    name = f"{prefix}-{suffix}"
+    model = embedding_model_id[: SAGEMAKER_NAME_LIMIT - len(ENDPOINT_NAME_PREFIX) - len(suffix) - 1]
+    name = f"{ENDPOINT_NAME_PREFIX}{model}-{suffix}"
     return EndpointRef(endpoint_name=name, endpoint_config_name=name)
 
 

@@ -188,7 +188,8 @@ class ModelStore:
                 Key={"embedding_model_id": {"S": embedding_model_id}},
                 UpdateExpression="SET unrouted = serving REMOVE serving",
                 ConditionExpression="attribute_exists(serving)",
-                ReturnValues="ALL_OLD",
+                # Not ALL_OLD: the function's IAM policy admits only the attributes it touches (dynamodb:Attributes).
+                ReturnValues="UPDATED_OLD",
             )
         except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
