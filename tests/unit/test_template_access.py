@@ -35,7 +35,7 @@ def test_create_endpoint_config_is_allowed_only_for_the_allowed_instance_types()
 
     # Every variant's type must be in the list, and a config naming none (where ForAllValues holds
     # vacuously) is refused by the Null check.
-    assert condition["ForAllValues:StringEquals"] == {"sagemaker:InstanceTypes": {"Ref": "AllowedInstanceTypes"}}
+    assert condition["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"] == {"Ref": "AllowedInstanceTypes"}
     assert condition["Null"] == {"sagemaker:InstanceTypes": "false"}
     assert condition["StringEquals"] == {"aws:RequestTag/managed_by": "inference-deployment-tasks"}
     assert _actions(statement) == {"sagemaker:CreateEndpointConfig"}
