@@ -169,6 +169,30 @@ class TaskStore:
             raise ModelHasNoTasks(f"model {embedding_model_id} has no {kind.value} task")
         return item_to_task(items[0])
 
+    def page_for_model(
+        self, embedding_model_id: str, kind: TaskKind, *, after: str | None, limit: int
+    ) -> tuple[list[Task], bool]:
+        """Up to `limit` tasks of one kind, newest first, older than task `after` (from the newest when None),
+        and whether older ones remain: one Query of `limit` + 1 items, whatever the model's history."""
+        key = model_kind_key(embedding_model_id, kind)
+        request: dict[str, Any] = {
+            "TableName": self._tasks,
+            "IndexName": BY_MODEL_KIND_INDEX,
+            "KeyConditionExpression": "model_kind = :mk",
+            "ExpressionAttributeValues": {":mk": {"S": key}},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {"id": {"S": after}, "model_kind": {"S": key}}
+        try:
+            response = self._client.query(**request)
+        except CallFailed as exc:
+            raise translate(exc, f"{kind.value} tasks of {embedding_model_id}") from exc
+        tasks = [item_to_task(item) for item in response.get("Items", [])]
+        more = len(tasks) > limit or "LastEvaluatedKey" in response
+        return tasks[:limit], more
+
     # ---------------------------------------------------------------- the workflow's writes
 
     def mark_in_progress(self, task_id: str) -> Task:

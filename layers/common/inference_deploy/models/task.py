@@ -71,6 +71,17 @@ class Task(BaseModel):
         )
 
 
+class TaskPage(BaseModel):
+    """One page of a model's tasks, newest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tasks: list[Task]
+    next_token: str | None = Field(
+        default=None, description="Pass as next_token for the next (older) page; absent on the last page."
+    )
+
+
 def model_kind_key(embedding_model_id: str, kind: TaskKind) -> str:
     """Partition key of the ByModelKind index: one partition per (model, kind)."""
     return f"{embedding_model_id}#{kind.value}"
