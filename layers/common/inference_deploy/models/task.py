@@ -71,6 +71,20 @@ class Task(BaseModel):
         )
 
 
+class StepRun(BaseModel):
+    """One run of a workflow state, as `metadata.step_runs` lists them (a polling state runs many times)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: str = Field(description="The state's name in the state machine.", examples=["ProvisionGreen"])
+    started_at: Timestamp
+    ended_at: Timestamp
+    runs: int | None = Field(
+        default=None, ge=2, description="How many times the state ran in a row (polling), when more than once."
+    )
+    error: str | None = Field(default=None, description="The error the last run ended with, when it failed.")
+
+
 class TaskPage(BaseModel):
     """One page of a model's tasks, newest first."""
 
