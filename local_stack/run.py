@@ -42,6 +42,7 @@ from local_stack.run_config import (
     run_parameters,
 )
 from local_stack.sagemaker import register_model
+from local_stack.task_events import StreamPump, record_events, stream_mappings
 from local_stack.template import Template, load_template
 
 BASE_PATH = "/internal/inference-deployment"
@@ -97,6 +98,8 @@ def serve(
         )
         running.callback(print, "local stack stopped", file=out, flush=True)
         running.enter_context(aws)
+        for pump in start_stream_pumps(aws, template):
+            running.callback(pump.stop)
         model_role = register_demo_model(aws)
         _warm_handlers(aws, out)
         if options.faults:
@@ -114,6 +117,27 @@ def serve(
         stop.wait()
         print("stopping ...", file=out, flush=True)
     return 0
+
+
+def start_stream_pumps(aws: EmulatedAwsServer, template: Template) -> list[StreamPump]:
+    """Record every event of the stack's buses, and feed each stream-triggered function its table's stream."""
+    buses = [aws.stack.resources[i].ref for i, r in template.resources.items() if r.type == "AWS::Events::EventBus"]
+    if buses:
+        record_events(aws.client("events"), aws.client("logs"), buses)
+    pumps = []
+    for mapping in stream_mappings(template.resources):
+        pump = StreamPump(
+            aws.client("lambda"),
+            account_id=aws.stack.account_id,
+            region=aws.region,
+            table_name=aws.stack.tables[mapping.table].name,
+            function_name=aws.stack.functions[mapping.function].name,
+            batch_size=mapping.batch_size,
+            max_retries=mapping.max_retries,
+        )
+        pump.start()
+        pumps.append(pump)
+    return pumps
 
 
 def install_faults(faults: Iterable[Fault], out: TextIO) -> FaultPlan:
@@ -166,6 +190,7 @@ def banner(aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, mod
         f"  curl -sS {api.url}{BASE_PATH}/deploy-status/{DEMO_MODEL_NAME}",
         f"  {python} -m local_stack executions --endpoint-url {aws_url} [TASK_ID]",
         f"  (or: make executions{make_port} [TASK=...])",
+        f"and the task events the stack published, newest first: make events{make_port} [TASK=...]",
         "Register another model (any name; the role exists):",
         f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {aws_url} --region {aws.region} "
         "sagemaker create-model --model-name my-model "

@@ -55,8 +55,7 @@ class BusReader:
     def __init__(self, aws: EmulatedAws) -> None:
         self._sqs = aws.client("sqs")
         events = aws.client("events")
-        self.bus = aws.stack.resources["TaskEventsBus"].ref
-        events.create_event_bus(Name=self.bus)
+        self.bus = aws.stack.resources["TaskEventsBus"].ref  # the stack creates it
         self.queue = self._sqs.create_queue(QueueName="task-events-subscriber")["QueueUrl"]
         queue_arn = self._sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
