@@ -56,8 +56,9 @@ security: $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed ## checkov on the te
 build: tools ## sam build (cached, parallel)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
-openapi: dev ## Regenerate openapi.json from the routes
+openapi: dev ## Regenerate openapi.json from the routes, events.schema.json from the task model
 	PYTHONPATH=layers/common:functions $(PY) -m scripts.gen_openapi > openapi.json.tmp && mv openapi.json.tmp openapi.json
+	PYTHONPATH=layers/common $(PY) -c "from inference_deploy.logic.task_events import detail_schema_json as s; print(s(), end='')" > events.schema.json.tmp && mv events.schema.json.tmp events.schema.json
 
 schemathesis: dev $(SCHEMATHESIS_VENV)/.installed ## Fuzz the local stack against openapi.json (all checks and phases, fixed seed)
 	PY=$(PY) SCHEMATHESIS=$(SCHEMATHESIS_VENV)/bin/schemathesis scripts/schemathesis

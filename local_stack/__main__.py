@@ -3,6 +3,7 @@
   run         the whole service: emulated AWS on :5000, the API on :3000, a demo model (`make run`)
   aws         only the emulated AWS with the template deployed; prints its endpoint and names as JSON
   executions  the stack's Step Functions executions (recent ones, or one task's steps); any endpoint
+  events      the task events `run` published (newest first, or one task's)
   env-vars    an --env-vars file for `sam local` aimed at the local stack (events/local-env.json)
 
 `run` and `aws` put the handlers' and layers' directories on sys.path (from the template's CodeUri
@@ -31,6 +32,7 @@ from local_stack.faults import FaultSpecError, parse_faults
 from local_stack.run import RunOptions, add_import_paths, serve
 from local_stack.run_config import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_HOST, DEFAULT_REGION
 from local_stack.sam_env import render, sam_env_vars
+from local_stack.task_events import format_events, published_events
 from local_stack.template import load_template
 
 DEFAULT_TEMPLATE = Path("template.yaml")
@@ -107,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     executions.add_argument("--stack-name", help="use the state machines of this CloudFormation stack")
     executions.add_argument("--limit", type=int, default=20, help="how many executions to list (%(default)s)")
     executions.set_defaults(handler=_executions)
+
+    events = commands.add_parser("events", help="the task events `make run` published, newest first")
+    events.add_argument("task_id", nargs="?", help="only this task's events")
+    events.add_argument("--endpoint-url", required=True, help="the local stack's AWS endpoint")
+    events.add_argument("--region", default=DEFAULT_REGION)
+    events.set_defaults(handler=_events)
 
     env_vars = commands.add_parser("env-vars", help="print a `sam local --env-vars` file aimed at the local stack")
     env_vars.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
@@ -215,6 +223,20 @@ def _executions(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _events(args: argparse.Namespace) -> int:
+    logs = boto3.session.Session(
+        region_name=args.region,
+        aws_access_key_id=SERVER_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=SERVER_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).client("logs", endpoint_url=args.endpoint_url)
+    try:
+        sys.stdout.write(format_events(published_events(logs, args.task_id)))
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _env_vars(args: argparse.Namespace) -> int:

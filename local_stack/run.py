@@ -45,6 +45,7 @@ from local_stack.run_config import (
     run_parameters,
 )
 from local_stack.sagemaker import register_model
+from local_stack.task_events import StreamPump, record_events, stream_mappings
 from local_stack.template import Template, load_template
 
 BASE_PATH = "/internal/inference-deployment"
@@ -100,6 +101,8 @@ def serve(
         )
         running.callback(print, "local stack stopped", file=out, flush=True)
         running.enter_context(aws)
+        for pump in start_stream_pumps(aws, template):
+            running.callback(pump.stop)
         owner_tag = str(template.parameter_values(aws.parameters).get("OwnerTagKey", "team"))
         model_role = register_demo_model(aws, owner_tag)
         create_demo_principals(aws, owner_tag)
@@ -123,6 +126,27 @@ def serve(
         stop.wait()
         print("stopping ...", file=out, flush=True)
     return 0
+
+
+def start_stream_pumps(aws: EmulatedAwsServer, template: Template) -> list[StreamPump]:
+    """Record every event of the stack's buses, and feed each stream-triggered function its table's stream."""
+    buses = [aws.stack.resources[i].ref for i, r in template.resources.items() if r.type == "AWS::Events::EventBus"]
+    if buses:
+        record_events(aws.client("events"), aws.client("logs"), buses)
+    pumps = []
+    for mapping in stream_mappings(template.resources):
+        pump = StreamPump(
+            aws.client("lambda"),
+            account_id=aws.stack.account_id,
+            region=aws.region,
+            table_name=aws.stack.tables[mapping.table].name,
+            function_name=aws.stack.functions[mapping.function].name,
+            batch_size=mapping.batch_size,
+            max_retries=mapping.max_retries,
+        )
+        pump.start()
+        pumps.append(pump)
+    return pumps
 
 
 def install_faults(faults: Iterable[Fault], out: TextIO) -> FaultPlan:
@@ -204,6 +228,7 @@ def banner(
         f"  curl -sS {api.url}{BASE_PATH}/deploy-status/{DEMO_MODEL_NAME}",
         f"  {python} -m local_stack executions --endpoint-url {aws_url} [TASK_ID]",
         f"  (or: make executions{make_port} [TASK=...])",
+        f"and the task events the stack published, newest first: make events{make_port} [TASK=...]",
         f"Access: you call as {api.gateway.caller.user_arn} ({owner_tag}={DEMO_TEAM}, the demo model's owner tag);",
         f"act as another caller with the {CALLER_HEADER} header (only this local gateway reads it):",
         f"  curl -sS -X POST {api.url}{BASE_PATH}/deploy -H 'Content-Type: application/json' "

@@ -235,7 +235,8 @@ def deploy(
     session: boto3.session.Session | None = None,
     endpoint_url: str | None = None,
 ) -> DeployedStack:
-    """Create the template's tables, functions (placeholder code) and state machines; return the stack."""
+    """Create the template's tables, event buses, functions (placeholder code) and state machines; return
+    the stack."""
     if not isinstance(template, Template):
         template = load_template(template, project_root=project_root)
     session = session or boto3.session.Session(region_name=region)
@@ -253,6 +254,10 @@ def deploy(
         dynamodb.create_table(**table.create_request)
         if table.time_to_live is not None:
             dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification=table.time_to_live)
+
+    for logical_id, resource in template.resources.items():
+        if resource.type == "AWS::Events::EventBus" and logical_id in stack.resources:
+            client("events").create_event_bus(Name=stack.resources[logical_id].ref)
 
     lambda_client = client("lambda")
     for function in stack.functions.values():

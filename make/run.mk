@@ -7,6 +7,7 @@
 #   make run HOST=0.0.0.0                      reachable from containers (sam local); exposes it to the network
 #   make executions [TASK=deploy-01...]        the stack's executions, or one task's steps
 #   make executions ENDPOINT_URL=              ... against the AWS account of your credentials instead
+#   make events [TASK=deploy-01...]            the task events the local stack published, newest first
 
 API_PORT ?= 3000
 AWS_PORT ?= 5000
@@ -18,10 +19,13 @@ FAULTS ?=
 
 comma := ,
 
-.PHONY: run executions
+.PHONY: run executions events
 
 run: dev ## Serve the whole service locally (API :3000, emulated AWS :5000) until Ctrl-C
 	$(PY) -m local_stack run --host $(HOST) --api-port $(API_PORT) --aws-port $(AWS_PORT) $(foreach f,$(subst $(comma), ,$(FAULTS)),--fault $(f))
 
 executions: dev ## Executions of the local stack's state machines (TASK=<task id> for its steps)
 	$(PY) -m local_stack executions $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL)) $(TASK)
+
+events: dev ## Task events the local stack published, newest first (TASK=<task id> for one task's)
+	$(PY) -m local_stack events --endpoint-url http://127.0.0.1:$(AWS_PORT) $(TASK)

@@ -1,21 +1,29 @@
-"""GET routes: a task by id, the latest task of a model (one Query on the ByModelKind index), and the
-endpoint that serves a model."""
+"""GET routes: a task by id, the latest task of a model (one Query on the ByModelKind index), a model's
+task history (one Query per kind per page), and the endpoint that serves a model."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
-from inference_deploy.errors import DomainError, ModelHasNoTasks, ModelNotServed, StoreUnavailable, TaskNotFound
+from inference_deploy.errors import (
+    DomainError,
+    InvalidPageToken,
+    ModelHasNoTasks,
+    ModelNotServed,
+    StoreUnavailable,
+    TaskNotFound,
+)
+from inference_deploy.logic.history import DEFAULT_LIMIT, MAX_LIMIT, MAX_TOKEN_LENGTH, task_history
 from inference_deploy.logic.reads import get_task, latest_task, serving_record
 from inference_deploy.models.serving import ServingRecord
-from inference_deploy.models.task import Task, TaskKind
+from inference_deploy.models.task import Task, TaskKind, TaskPage
 from inference_deploy.observability import logger, metrics, tracer
 
 BASE = "/internal/inference-deployment"
@@ -68,6 +76,25 @@ def get_model_delete_status(embedding_model_id: ModelIdParam) -> Task:
 )
 def get_serving_record(embedding_model_id: ModelIdParam) -> ServingRecord:
     return serving_record(embedding_model_id, dependencies.model_store())
+
+
+@app.get(
+    f"{BASE}/models/<embedding_model_id>/tasks",
+    summary="A model's tasks, newest first, a page at a time",
+    responses={
+        200: {"description": "A page of tasks", "content": {"application/json": {"model": TaskPage}}},
+        **problem_responses(InvalidPageToken, StoreUnavailable, query=True),
+    },
+)
+def get_model_tasks(
+    embedding_model_id: ModelIdParam,
+    kind: Annotated[TaskKind | None, Query(description="Only tasks of this kind; both kinds when omitted")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Tasks per page")] = DEFAULT_LIMIT,
+    next_token: Annotated[
+        str | None, Query(max_length=MAX_TOKEN_LENGTH, description="The next_token of the previous page")
+    ] = None,
+) -> TaskPage:
+    return task_history(embedding_model_id, kind, limit, next_token, dependencies.task_store())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

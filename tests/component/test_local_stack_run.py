@@ -244,6 +244,35 @@ def test_the_caller_header_acts_as_the_demo_roles(stack: LocalStack) -> None:
     assert f"{CALLER_HEADER}: arn:aws:sts::{account}:assumed-role/{DEMO_UNTAGGED_ROLE}/" in stack.text(), "banner"
 
 
+def test_the_task_events_it_published_are_printed_newest_first(
+    stack: LocalStack, deployed_demo: dict[str, Any]
+) -> None:
+    task_id = deployed_demo["id"]
+
+    def printed() -> list[str]:
+        answer = subprocess.run(
+            [sys.executable, "-m", "local_stack", "events", "--endpoint-url", stack.aws_url, task_id],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return answer.stdout.splitlines()
+
+    deadline = time.monotonic() + 60
+    lines = printed()
+    while not any(line.split()[-1] == "succeeded" for line in lines if line.split()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        lines = printed()
+
+    statuses = [line.split()[-1] for line in lines if "  status  " in line]
+    assert statuses == ["succeeded", "in_progress", "pending"]
+    steps = [line.split()[-1] for line in lines if "  step  " in line]
+    assert steps[0] == "MarkSucceeded"
+    assert steps[-1] == "MarkInProgress"
+    assert all(task_id in line for line in lines)
+
+
 def test_sigint_stops_everything_and_frees_the_ports(stack: LocalStack) -> None:
     ports = [int(url.rsplit(":", 1)[1]) for url in (stack.api_url, stack.aws_url)]
 

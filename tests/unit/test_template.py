@@ -77,7 +77,7 @@ def test_every_route_requires_iam_auth():
     routes = 0
     for function in FUNCTIONS.values():
         for event in function["Properties"].get("Events", {}).values():
-            allowed = {"Api", "EventBridgeRule", "Schedule", "ScheduleV2"}
+            allowed = {"Api", "EventBridgeRule", "Schedule", "ScheduleV2", "DynamoDB"}
             assert event["Type"] in allowed, "no other way in (no HttpApi, no URL)"
             if event["Type"] != "Api":
                 continue

@@ -6,6 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
+from inference_deploy.adapters.event_bus import EventBus
 from inference_deploy.adapters.executions import Executions
 from inference_deploy.adapters.iam import PrincipalDirectory
 from inference_deploy.adapters.model_store import ModelStore
@@ -13,6 +14,7 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
+    EventSettings,
     IdempotencySettings,
     StoreSettings,
     clear_settings_cache,
@@ -68,6 +70,15 @@ def _executions(settings: CreateTaskSettings) -> Executions:
     )
 
 
+def event_bus() -> EventBus:
+    return _event_bus(load_settings(EventSettings))
+
+
+@cache
+def _event_bus(settings: EventSettings) -> EventBus:
+    return EventBus(settings.event_bus_name)
+
+
 def idempotency_store() -> DynamoDBPersistenceLayer:
     return _idempotency_store(load_settings(IdempotencySettings))
 
@@ -82,7 +93,15 @@ def _idempotency_store(settings: IdempotencySettings) -> DynamoDBPersistenceLaye
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (_task_store, _model_store, sagemaker, principal_directory, _executions, _idempotency_store):
+    for factory in (
+        _task_store,
+        _model_store,
+        sagemaker,
+        principal_directory,
+        _executions,
+        _idempotency_store,
+        _event_bus,
+    ):
         factory.cache_clear()
     clear_settings_cache()
     aws.reset_clients()

@@ -98,6 +98,12 @@ class StoreUnavailable(DomainError):
     code = "store_unavailable"
 
 
+class InvalidPageToken(DomainError):
+    """A next_token this API did not issue for this model and kind filter (or altered on the way)."""
+
+    code = "invalid_next_token"
+
+
 class ModelNotServed(DomainError):
     """The model has no serving record: there is nothing to remove."""
 

@@ -7,7 +7,7 @@ call `reset_clients()` between emulated accounts. Retries use the SDK's standard
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -68,7 +68,12 @@ def sagemaker_runtime() -> SageMakerRuntimeClient:
     return _session().client("sagemaker-runtime", config=RUNTIME_CONFIG)
 
 
+@cache
+def events() -> Any:  # no type stubs for EventBridge in the project's dependencies
+    return _session().client("events", config=CONTROL_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget every cached client (tests switch emulated accounts between cases)."""
-    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, iam):
+    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, iam, events):
         factory.cache_clear()

@@ -9,6 +9,7 @@ next), composing the entries ModelStore builds for them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from inference_deploy.adapters import aws
@@ -31,7 +32,15 @@ from inference_deploy.errors import (
     TaskNotFound,
 )
 from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind, TaskStatus, model_kind_key
+from inference_deploy.models.task import (
+    ActiveTask,
+    StepRun,
+    Task,
+    TaskError,
+    TaskKind,
+    TaskStatus,
+    model_kind_key,
+)
 from inference_deploy.observability import logger
 
 if TYPE_CHECKING:
@@ -169,6 +178,30 @@ class TaskStore:
             raise ModelHasNoTasks(f"model {embedding_model_id} has no {kind.value} task")
         return item_to_task(items[0])
 
+    def page_for_model(
+        self, embedding_model_id: str, kind: TaskKind, *, after: str | None, limit: int
+    ) -> tuple[list[Task], bool]:
+        """Up to `limit` tasks of one kind, newest first, older than task `after` (from the newest when None),
+        and whether older ones remain: one Query of `limit` + 1 items, whatever the model's history."""
+        key = model_kind_key(embedding_model_id, kind)
+        request: dict[str, Any] = {
+            "TableName": self._tasks,
+            "IndexName": BY_MODEL_KIND_INDEX,
+            "KeyConditionExpression": "model_kind = :mk",
+            "ExpressionAttributeValues": {":mk": {"S": key}},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {"id": {"S": after}, "model_kind": {"S": key}}
+        try:
+            response = self._client.query(**request)
+        except CallFailed as exc:
+            raise translate(exc, f"{kind.value} tasks of {embedding_model_id}") from exc
+        tasks = [item_to_task(item) for item in response.get("Items", [])]
+        more = len(tasks) > limit or "LastEvaluatedKey" in response
+        return tasks[:limit], more
+
     # ---------------------------------------------------------------- the workflow's writes
 
     def mark_in_progress(self, task_id: str) -> Task:
@@ -213,6 +246,88 @@ class TaskStore:
             else:
                 raise translate(exc, f"finish {task_id}") from exc
         return self.get(task_id)
+
+    # ---------------------------------------------------------------- live progress
+
+    def step_started(self, task_id: str, step: str, at: datetime) -> int | None:
+        """Name the workflow state now running on an active task (a finished task is left as it is).
+        When the task's last recorded run is of this same state (a polling loop, a retry), return its
+        index, for `step_ended` to extend that run instead of adding one per round."""
+        try:
+            response = self._client.update_item(
+                TableName=self._tasks,
+                Key={"id": {"S": task_id}},
+                UpdateExpression="SET #md.#cs = :step, #md.#csa = :at",
+                ConditionExpression=f"attribute_exists(id) AND {_IS_ACTIVE}",
+                ExpressionAttributeNames={
+                    "#md": "metadata",
+                    "#cs": "current_step",
+                    "#csa": "current_step_started_at",
+                    "#s": "status",
+                },
+                ExpressionAttributeValues={
+                    ":step": serialize(step),
+                    ":at": serialize(format_timestamp(at)),
+                    **_ACTIVE_STATUSES,
+                },
+                ReturnValues="ALL_OLD",  # the item as it was, at no extra read
+            )
+        except CallFailed as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"progress of {task_id}") from exc
+            return None
+        metadata = from_item(response.get("Attributes", {})).get("metadata") or {}
+        runs = metadata.get("step_runs") or []
+        if runs and metadata.get("current_step") == step and runs[-1].get("step") == step:
+            return len(runs) - 1
+        return None
+
+    def step_ended(self, task_id: str, run: StepRun, *, extends: int | None = None) -> None:
+        """Record a finished run of a state: appended to the task's step runs, or, when it `extends` the
+        run at that index (the same state, again), that run's end, count and error are updated. Not
+        conditional on the status: the step that writes the terminal status records its own run after."""
+        names = {"#md": "metadata", "#sr": "step_runs"}
+        update: dict[str, Any]
+        if extends is None:
+            update = {
+                "UpdateExpression": "SET #md.#sr = list_append(if_not_exists(#md.#sr, :none), :run)",
+                "ConditionExpression": "attribute_exists(id)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {
+                    ":run": serialize([run.model_dump(mode="json", exclude_none=True)]),
+                    ":none": serialize([]),
+                },
+            }
+        else:
+            at = f"#md.#sr[{extends}]"
+            values = {
+                ":end": serialize(format_timestamp(run.ended_at)),
+                ":one": serialize(1),
+                ":step": serialize(run.step),
+            }
+            expression = f"SET {at}.#end = :end, {at}.#runs = if_not_exists({at}.#runs, :one) + :one"
+            if run.error is None:
+                expression += f" REMOVE {at}.#err"
+            else:
+                expression += f", {at}.#err = :err"
+                values[":err"] = serialize(run.error)
+            update = {
+                "UpdateExpression": expression,
+                "ConditionExpression": f"{at}.#step = :step",
+                "ExpressionAttributeNames": {
+                    **names,
+                    "#end": "ended_at",
+                    "#runs": "runs",
+                    "#err": "error",
+                    "#step": "step",
+                },
+                "ExpressionAttributeValues": values,
+            }
+        try:
+            self._client.update_item(TableName=self._tasks, Key={"id": {"S": task_id}}, **update)
+        except CallFailed as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"progress of {task_id}") from exc
 
     # ---------------------------------------------------------------- building blocks
 

@@ -27,6 +27,7 @@ from inference_deploy.errors import (
     ExecutionStartFailed,
     Forbidden,
     IdempotencyKeyReused,
+    InvalidPageToken,
     ModelBusy,
     ModelHasNoTasks,
     ModelNotServed,
@@ -58,6 +59,7 @@ _SERVER_DETAILS = {
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
     TaskNotFound: HTTPStatus.NOT_FOUND,
+    InvalidPageToken: HTTPStatus.BAD_REQUEST,
     ModelHasNoTasks: HTTPStatus.NOT_FOUND,
     ModelNotServed: HTTPStatus.NOT_FOUND,
     TaskConflict: HTTPStatus.CONFLICT,
@@ -310,7 +312,7 @@ def build_resolver() -> ApiResolver:
 
 
 _PROBLEM_DESCRIPTIONS = {
-    400: "Malformed JSON body",
+    400: "Malformed JSON body, or a next_token this API did not issue for this model and kind",
     403: "Not allowed: API Gateway refused the caller, or the caller may not act on this model "
     "(the owner tag named in tag_key does not match, and the caller is no admin)",
     404: "No such task, no task of this kind for the model, or the model is not served",
@@ -360,12 +362,15 @@ def problem_doc(status: int, codes: Sequence[str], description: str) -> dict[str
     return entry
 
 
-def problem_responses(*errors: type[DomainError], body: bool = False) -> dict[int, Any]:
+def problem_responses(*errors: type[DomainError], body: bool = False, query: bool = False) -> dict[int, Any]:
     """OpenAPI `responses` entries for every problem a route can answer with: the resolver's own (and
-    those of request bodies when `body`), and the domain `errors` its logic raises."""
+    those of request bodies when `body`, of validated query parameters when `query`), and the domain
+    `errors` its logic raises."""
     codes: dict[int, list[str]] = {int(status): list(found) for status, found in _EVERY_ROUTE.items()}
     for status, found in (_BODY_ROUTES if body else {}).items():
         codes.setdefault(int(status), []).extend(found)
+    if query:
+        codes.setdefault(int(HTTPStatus.UNPROCESSABLE_ENTITY), []).append("validation_error")
     for error in errors:
         status = next((_STATUS[cls] for cls in error.__mro__ if cls in _STATUS), HTTPStatus.INTERNAL_SERVER_ERROR)
         codes.setdefault(int(status), []).append(error.code)

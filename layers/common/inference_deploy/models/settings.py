@@ -64,6 +64,10 @@ class CreateTaskSettings(_EnvSettings):
         return self
 
 
+class EventSettings(_EnvSettings):
+    event_bus_name: str = Field(min_length=1)
+
+
 class ReconcilerSettings(_EnvSettings):
     deployment_target: str = Field(min_length=1)
     reconcile_grace_seconds: int = Field(ge=0)

@@ -71,6 +71,31 @@ class Task(BaseModel):
         )
 
 
+class StepRun(BaseModel):
+    """One run of a workflow state, as `metadata.step_runs` lists them (a polling state runs many times)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: str = Field(description="The state's name in the state machine.", examples=["ProvisionGreen"])
+    started_at: Timestamp
+    ended_at: Timestamp
+    runs: int | None = Field(
+        default=None, ge=2, description="How many times the state ran in a row (polling), when more than once."
+    )
+    error: str | None = Field(default=None, description="The error the last run ended with, when it failed.")
+
+
+class TaskPage(BaseModel):
+    """One page of a model's tasks, newest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tasks: list[Task]
+    next_token: str | None = Field(
+        default=None, description="Pass as next_token for the next (older) page; absent on the last page."
+    )
+
+
 def model_kind_key(embedding_model_id: str, kind: TaskKind) -> str:
     """Partition key of the ByModelKind index: one partition per (model, kind)."""
     return f"{embedding_model_id}#{kind.value}"

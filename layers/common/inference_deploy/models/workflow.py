@@ -53,6 +53,13 @@ class StepFailure(_Payload):
     Cause: str | None = None
 
 
+class StepProgress(_Payload):
+    """What each Task state passes for live progress: its task and its own name (`$$.State.Name`)."""
+
+    task_id: TaskId
+    step: str = Field(min_length=1, max_length=80)
+
+
 class TaskStepEvent(_Payload):
     task_id: TaskId
 

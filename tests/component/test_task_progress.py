@@ -1,0 +1,137 @@
+"""Live progress: while a task runs, GET names the state running and lists the runs of the states done,
+written by the workflow steps themselves; a failed progress write never fails the rollout."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from inference_deploy.adapters import aws as clients
+from local_stack.emulator import EmulatedAws
+from local_stack.faults import Fault
+from tests.component.workflow_helpers import executed_states, read, request, run_task
+from tests.conftest import register_model, serve_directly, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "embed-progress-1"
+
+
+def task_states(kind: str) -> set[str]:
+    states = json.loads((ROOT / "statemachine" / f"{kind}.asl.json").read_text())["States"]
+    return {name for name, state in states.items() if state["Type"] == "Task"}
+
+
+def ran(aws: EmulatedAws, kind: str, execution_arn: str) -> list[str]:
+    """The Task states the execution entered, in order, consecutive repeats (polling) counted once."""
+    names = [s for s in executed_states(aws, execution_arn) if s in task_states(kind)]
+    return [name for i, name in enumerate(names) if i == 0 or names[i - 1] != name]
+
+
+def until(condition: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"never saw {what}")
+
+
+def test_a_running_deploy_shows_its_current_step_and_the_steps_done(aws):
+    register_model(aws, MODEL, endpoint_status="Creating")  # green never leaves Creating
+    created = request("deploy", MODEL)
+    assert created.status == 202
+
+    def polling_green() -> dict[str, Any] | None:
+        task = read("deploy", created.body["id"]).body
+        runs = task["metadata"].get("step_runs", [])
+        return task if any(r["step"] == "CheckGreen" for r in runs) else None
+
+    task = until(polling_green, "the deploy polling its green endpoint")
+    aws.client("stepfunctions").stop_execution(executionArn=created.body["execution_arn"])
+
+    assert task["status"] == "in_progress"
+    assert task["metadata"]["current_step"] == "CheckGreen"
+    runs = task["metadata"]["step_runs"]
+    assert [r["step"] for r in runs] == ["MarkInProgress", "ResolveModel", "ProvisionGreen", "CheckGreen"]
+    for run in runs:
+        assert run["started_at"] <= run["ended_at"]
+        assert "error" not in run
+
+
+def test_polling_rounds_extend_one_run_instead_of_adding_one_each(aws):
+    register_model(aws, MODEL, creating_polls=6)
+
+    task = run_task(aws, "deploy", MODEL)
+
+    assert task["status"] == "succeeded"
+    checks = [r for r in task["metadata"]["step_runs"] if r["step"] == "CheckGreen"]
+    assert len(checks) == 1
+    assert checks[0]["runs"] == 7  # six rounds Creating, one InService
+
+
+def test_a_finished_deploy_lists_every_step_it_ran_and_keeps_its_outcome(aws):
+    register_model(aws, MODEL)
+    run_task(aws, "deploy", MODEL)  # a blue to retire
+
+    created = request("deploy", MODEL)
+    wait_for(aws, created.body["execution_arn"])
+    task = read("deploy", created.body["id"]).body
+
+    assert task["status"] == "succeeded"
+    assert [r["step"] for r in task["metadata"]["step_runs"]] == ran(aws, "deploy", created.body["execution_arn"])
+    assert "RetireBlue" in [r["step"] for r in task["metadata"]["step_runs"]]
+    assert task["metadata"]["step_runs"][-1]["step"] == "MarkSucceeded"
+    assert task["metadata"]["current_step"] == "MarkSucceeded"
+    assert "retire_blue" in task["metadata"]["steps"]  # the terminal write left the runs and its outcome
+
+
+def test_a_failed_deploy_records_the_failing_run_and_its_error(aws):
+    register_model(aws, MODEL, endpoint_status="Failed")
+
+    task = run_task(aws, "deploy", MODEL)
+
+    assert task["status"] == "failed"
+    runs = task["metadata"]["step_runs"]
+    failing = next(r for r in runs if r["step"] == "CheckGreen")
+    assert failing["error"] == "GreenFailed"
+    assert [r["step"] for r in runs][-2:] == ["DiscardGreen", "MarkFailed"]
+
+
+def test_a_finished_delete_lists_every_step_it_ran(aws):
+    serve_directly(aws, MODEL)
+
+    created = request("delete", MODEL)
+    wait_for(aws, created.body["execution_arn"])
+    task = read("delete", created.body["id"]).body
+
+    assert task["status"] == "succeeded"
+    assert [r["step"] for r in task["metadata"]["step_runs"]] == ran(aws, "delete", created.body["execution_arn"])
+    assert task["metadata"]["step_runs"][0]["step"] == "MarkInProgress"
+
+
+def test_a_progress_write_that_fails_never_fails_the_rollout(aws, faults):
+    register_model(aws, MODEL)
+
+    def progress_write(params: dict[str, Any]) -> bool:
+        return bool({"#cs", "#sr"} & set(params.get("ExpressionAttributeNames", {})))
+
+    fault = faults.plan.add(
+        Fault(
+            "dynamodb",
+            "UpdateItem",
+            "error",
+            times=1_000,
+            code="ProvisionedThroughputExceededException",
+            when=progress_write,
+        ),
+        clients.dynamodb(),
+    )
+    task = run_task(aws, "deploy", MODEL)
+
+    assert fault.hits > 0
+    assert task["status"] == "succeeded"
+    assert "step_runs" not in task["metadata"]
+    assert "current_step" not in task["metadata"]
