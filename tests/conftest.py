@@ -94,6 +94,9 @@ TEST_PARAMETERS = {
     "DrainSeconds": "0",
     "GreenTimeoutSeconds": "60",
     "RemovalTimeoutSeconds": "60",
+    # No bake unless a test asks for one (bake_seconds in the request); its checks never wait.
+    "BakeSeconds": "0",
+    "BakeCheckSeconds": "0",
 }
 
 

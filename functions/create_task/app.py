@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from inference_deploy import dependencies
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
+    CloudWatchUnavailable,
     ExecutionStartFailed,
     IdempotencyKeyReused,
     ModelBusy,
@@ -21,10 +22,11 @@ from inference_deploy.errors import (
     RequestInProgress,
     StoreUnavailable,
     TaskConflict,
+    UnknownAlarms,
     WorkflowServiceUnavailable,
 )
 from inference_deploy.logic.idempotency import run_once
-from inference_deploy.logic.tasks import create_task
+from inference_deploy.logic.tasks import check_rollback_alarms, create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings, load_settings
 from inference_deploy.models.task import Task, TaskKind
@@ -73,6 +75,8 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     caller = identity.user_arn or identity.caller or "unknown"
 
     def work() -> Task:
+        if isinstance(request, DeployRequest):
+            check_rollback_alarms(request, dependencies.alarms())
         return create_task(
             kind,
             request,
@@ -106,7 +110,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: ACCEPTED,
-        **problem_responses(*CREATE_ERRORS, body=True),
+        **problem_responses(*CREATE_ERRORS, UnknownAlarms, CloudWatchUnavailable, body=True),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:

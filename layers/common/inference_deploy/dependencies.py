@@ -6,6 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.executions import Executions
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
@@ -50,6 +51,11 @@ def sagemaker() -> SageMaker:
     return SageMaker()
 
 
+@cache
+def alarms() -> Alarms:
+    return Alarms()
+
+
 def executions() -> Executions:
     return _executions(load_settings(CreateTaskSettings))
 
@@ -75,7 +81,7 @@ def _idempotency_store(settings: IdempotencySettings) -> DynamoDBPersistenceLaye
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (_task_store, _model_store, sagemaker, _executions, _idempotency_store):
+    for factory in (_task_store, _model_store, sagemaker, alarms, _executions, _idempotency_store):
         factory.cache_clear()
     clear_settings_cache()
     aws.reset_clients()

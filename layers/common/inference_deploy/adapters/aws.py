@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -58,11 +59,16 @@ def sagemaker() -> SageMakerClient:
 
 
 @cache
+def cloudwatch() -> CloudWatchClient:
+    return _session().client("cloudwatch", config=CONTROL_CONFIG)
+
+
+@cache
 def sagemaker_runtime() -> SageMakerRuntimeClient:
     return _session().client("sagemaker-runtime", config=RUNTIME_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget every cached client (tests switch emulated accounts between cases)."""
-    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime):
+    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, cloudwatch):
         factory.cache_clear()

@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
+    CloudWatchUnavailable,
     ConfigurationError,
     DomainError,
     ExecutionStartFailed,
@@ -31,6 +32,7 @@ from inference_deploy.errors import (
     StoreUnavailable,
     TaskConflict,
     TaskNotFound,
+    UnknownAlarms,
     WorkflowServiceUnavailable,
 )
 from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, FieldError, Problem
@@ -49,6 +51,7 @@ _SERVER_DETAILS = {
     "execution_start_failed": "the workflow could not be started and nothing was recorded; "
     "retry after the Retry-After delay",
     "workflow_service_unavailable": "the workflow service is unavailable; retry after the Retry-After delay",
+    "cloudwatch_unavailable": "CloudWatch is unavailable; retry after the Retry-After delay",
 }
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
@@ -59,6 +62,8 @@ _STATUS: dict[type[DomainError], HTTPStatus] = {
     ModelBusy: HTTPStatus.CONFLICT,
     RequestInProgress: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
+    UnknownAlarms: HTTPStatus.UNPROCESSABLE_ENTITY,
+    CloudWatchUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     WorkflowServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
     StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -304,10 +309,10 @@ def build_resolver() -> ApiResolver:
 _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON body",
     404: "No such task, no task of this kind for the model, or the model is not served",
-    409: "Another task of this model is still active, or this Idempotency-Key is in use",
+    409: "Another task of this model is still active, this Idempotency-Key is in use, or the task cannot be cancelled",
     413: "Request body too large",
     415: "Request body is not application/json",
-    422: "The request does not match the contract (field errors listed)",
+    422: "The request does not match the contract (field errors listed), or names alarms that do not exist",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
 }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.adapters.task_store import CANCELLED_BY, TaskStore
 from inference_deploy.errors import TaskNotFound
 from inference_deploy.logic.abandonment import compensate
 from inference_deploy.logic.failures import failure_to_error
@@ -21,9 +22,12 @@ def begin_task(task_id: str, store: TaskStore) -> Task:
     return store.mark_in_progress(task_id)
 
 
-def finish_task(event: FinishTaskEvent, store: TaskStore) -> Task:
-    """The terminal status, the error when it failed, what the steps did; frees the model's slot."""
+def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None = None) -> Task:
+    """The terminal status, the error when it failed, what the steps did; frees the model's slot. A bake's
+    own alarms go first: every way a rollout ends passes here (or through the abandonment below)."""
     logger.append_keys(task_id=event.task_id)
+    if alarms is not None and isinstance(event.state.get("bake_watch"), dict) and event.state["bake_watch"].get("own"):
+        alarms.delete_for_task(event.task_id)
     error = None
     if event.status == TaskStatus.FAILED:
         error = failure_to_error(event.failure or StepFailure(Error="States.Unknown", Cause="the workflow failed"))
@@ -39,7 +43,11 @@ ENDED_WITHOUT_FINISHING = {"FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def finish_abandoned_task(
-    detail: ExecutionStatusDetail, store: TaskStore, models: ModelStore, sagemaker: SageMaker
+    detail: ExecutionStatusDetail,
+    store: TaskStore,
+    models: ModelStore,
+    sagemaker: SageMaker,
+    alarms: Alarms | None = None,
 ) -> Task | None:
     """An execution ended without its MarkSucceeded/MarkFailed (aborted by an operator, timed out,
     or failed in its last step): compensate what it left half done (logic/abandonment.py), then mark
@@ -56,11 +64,14 @@ def finish_abandoned_task(
     if task.status.is_terminal:
         return task
     reason = ": ".join(part for part in (detail.error, detail.cause) if part)
-    error = TaskError(
+    error: TaskError | None = TaskError(
         code="execution_aborted",
         message=f"its execution ended {detail.status} without finishing the task" + (f" ({reason})" if reason else ""),
     )
-    done = compensate(task, models, sagemaker)
-    finished = store.finish(task.id, task.embedding_model_id, TaskStatus.FAILED, error, done)
+    status = TaskStatus.FAILED
+    if CANCELLED_BY in task.metadata:  # a cancel stopped it and did not get to finish the task
+        status, error = TaskStatus.CANCELLED, None
+    done = compensate(task, models, sagemaker, alarms)
+    finished = store.finish(task.id, task.embedding_model_id, status, error, done)
     metrics.add_metric(name=f"{task.kind.value.capitalize()}TaskAbandoned", unit=MetricUnit.Count, value=1)
     return finished

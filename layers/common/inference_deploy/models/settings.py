@@ -34,6 +34,10 @@ class CreateTaskSettings(_EnvSettings):
     green_timeout_seconds: int = Field(ge=0)
     drain_seconds: int = Field(ge=0)
     removal_timeout_seconds: int = Field(ge=0)
+    bake_seconds: int = Field(ge=0)
+    bake_check_seconds: int = Field(ge=0)
+    bake_error_threshold: int = Field(ge=1)
+    bake_latency_threshold_ms: int = Field(ge=1)
 
 
 class ReconcilerSettings(_EnvSettings):
