@@ -57,15 +57,16 @@ class Alarms:
         """One of `names` in state ALARM, with CloudWatch's reason; None when none is."""
         try:
             for start in range(0, len(names), _DESCRIBE_PAGE):
+                # The state is checked here, not with StateValue: one call reads every watched alarm.
                 response = self._client.describe_alarms(
                     AlarmNames=list(names[start : start + _DESCRIBE_PAGE]),
                     AlarmTypes=["MetricAlarm", "CompositeAlarm"],
-                    StateValue="ALARM",
                     MaxRecords=_DESCRIBE_PAGE,
                 )
                 alarms = [*response.get("MetricAlarms", []), *response.get("CompositeAlarms", [])]
                 for alarm in sorted(alarms, key=lambda a: a["AlarmName"]):
-                    return AlarmTrip(name=alarm["AlarmName"], reason=alarm.get("StateReason", "")[:500])
+                    if alarm.get("StateValue") == "ALARM":
+                        return AlarmTrip(name=alarm["AlarmName"], reason=alarm.get("StateReason", "")[:500])
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "read the watched alarms") from exc
         return None

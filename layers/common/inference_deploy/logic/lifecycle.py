@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.alarms import Alarms
@@ -26,7 +28,7 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
     """The terminal status, the error when it failed, what the steps did; frees the model's slot. A bake's
     own alarms go first: every way a rollout ends passes here (or through the abandonment below)."""
     logger.append_keys(task_id=event.task_id)
-    if alarms is not None and isinstance(event.state.get("bake_watch"), dict) and event.state["bake_watch"].get("own"):
+    if alarms is not None and _may_have_bake_alarms(event.state):
         alarms.delete_for_task(event.task_id)
     error = None
     if event.status == TaskStatus.FAILED:
@@ -37,6 +39,12 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
     outcome = f"{task.kind.value.capitalize()}Task{task.status.value.capitalize()}"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     return task
+
+
+def _may_have_bake_alarms(state: dict[str, Any]) -> bool:
+    """The plan had a bake (a failed CreateBakeAlarms may have made one alarm of two)."""
+    bake = (state.get("deployment") or {}).get("bake") if isinstance(state.get("deployment"), dict) else None
+    return isinstance(bake, dict) and bool(bake.get("seconds"))
 
 
 ENDED_WITHOUT_FINISHING = {"FAILED", "TIMED_OUT", "ABORTED"}
