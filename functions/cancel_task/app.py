@@ -31,6 +31,13 @@ CANCELLED = cast(
     OpenAPIResponse,
     {
         "description": "The task is cancelled (also when it already was): its execution stopped, what it did undone",
+        "headers": {
+            "Location": {
+                "description": "Path of the task, under the API's stage.",
+                "schema": {"type": "string"},
+                "required": True,
+            }
+        },
         "content": {"application/json": {"model": Task}},
     },
 )
@@ -54,7 +61,13 @@ def _cancel(kind: TaskKind, task_id: str, request: CancelRequest | None) -> Resp
         alarms=dependencies.alarms(),
         executions=dependencies.executions(),
     )
-    return Response(status_code=HTTPStatus.ACCEPTED, content_type="application/json", body=task.model_dump_json())
+    path = app.current_event.request_context.path or app.current_event.path
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type="application/json",
+        body=task.model_dump_json(),
+        headers={"Location": path.removesuffix("/cancel")},
+    )
 
 
 @app.post(

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
+# ServingRecord too: TaskStore's switch transaction takes one without spelling the model's item itself.
+__all__ = ["ModelStore", "ServingRecord"]
+
 
 def _holder(slot: dict[str, Any]) -> ActiveTask:
     return ActiveTask(

@@ -21,7 +21,7 @@ from inference_deploy.adapters.dynamo import (
     to_item,
     translate,
 )
-from inference_deploy.adapters.model_store import ModelStore
+from inference_deploy.adapters.model_store import ModelStore, ServingRecord
 from inference_deploy.errors import (
     ModelBusy,
     ModelHasNoTasks,
@@ -33,7 +33,6 @@ from inference_deploy.errors import (
     TaskNotFound,
 )
 from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind, TaskStatus, model_kind_key
 from inference_deploy.observability import logger
 
