@@ -16,7 +16,8 @@ handler ran to the end, side effects included, and that Lambda still reports as 
 
 A plan is written as text too, for `make run FAULTS=...` (LOCAL_STACK_FAULTS) and `python -m local_stack
 run --fault ...`: `service:Operation:kind[:times][@FunctionLogicalId]`, e.g.
-`dynamodb:UpdateItem:read_timeout:1@SwitchTrafficFunction`, `sagemaker:CreateEndpoint:error=ThrottlingException:2`,
+`dynamodb:TransactWriteItems:read_timeout:1@SwitchTrafficFunction`,
+`sagemaker:CreateEndpoint:error=ThrottlingException:2`,
 or `lambda:SwitchTrafficFunction:timeout` (the function's next invocation times out after its handler ran).
 """
 

@@ -26,6 +26,9 @@ RUN_PARAMETERS: Mapping[str, str] = {
     "GreenTimeoutSeconds": "60",
     "RemovalTimeoutSeconds": "60",
     "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,
+    # A deploy with a blue bakes this long (long enough to trip an alarm by hand; see the README).
+    "BakeSeconds": "20",
+    "BakeCheckSeconds": "1",
 }
 
 DEMO_MODEL_NAME = "embed-deploy-123"

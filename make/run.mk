@@ -2,7 +2,7 @@
 # Included from the Makefile, which defines PY, VENV and the `dev` target.
 #   make run                                   API on :3000, emulated AWS on :5000
 #   make run API_PORT=3001 AWS_PORT=5001       other ports (also from the environment)
-#   make run FAULTS=dynamodb:UpdateItem:read_timeout@SwitchTrafficFunction
+#   make run FAULTS=dynamodb:TransactWriteItems:read_timeout@SwitchTrafficFunction
 #                                              inject faults (local_stack/faults.py; also LOCAL_STACK_FAULTS)
 #   make run HOST=0.0.0.0                      reachable from containers (sam local); exposes it to the network
 #   make executions [TASK=deploy-01...]        the stack's executions, or one task's steps

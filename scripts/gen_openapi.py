@@ -17,7 +17,7 @@ from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN
 from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, Problem
 from local_stack.cfn_yaml import load_yaml
 
-API_MODULES = ("create_task.app", "read_task.app")
+API_MODULES = ("create_task.app", "read_task.app", "cancel_task.app")
 ROOT = Path(__file__).resolve().parent.parent
 # API Gateway's own answers a caller of this API can get (IAM auth, no API keys, authorizers or WAF);
 # their status and code come from the template's GatewayResponses.

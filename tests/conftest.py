@@ -98,6 +98,9 @@ TEST_PARAMETERS = {
     "GreenTimeoutSeconds": "60",
     "RemovalTimeoutSeconds": "60",
     "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,
+    # No bake unless a test asks for one (bake_seconds in the request); its checks never wait.
+    "BakeSeconds": "0",
+    "BakeCheckSeconds": "0",
 }
 
 

@@ -16,6 +16,7 @@ from inference_deploy.api.authorization import authorize_request
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AuthorizationUnavailable,
+    CloudWatchUnavailable,
     CostLimitExceeded,
     ExecutionStartFailed,
     Forbidden,
@@ -25,11 +26,12 @@ from inference_deploy.errors import (
     RequestInProgress,
     StoreUnavailable,
     TaskConflict,
+    UnknownAlarms,
     WorkflowServiceUnavailable,
 )
 from inference_deploy.logic.cost_limits import check_cost_limits
 from inference_deploy.logic.idempotency import run_once
-from inference_deploy.logic.tasks import create_task
+from inference_deploy.logic.tasks import check_rollback_alarms, create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings, load_settings
 from inference_deploy.models.task import Task, TaskKind
@@ -79,10 +81,12 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     identity = app.current_event.request_context.identity
     caller = identity.user_arn or identity.caller or "unknown"
     settings = load_settings(CreateTaskSettings)
-    # Both checks come before the idempotency record: a refused request writes nothing at all.
+    # Every check comes before the idempotency record: a refused request writes nothing at all.
     if isinstance(request, DeployRequest):
         check_cost_limits(request, settings)
     grant = authorize_request(app.current_event, request.embedding_model_id, kind.value)
+    if isinstance(request, DeployRequest):
+        check_rollback_alarms(request, dependencies.alarms())
 
     def work() -> Task:
         return create_task(
@@ -119,7 +123,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: ACCEPTED,
-        **problem_responses(*CREATE_ERRORS, CostLimitExceeded, body=True),
+        **problem_responses(*CREATE_ERRORS, CostLimitExceeded, UnknownAlarms, CloudWatchUnavailable, body=True),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:

@@ -11,6 +11,10 @@ from inference_deploy.step_handler import workflow_step
 @workflow_step(ExecutionStatusChange)
 def lambda_handler(event: ExecutionStatusChange) -> dict[str, str]:
     task = finish_abandoned_task(
-        event.detail, dependencies.task_store(), dependencies.model_store(), dependencies.sagemaker()
+        event.detail,
+        dependencies.task_store(),
+        dependencies.model_store(),
+        dependencies.sagemaker(),
+        dependencies.alarms(),
     )
     return {"task_id": event.detail.name, "status": task.status.value if task else "unknown"}

@@ -12,5 +12,5 @@ from inference_deploy.step_handler import workflow_step
 
 @workflow_step(FinishTaskEvent)
 def lambda_handler(event: FinishTaskEvent) -> dict[str, Any]:
-    task = finish_task(event, dependencies.task_store())
+    task = finish_task(event, dependencies.task_store(), dependencies.alarms())
     return {"status": task.status.value, "error": task.error.model_dump() if task.error else None}

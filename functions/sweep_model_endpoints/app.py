@@ -10,4 +10,4 @@ from inference_deploy.step_handler import workflow_step
 
 @workflow_step(SweepEvent)
 def lambda_handler(event: SweepEvent) -> SweepResult:
-    return sweep_model_endpoints(event, dependencies.sagemaker())
+    return sweep_model_endpoints(event, dependencies.sagemaker(), dependencies.task_store())

@@ -1,4 +1,4 @@
-"""Workflow step: point the model's serving record at green (one conditional write)."""
+"""Workflow step: point the model's serving record at green (one conditional write, unless cancelled)."""
 
 from __future__ import annotations
 
@@ -10,4 +10,4 @@ from inference_deploy.step_handler import workflow_step
 
 @workflow_step(SwitchTrafficEvent)
 def lambda_handler(event: SwitchTrafficEvent) -> SwitchedTraffic:
-    return switch_traffic(event, dependencies.model_store())
+    return switch_traffic(event, dependencies.task_store())

@@ -48,7 +48,7 @@ ROWS = [
     Row("deploy", "BeginTaskFunction", "dynamodb", "UpdateItem"),
     Row("deploy", "ProvisionGreenFunction", "sagemaker", "CreateEndpointConfig"),
     Row("deploy", "ProvisionGreenFunction", "sagemaker", "CreateEndpoint"),
-    Row("deploy", "SwitchTrafficFunction", "dynamodb", "UpdateItem"),
+    Row("deploy", "SwitchTrafficFunction", "dynamodb", "TransactWriteItems"),
     Row("deploy", "DeleteEndpointFunction", "sagemaker", "DeleteEndpoint"),
     Row("deploy", "DeleteEndpointFunction", "sagemaker", "DeleteEndpointConfig"),
     Row("deploy", "FinishTaskFunction", "dynamodb", "TransactWriteItems"),

@@ -18,7 +18,7 @@ import pytest
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.ids import new_task_id
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.serving import ServingRecord
+from inference_deploy.models.serving import ServedEndpoint, ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.naming import ENDPOINT_NAME_PREFIX, MANAGED_BY, green_endpoint, resource_tags
 from local_stack.cfn_yaml import load_yaml
@@ -57,6 +57,9 @@ MODELS_TABLE_ATTRIBUTES = {
     "FailUnstartedTasksFunction": {"embedding_model_id", "active_task"},
     "FinishAbandonedTaskFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
     "SwitchTrafficFunction": {"embedding_model_id", "serving"},
+    "CheckBakeFunction": {"embedding_model_id", "serving"},
+    "RollBackFunction": {"embedding_model_id", "serving"},
+    "CancelTaskFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
     "UnrouteModelFunction": {"embedding_model_id", "serving", "unrouted"},
     "RestoreRoutingFunction": {"embedding_model_id", "serving", "unrouted"},
 }
@@ -327,6 +330,16 @@ def _record() -> ServingRecord:
     )
 
 
+def _previous() -> ServedEndpoint:
+    return ServedEndpoint(
+        endpoint_name="idt-m-y",
+        endpoint_config_name="idt-m-y",
+        task_id=new_task_id(TaskKind.DEPLOY),
+        embedding_dimension=8,
+        since=utc_now(),
+    )
+
+
 # Which ModelStore requests each function makes (read from the logic modules each handler calls).
 _CALLS: dict[str, Any] = {
     "CreateTaskFunction": lambda s: [
@@ -345,10 +358,31 @@ _CALLS: dict[str, Any] = {
         s.serving("m"),
         s.unrouted("m"),
         s.restore(_record()),
+        s.end_bake("m", "deploy-x"),
+        s.roll_back("m", "deploy-x", _previous()),
         s.release_slot_item("m", "deploy-x")["Update"],
         s.release_slot("m", "deploy-x"),
     ],
-    "SwitchTrafficFunction": lambda s: [s.switch(_record(), expected=_record()), s.switch(_record(), expected=None)],
+    "SwitchTrafficFunction": lambda s: [
+        s.switch_item(_record(), expected=_record())["Update"],
+        s.switch_item(_record(), expected=None)["Update"],
+    ],
+    "CheckBakeFunction": lambda s: [s.serving("m"), s.end_bake_item("m", "deploy-x")["Update"]],
+    "RollBackFunction": lambda s: [
+        s.serving("m"),
+        s.end_bake("m", "deploy-x"),
+        s.roll_back("m", "deploy-x", _previous()),
+    ],
+    "CancelTaskFunction": lambda s: [
+        s.cancellable_check_item("m", "deploy-x")["ConditionCheck"],
+        s.serving("m"),
+        s.unrouted("m"),
+        s.restore(_record()),
+        s.end_bake("m", "deploy-x"),
+        s.roll_back("m", "deploy-x", _previous()),
+        s.release_slot_item("m", "deploy-x")["Update"],
+        s.release_slot("m", "deploy-x"),
+    ],
     "UnrouteModelFunction": lambda s: [s.unroute("m"), s.unrouted("m")],
     "RestoreRoutingFunction": lambda s: [s.restore(_record()), s.restore_unrouted("m")],
 }

@@ -6,6 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.event_bus import EventBus
 from inference_deploy.adapters.executions import Executions
 from inference_deploy.adapters.iam import PrincipalDirectory
@@ -59,6 +60,11 @@ def principal_directory() -> PrincipalDirectory:
     return PrincipalDirectory()
 
 
+@cache
+def alarms() -> Alarms:
+    return Alarms()
+
+
 def executions() -> Executions:
     return _executions(load_settings(CreateTaskSettings))
 
@@ -98,6 +104,7 @@ def reset() -> None:
         _model_store,
         sagemaker,
         principal_directory,
+        alarms,
         _executions,
         _idempotency_store,
         _event_bus,

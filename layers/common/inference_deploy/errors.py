@@ -207,3 +207,56 @@ class ServingRecordChanged(DomainError):
 
 class RemovalTimeout(DomainError):
     code = "removal_timeout"
+
+
+# ---- bake and cancel
+
+
+class CloudWatchUnavailable(DomainError):
+    """CloudWatch throttled or failed after the SDK's retries; the caller (or the workflow) retries."""
+
+    code = "cloudwatch_unavailable"
+
+
+class UnknownAlarms(DomainError):
+    """A deploy request names CloudWatch alarms that do not exist."""
+
+    code = "unknown_alarms"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"no CloudWatch alarm named {', '.join(repr(name) for name in missing)}")
+        self.missing = missing
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {"missing_alarms": self.missing}
+
+
+class RolledBack(DomainError):
+    """A watched alarm went to ALARM during the bake: traffic went back to blue and green was discarded."""
+
+    code = "rolled_back"
+
+
+class AlarmDuringBake(DomainError):
+    """A watched alarm went to ALARM during the bake of a first deploy: there was nothing to roll back to."""
+
+    code = "alarm_during_bake"
+
+
+class TaskCancelled(DomainError):
+    """The task was cancelled: a workflow step that would commit a change refuses to."""
+
+    code = "task_cancelled"
+
+
+class TaskNotCancellable(TaskConflict):
+    """The task is past the point where a cancel can undo it (or already ended)."""
+
+    code = "task_not_cancellable"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {"task_status": self.status}

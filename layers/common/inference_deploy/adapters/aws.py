@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_sagemaker import SageMakerClient
@@ -64,6 +65,11 @@ def iam() -> IAMClient:
 
 
 @cache
+def cloudwatch() -> CloudWatchClient:
+    return _session().client("cloudwatch", config=CONTROL_CONFIG)
+
+
+@cache
 def sagemaker_runtime() -> SageMakerRuntimeClient:
     return _session().client("sagemaker-runtime", config=RUNTIME_CONFIG)
 
@@ -75,5 +81,5 @@ def events() -> Any:  # no type stubs for EventBridge in the project's dependenc
 
 def reset_clients() -> None:
     """Forget every cached client (tests switch emulated accounts between cases)."""
-    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, iam, events):
+    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, iam, events, cloudwatch):
         factory.cache_clear()

@@ -16,12 +16,15 @@ from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import CallFailed, error_code, from_item, serialize, translate
 from inference_deploy.errors import ServingRecordChanged
 from inference_deploy.models.common import format_timestamp
-from inference_deploy.models.serving import ServingRecord
+from inference_deploy.models.serving import ServedEndpoint, ServingRecord
 from inference_deploy.models.task import ActiveTask, Task, TaskKind
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+# ServingRecord too: TaskStore's switch transaction takes one without spelling the model's item itself.
+__all__ = ["ModelStore", "ServingRecord"]
 
 
 def _holder(slot: dict[str, Any]) -> ActiveTask:
@@ -147,8 +150,8 @@ class ModelStore:
             raise translate(exc, f"read the {attribute} record of {embedding_model_id}") from exc
         return _record(from_item(response.get("Item", {})).get(attribute), embedding_model_id)
 
-    def switch(self, green: ServingRecord, expected: ServingRecord | None) -> None:
-        """Point the model at green in one conditional write, only if it still points at `expected`.
+    def switch_item(self, green: ServingRecord, expected: ServingRecord | None) -> TransactWriteItemTypeDef:
+        """The entry pointing the model at green, only if it still points at `expected`.
 
         A retry of a write that landed (its answer lost) finds the record already naming green's task:
         that is success too, never "someone else switched it" (which would discard the serving green)."""
@@ -162,22 +165,91 @@ class ModelStore:
             condition = "(serving.task_id = :blue_task AND serving.endpoint_name = :blue_endpoint)"
             values[":blue_task"] = serialize(expected.task_id)
             values[":blue_endpoint"] = serialize(expected.endpoint_name)
-        condition = f"{condition} OR serving.task_id = :green_task"
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"embedding_model_id": {"S": green.embedding_model_id}},
+                "UpdateExpression": "SET serving = :green",
+                "ConditionExpression": f"{condition} OR serving.task_id = :green_task",
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def switch(self, green: ServingRecord, expected: ServingRecord | None) -> None:
+        """Point the model at green in one conditional write (see `switch_item`)."""
+        try:
+            self._client.update_item(**self.switch_item(green, expected)["Update"])
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise self.switch_refused(green, expected) from exc
+            raise translate(exc, f"switch {green.embedding_model_id}") from exc
+
+    @staticmethod
+    def switch_refused(green: ServingRecord, expected: ServingRecord | None) -> ServingRecordChanged:
+        seen = expected.endpoint_name if expected else "no endpoint"
+        return ServingRecordChanged(f"the serving record of {green.embedding_model_id} no longer points at {seen}")
+
+    # ---------------------------------------------------------------- the bake
+
+    def end_bake_item(self, embedding_model_id: str, task_id: str) -> TransactWriteItemTypeDef:
+        """The entry ending a bake: the record keeps green and forgets the previous endpoint, only while
+        green (`task_id`'s endpoint) still serves. A repeat finds nothing to remove and succeeds."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"embedding_model_id": {"S": embedding_model_id}},
+                "UpdateExpression": "REMOVE serving.previous, serving.bake_ends_at",
+                "ConditionExpression": "serving.task_id = :me",
+                "ExpressionAttributeValues": {":me": serialize(task_id)},
+            }
+        }
+
+    def end_bake(self, embedding_model_id: str, task_id: str) -> bool:
+        """End a bake on its own (a first deploy's alarm: green stays); False if green no longer serves."""
+        try:
+            self._client.update_item(**self.end_bake_item(embedding_model_id, task_id)["Update"])
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"end the bake of {embedding_model_id}") from exc
+        return True
+
+    def cancellable_check_item(self, embedding_model_id: str, task_id: str) -> TransactWriteItemTypeDef:
+        """The check a deploy's cancel commits with: the task's green does not serve, or serves while
+        baking (blue is still there to go back to)."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": {"embedding_model_id": {"S": embedding_model_id}},
+                "ConditionExpression": "attribute_not_exists(serving) OR serving.task_id <> :me "
+                "OR attribute_exists(serving.previous)",
+                "ExpressionAttributeValues": {":me": serialize(task_id)},
+            }
+        }
+
+    def roll_back(self, embedding_model_id: str, task_id: str, previous: ServedEndpoint) -> bool:
+        """Point the model back at `previous` in one conditional write, only while `task_id`'s green serves
+        and still names it as previous. True once `previous` serves (also when a repeat or a concurrent
+        cancel put it back first); False if something else serves now."""
+        record = ServingRecord.of(embedding_model_id, previous)
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"embedding_model_id": {"S": green.embedding_model_id}},
-                UpdateExpression="SET serving = :green",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                UpdateExpression="SET serving = :previous",
+                ConditionExpression="serving.task_id = :me AND serving.previous.endpoint_name = :previous_endpoint",
+                ExpressionAttributeValues={
+                    ":previous": serialize(record.model_dump(mode="json", exclude={"embedding_model_id"})),
+                    ":me": serialize(task_id),
+                    ":previous_endpoint": serialize(previous.endpoint_name),
+                },
             )
         except CallFailed as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                seen = expected.endpoint_name if expected else "no endpoint"
-                raise ServingRecordChanged(
-                    f"the serving record of {green.embedding_model_id} no longer points at {seen}"
-                ) from exc
-            raise translate(exc, f"switch {green.embedding_model_id}") from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"roll back {embedding_model_id}") from exc
+            now = self.serving(embedding_model_id)
+            return now is not None and now.endpoint_name == previous.endpoint_name
+        return True
 
     def unroute(self, embedding_model_id: str) -> ServingRecord | None:
         """Remove the serving record, keeping it as `unrouted` so a failed removal can put it back.

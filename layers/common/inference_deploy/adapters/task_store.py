@@ -22,13 +22,15 @@ from inference_deploy.adapters.dynamo import (
     to_item,
     translate,
 )
-from inference_deploy.adapters.model_store import ModelStore
+from inference_deploy.adapters.model_store import ModelStore, ServingRecord
 from inference_deploy.errors import (
     ModelBusy,
     ModelHasNoTasks,
     ModelNotServed,
     StoreUnavailable,
+    TaskCancelled,
     TaskConflict,
+    TaskNotCancellable,
     TaskNotFound,
 )
 from inference_deploy.models.common import format_timestamp, utc_now
@@ -53,6 +55,8 @@ _ACTIVE_STATUSES = {
     ":running": serialize(TaskStatus.IN_PROGRESS.value),
 }
 _IS_ACTIVE = "#s IN (:pending, :running)"
+# The task metadata key a cancel writes first; the workflow's commits (switch, end of bake, removal) check it.
+CANCELLED_BY = "cancelled_by"
 
 
 def task_to_item(task: Task) -> dict[str, Any]:
@@ -328,6 +332,145 @@ class TaskStore:
         except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"progress of {task_id}") from exc
+
+    # ---------------------------------------------------------------- cancel, and the commits it races
+
+    def switch_serving(
+        self, task_id: str, green: ServingRecord, expected: ServingRecord | None, bake_ends_at: str | None
+    ) -> None:
+        """The forward switch, in one transaction with a check that the task is not cancelled (a cancel
+        and a switch never both land). A bake's end time goes into the task's metadata in the same write."""
+        task_entry = self._unless_cancelled(task_id, {"bake_ends_at": bake_ends_at} if bake_ends_at else {})
+        try:
+            self._client.transact_write_items(TransactItems=[self._models.switch_item(green, expected), task_entry])
+        except CallFailed as exc:
+            codes = cancellation_codes(exc)
+            if error_code(exc) == "TransactionCanceledException" and len(codes) == 2:
+                if codes[1] == "ConditionalCheckFailed":
+                    raise TaskCancelled(f"task {task_id} was cancelled before its switch") from exc
+                if codes[0] == "ConditionalCheckFailed":
+                    raise ModelStore.switch_refused(green, expected) from exc
+            raise translate(exc, f"switch {green.embedding_model_id}") from exc
+
+    def end_bake(self, task_id: str, embedding_model_id: str) -> None:
+        """The bake passed: green keeps the traffic and the record forgets blue, unless the task was
+        cancelled (or rolled back) meanwhile."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    self._models.end_bake_item(embedding_model_id, task_id),
+                    self._unless_cancelled(task_id, {}),
+                ]
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in cancellation_codes(
+                exc
+            ):
+                raise TaskCancelled(f"task {task_id} was cancelled or rolled back during its bake") from exc
+            raise translate(exc, f"end the bake of {task_id}") from exc
+
+    def mark_removal_started(self, task_id: str) -> None:
+        """A delete's point of no return (its first endpoint delete), unless it was cancelled first."""
+        try:
+            self._client.update_item(
+                **self._unless_cancelled(task_id, {}, first_only=("removal_started_at",))["Update"]
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise TaskCancelled(f"task {task_id} was cancelled before its removal began") from exc
+            raise translate(exc, f"begin the removal of {task_id}") from exc
+
+    def request_cancel(self, task: Task, cancellation: dict[str, str]) -> bool:
+        """Record who cancelled and why, only while the task can still be undone: active; a deploy not
+        switched, or switched and baking (its record still names blue as previous); a delete whose
+        removal has not begun. One transaction, so a switch or a removal either lands before it (and
+        this refuses) or not at all. False if an earlier cancel was recorded (the first one stays)."""
+        names = {"#s": "status", "#md": "metadata", "#cb": CANCELLED_BY}
+        values: dict[str, Any] = {**_ACTIVE_STATUSES}
+        sets = []
+        for i, (key, value) in enumerate(sorted(cancellation.items())):
+            names[f"#c{i}"] = key
+            values[f":c{i}"] = serialize(value)
+            sets.append(f"#md.#c{i} = :c{i}")
+        condition = f"attribute_exists(id) AND {_IS_ACTIVE} AND attribute_not_exists(#md.#cb)"
+        if task.kind is TaskKind.DELETE:
+            names["#rs"] = "removal_started_at"
+            condition += " AND attribute_not_exists(#md.#rs)"
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self._tasks,
+                    "Key": {"id": {"S": task.id}},
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if task.kind is TaskKind.DEPLOY:
+            items.append(self._models.cancellable_check_item(task.embedding_model_id, task.id))
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except CallFailed as exc:
+            codes = cancellation_codes(exc)
+            if error_code(exc) != "TransactionCanceledException" or "ConditionalCheckFailed" not in codes:
+                raise translate(exc, f"cancel {task.id}") from exc
+            current = self.get(task.id)
+            if current.status.is_terminal:
+                raise TaskNotCancellable(f"task {task.id} is {current.status.value}", current.status.value) from exc
+            if codes[0] == "ConditionalCheckFailed" and CANCELLED_BY in current.metadata:
+                return False
+            if task.kind is TaskKind.DELETE:
+                raise TaskNotCancellable(
+                    f"task {task.id} is {current.status.value} and its endpoints are being deleted: "
+                    "routing cannot be restored",
+                    current.status.value,
+                ) from exc
+            raise TaskNotCancellable(
+                f"task {task.id} is {current.status.value} and traffic has moved to green without a bake: "
+                "there is nothing to roll back to; deploy the previous model again instead",
+                current.status.value,
+            ) from exc
+        return True
+
+    def _unless_cancelled(
+        self, task_id: str, metadata: dict[str, Any], first_only: tuple[str, ...] = ()
+    ) -> TransactWriteItemTypeDef:
+        """An entry on the task item that holds only while it is in progress and not cancelled, setting
+        `metadata` (and the timestamp keys `first_only`, kept from their first write)."""
+        names = {"#s": "status", "#md": "metadata", "#cb": CANCELLED_BY}
+        values: dict[str, Any] = {":running": _ACTIVE_STATUSES[":running"]}
+        condition = "#s = :running AND attribute_not_exists(#md.#cb)"
+        sets = []
+        for i, (key, value) in enumerate(sorted(metadata.items())):
+            names[f"#m{i}"] = key
+            values[f":m{i}"] = serialize(value)
+            sets.append(f"#md.#m{i} = :m{i}")
+        for i, key in enumerate(first_only):
+            names[f"#f{i}"] = key
+            values[":now"] = serialize(format_timestamp(utc_now()))
+            sets.append(f"#md.#f{i} = if_not_exists(#md.#f{i}, :now)")
+        if not sets:
+            return {
+                "ConditionCheck": {
+                    "TableName": self._tasks,
+                    "Key": {"id": {"S": task_id}},
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        return {
+            "Update": {
+                "TableName": self._tasks,
+                "Key": {"id": {"S": task_id}},
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     # ---------------------------------------------------------------- building blocks
 

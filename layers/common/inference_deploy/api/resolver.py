@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
     AuthorizationUnavailable,
+    CloudWatchUnavailable,
     ConfigurationError,
     CostLimitExceeded,
     DomainError,
@@ -35,6 +36,7 @@ from inference_deploy.errors import (
     StoreUnavailable,
     TaskConflict,
     TaskNotFound,
+    UnknownAlarms,
     WorkflowServiceUnavailable,
 )
 from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, FieldError, Problem
@@ -55,6 +57,7 @@ _SERVER_DETAILS = {
     "workflow_service_unavailable": "the workflow service is unavailable; retry after the Retry-After delay",
     "authorization_unavailable": "the caller's or the model's owner tag could not be read; "
     "retry after the Retry-After delay",
+    "cloudwatch_unavailable": "CloudWatch is unavailable; retry after the Retry-After delay",
 }
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
@@ -69,6 +72,8 @@ _STATUS: dict[type[DomainError], HTTPStatus] = {
     CostLimitExceeded: HTTPStatus.UNPROCESSABLE_ENTITY,
     Forbidden: HTTPStatus.FORBIDDEN,
     AuthorizationUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+    UnknownAlarms: HTTPStatus.UNPROCESSABLE_ENTITY,
+    CloudWatchUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     WorkflowServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
     StoreUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
@@ -316,11 +321,11 @@ _PROBLEM_DESCRIPTIONS = {
     403: "Not allowed: API Gateway refused the caller, or the caller may not act on this model "
     "(the owner tag named in tag_key does not match, and the caller is no admin)",
     404: "No such task, no task of this kind for the model, or the model is not served",
-    409: "Another task of this model is still active, or this Idempotency-Key is in use",
+    409: "Another task of this model is still active, this Idempotency-Key is in use, or the task cannot be cancelled",
     413: "Request body too large",
     415: "Request body is not application/json",
-    422: "The request does not match the contract, or asks for more than the stack's cost limits allow "
-    "(field errors listed)",
+    422: "The request does not match the contract (field errors listed), asks for more than the stack's "
+    "cost limits allow, or names alarms that do not exist",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
 }

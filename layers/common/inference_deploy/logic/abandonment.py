@@ -2,6 +2,7 @@
 its last step): the same clean-up a caught failure runs, decided from what SageMaker and the serving
 record show now, since the execution's state is gone.
 
+- deploy, green serving while baking (blue still named as previous): route back to blue, delete green;
 - deploy, green serving (the switch landed): retire every other endpoint of the model (blue);
 - deploy, green not serving: discard green (left to the reconciler while SageMaker refuses the delete);
 - delete, serving record unrouted and its endpoint still InService: route it back (undo);
@@ -12,9 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.errors import DomainError, EndpointBusy, SageMakerThrottled, StoreUnavailable
+from inference_deploy.errors import (
+    CloudWatchUnavailable,
+    DomainError,
+    EndpointBusy,
+    SageMakerThrottled,
+    StoreUnavailable,
+)
 from inference_deploy.logic.endpoints import DELETING, delete_endpoint, delete_when_allowed
 from inference_deploy.models.serving import EndpointRef
 from inference_deploy.models.task import Task, TaskKind
@@ -22,15 +30,18 @@ from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, name_prefix
 from inference_deploy.observability import logger
 
 # Worth another delivery of the event (EventBridge retries the target) rather than a note on the task.
-TRANSIENT = (SageMakerThrottled, StoreUnavailable)
+TRANSIENT = (SageMakerThrottled, StoreUnavailable, CloudWatchUnavailable)
 
 
-def compensate(task: Task, models: ModelStore, sagemaker: SageMaker) -> dict[str, Any]:
+def compensate(task: Task, models: ModelStore, sagemaker: SageMaker, alarms: Alarms | None = None) -> dict[str, Any]:
     """Undo or finish what the task's execution left half done; returns what was done, for the task's
     metadata. Transient errors propagate (the event is delivered again); others are recorded."""
     try:
         if task.kind is TaskKind.DEPLOY:
-            return _deploy(task, models, sagemaker)
+            done = _deploy(task, models, sagemaker)
+            if alarms is not None:
+                alarms.delete_for_task(task.id)
+            return done
         return _delete(task, models, sagemaker)
     except TRANSIENT:
         raise
@@ -44,12 +55,26 @@ def _deploy(task: Task, models: ModelStore, sagemaker: SageMaker) -> dict[str, A
     if not isinstance(name, str) or not isinstance(config, str):
         return {"compensation": "none"}
     record = models.serving(task.embedding_model_id)
+    green = EndpointRef(endpoint_name=name, endpoint_config_name=config)
+    if record is not None and record.endpoint_name == name and record.previous is not None:
+        # Stopped during its bake: blue is still InService, so go back to it rather than keep an unproven green.
+        if models.roll_back(task.embedding_model_id, task.id, record.previous):
+            delete_endpoint(green, sagemaker)
+            logger.warning("rollout stopped during its bake: rolled back", extra={"endpoint_name": name})
+            return {
+                "compensation": "rolled_back",
+                "green_discarded": True,
+                "rolled_back_to": record.previous.endpoint_name,
+            }
+        record = models.serving(task.embedding_model_id)
     if record is not None and record.endpoint_name == name:
+        if record.baking:
+            models.end_bake(task.embedding_model_id, task.id)
         retired = _delete_all_but(task.embedding_model_id, {name, config}, sagemaker)
         logger.warning("abandoned deploy had switched: blue retired", extra={"retired": retired})
         return {"compensation": "retired_blue", "green_discarded": False, "retired_endpoints": retired}
     try:
-        delete_endpoint(EndpointRef(endpoint_name=name, endpoint_config_name=config), sagemaker)
+        delete_endpoint(green, sagemaker)
     except EndpointBusy as exc:
         return {
             "compensation": "green_left_to_reconciler",

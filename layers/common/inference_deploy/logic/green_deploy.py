@@ -7,31 +7,48 @@ sane embeddings and has been switched to; any failure before that deletes green 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.errors import DimensionChanged, EndpointBusy, GreenFailed, GreenTimeout
+from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.errors import (
+    AlarmDuringBake,
+    DimensionChanged,
+    EndpointBusy,
+    GreenFailed,
+    GreenTimeout,
+    RolledBack,
+    ServingRecordChanged,
+)
 from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.logic.endpoints import delete_endpoint
-from inference_deploy.models.common import utc_now
+from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.workflow import (
+    BakeCheck,
+    BakeWatch,
+    CheckBakeEvent,
     CheckGreenEvent,
+    CreateBakeAlarmsEvent,
     DiscardedGreen,
     DiscardGreenEvent,
     GreenStatus,
     ProvisionedGreen,
     ProvisionGreenEvent,
     ResolvedModel,
+    RollBackEvent,
     SmokeTestEvent,
     SmokeTestResult,
     SwitchedTraffic,
     SwitchTrafficEvent,
 )
-from inference_deploy.naming import resource_tags
+from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, resource_tags
 from inference_deploy.observability import logger, metrics
 
 PROBE_TEXTS = (
@@ -105,9 +122,12 @@ def smoke_test_green(event: SmokeTestEvent, sagemaker: SageMaker) -> SmokeTestRe
     )
 
 
-def switch_traffic(event: SwitchTrafficEvent, models: ModelStore) -> SwitchedTraffic:
-    """One conditional write: the record moves to green only if it still points at blue."""
+def switch_traffic(event: SwitchTrafficEvent, store: TaskStore) -> SwitchedTraffic:
+    """One conditional write: the record moves to green only if it still points at blue and the task
+    was not cancelled. With a bake, blue stays in the record as `previous` until the bake ends."""
     now = utc_now()
+    baking = event.bake_seconds > 0
+    ends_at = now + timedelta(seconds=event.bake_seconds) if baking else None
     green = ServingRecord(
         embedding_model_id=event.embedding_model_id,
         endpoint_name=event.green.endpoint_name,
@@ -115,10 +135,75 @@ def switch_traffic(event: SwitchTrafficEvent, models: ModelStore) -> SwitchedTra
         task_id=event.task_id,
         embedding_dimension=event.embedding_dimension,
         since=now,
+        previous=event.blue.served if baking and event.blue is not None else None,
+        bake_ends_at=ends_at,
     )
-    models.switch(green, expected=event.blue)
-    logger.info("traffic switched", extra={"endpoint_name": green.endpoint_name})
-    return SwitchedTraffic(since=now, at=now)
+    store.switch_serving(event.task_id, green, event.blue, format_timestamp(ends_at) if ends_at else None)
+    logger.info("traffic switched", extra={"endpoint_name": green.endpoint_name, "bake_ends_at": ends_at})
+    return SwitchedTraffic(since=now, at=now, bake_ends_at=ends_at)
+
+
+# ---------------------------------------------------------------- the bake
+
+
+def create_bake_alarms(event: CreateBakeAlarmsEvent, alarms: Alarms) -> BakeWatch:
+    """Alarms on green's own metrics, tagged like green; watched with the request's alarms during the bake."""
+    own = alarms.create_for_green(
+        event.task_id,
+        event.green.endpoint_name,
+        error_threshold=event.bake.error_threshold,
+        latency_threshold_ms=event.bake.latency_threshold_ms,
+        tags={"embedding_model_id": event.embedding_model_id, "task_id": event.task_id, MANAGED_BY_TAG: MANAGED_BY},
+    )
+    return BakeWatch(
+        seconds=event.bake.seconds,
+        check_seconds=event.bake.check_seconds,
+        alarms=[*event.bake.alarms, *own],
+        own=own,
+        at=utc_now(),
+    )
+
+
+def check_bake(event: CheckBakeEvent, alarms: Alarms, models: ModelStore, store: TaskStore) -> BakeCheck:
+    """One look at the watched alarms. Any in ALARM: roll back. The bake's end reached (the serving record
+    says when): end it, so blue can be retired. Otherwise wait the check interval (or what is left)."""
+    now = datetime.now(UTC)
+    tripped = alarms.first_in_alarm(event.watch.alarms)
+    if tripped is not None:
+        logger.warning("alarm during the bake", extra={"alarm": tripped.name, "reason": tripped.reason})
+        return BakeCheck(tripped=tripped, at=utc_now())
+    record = models.serving(event.embedding_model_id)
+    ends_at = record.bake_ends_at if record is not None and record.task_id == event.task_id else None
+    if ends_at is None or now >= ends_at:
+        # no bake left in the record: a retried check after the end, or a cancel rolled back (refused below)
+        store.end_bake(event.task_id, event.embedding_model_id)
+        return BakeCheck(done=True, at=utc_now())
+    left = math.ceil((ends_at - now).total_seconds())
+    return BakeCheck(wait_seconds=max(0, min(event.watch.check_seconds, left)), at=utc_now())
+
+
+def roll_back(event: RollBackEvent, sagemaker: SageMaker, models: ModelStore) -> NoReturn:
+    """An alarm tripped during the bake: traffic back to blue (one conditional write), green deleted, and
+    the task fails `rolled_back` naming the alarm. A first deploy has no blue: green stays and serves,
+    and the task fails saying so."""
+    alarm = f"alarm {event.tripped.name} went to ALARM during the bake ({event.tripped.reason or 'no reason given'})"
+    record = models.serving(event.embedding_model_id)
+    previous = record.previous if record is not None and record.task_id == event.task_id else None
+    if previous is None:
+        if record is not None and record.task_id == event.task_id:
+            models.end_bake(event.embedding_model_id, event.task_id)
+            raise AlarmDuringBake(
+                f"{alarm}; green {event.green.endpoint_name} is left serving: a first deploy "
+                "has no previous endpoint to roll back to"
+            )
+        raise ServingRecordChanged(f"{alarm}, but the serving record no longer names green: nothing rolled back")
+    if not models.roll_back(event.embedding_model_id, event.task_id, previous):
+        raise ServingRecordChanged(f"{alarm}, but the serving record changed meanwhile: nothing rolled back")
+    delete_endpoint(event.green, sagemaker)
+    logger.warning("rolled back", extra={"endpoint_name": previous.endpoint_name, "alarm": event.tripped.name})
+    raise RolledBack(
+        f"{alarm}: traffic rolled back to {previous.endpoint_name}, green {event.green.endpoint_name} discarded"
+    )
 
 
 def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DiscardedGreen:

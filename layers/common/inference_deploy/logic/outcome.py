@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp
 from inference_deploy.models.workflow import (
+    BakeCheck,
+    BakeWatch,
     DeletedEndpoint,
     DeploymentPlan,
     DiscardedGreen,
@@ -47,6 +49,8 @@ class ExecutionState(BaseModel):
     unrouted: UnroutedModel | None = None
     removal: SweepResult | None = None
     removal_check: SweepResult | None = None
+    bake_watch: BakeWatch | None = None
+    bake_check: BakeCheck | None = None
 
 
 def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
@@ -66,6 +70,7 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         out["smoke_test_latency_ms"] = state.smoke_test.latency_ms
     if state.switched is not None:
         steps["switch_traffic"] = format_timestamp(state.switched.at)
+    _bake(state, out, steps)
     if state.retired is not None:
         steps["retire_blue"] = format_timestamp(state.retired.at)
     if state.retire_failure is not None:
@@ -84,6 +89,18 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         # Green may still exist: say so, so an operator (or the next delete's sweep) removes it.
         out["green_discarded"] = False
         out["discard_green_error"] = failure_to_error(state.cleanup_failure).model_dump()
+
+
+def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+    if state.switched is not None and state.switched.bake_ends_at is not None:
+        out["bake_ends_at"] = format_timestamp(state.switched.bake_ends_at)
+    if state.bake_watch is not None and state.bake_watch.seconds > 0:
+        out["bake_alarms"] = state.bake_watch.alarms
+    if state.bake_check is not None and state.bake_check.done:
+        steps["bake_passed"] = format_timestamp(state.bake_check.at)
+    if state.bake_check is not None and state.bake_check.tripped is not None:
+        steps["alarm_tripped"] = format_timestamp(state.bake_check.at)
+        out["tripped_alarm"] = state.bake_check.tripped.model_dump()
 
 
 def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:

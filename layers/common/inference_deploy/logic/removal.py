@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
+from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import EndpointBusy, RemovalTimeout
 from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.common import utc_now
@@ -39,11 +40,15 @@ def restore_unrouted(embedding_model_id: str, models: ModelStore) -> RestoredRou
     return RestoredRouting(restored=models.restore_unrouted(embedding_model_id))
 
 
-def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker) -> SweepResult:
+def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker, store: TaskStore | None = None) -> SweepResult:
     """Delete every endpoint and endpoint config this service created for the model (found by tag, so
     greens orphaned by an earlier crash go too). An endpoint SageMaker will not delete yet (Creating,
     Updating...) stays `remaining` and is tried again on the next round, as does one already Deleting
-    (never deleted twice: SageMaker refuses that); `done` once SageMaker lists none of them any more."""
+    (never deleted twice: SageMaker refuses that); `done` once SageMaker lists none of them any more.
+    The first sweep (the event names the task) records the point past which the delete cannot be
+    cancelled, in a write a cancel cannot pass: one of the two lands first."""
+    if event.task_id is not None and store is not None:
+        store.mark_removal_started(event.task_id)
     prefix = name_prefix(event.embedding_model_id)
     tags = {"embedding_model_id": event.embedding_model_id, MANAGED_BY_TAG: MANAGED_BY}
     deleted: list[str] = []

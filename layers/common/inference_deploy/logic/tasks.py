@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.executions import Executions
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import (
@@ -15,6 +16,7 @@ from inference_deploy.errors import (
     ExecutionStartFailed,
     ModelBusy,
     TaskNotFound,
+    UnknownAlarms,
     WorkflowServiceUnavailable,
 )
 from inference_deploy.ids import new_task_id
@@ -22,7 +24,7 @@ from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings
 from inference_deploy.models.task import Task, TaskError, TaskKind
-from inference_deploy.models.workflow import DeploymentPlan, ExecutionInput, Timing
+from inference_deploy.models.workflow import BakePlan, DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.naming import green_endpoint
 from inference_deploy.observability import logger, metrics
 
@@ -34,6 +36,14 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
         allow_dimension_change=request.allow_dimension_change,
         deployment_target=settings.deployment_target,
         green=green_endpoint(request.embedding_model_id, task_id),
+        bake=BakePlan(
+            seconds=settings.bake_seconds if request.bake_seconds is None else request.bake_seconds,
+            requested=request.bake_seconds is not None,
+            check_seconds=settings.bake_check_seconds,
+            alarms=list(request.rollback_alarms),
+            error_threshold=settings.bake_error_threshold,
+            latency_threshold_ms=settings.bake_latency_threshold_ms,
+        ),
     )
 
 
@@ -47,7 +57,16 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict
         "allow_dimension_change": plan.allow_dimension_change,
         "endpoint_name": plan.green.endpoint_name,
         "endpoint_config_name": plan.green.endpoint_config_name,
+        **({"bake_seconds": plan.bake.seconds, "rollback_alarms": plan.bake.alarms} if plan.bake else {}),
     }
+
+
+def check_rollback_alarms(request: DeployRequest, alarms: Alarms) -> None:
+    """Every alarm a deploy request names must exist (one DescribeAlarms), before anything is written."""
+    if request.rollback_alarms:
+        missing = alarms.missing(request.rollback_alarms)
+        if missing:
+            raise UnknownAlarms(missing)
 
 
 def _delete_metadata(

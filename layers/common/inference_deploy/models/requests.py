@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from inference_deploy.models.common import ModelId
 
@@ -17,6 +17,10 @@ def _whole_number(value: Any) -> Any:
 
 
 InstanceCount = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
+# Step Functions' 25,000-event history bounds how long a bake may watch (see BakeCheckSeconds in template.yaml).
+MAX_BAKE_SECONDS = 10_800
+MAX_ROLLBACK_ALARMS = 10
+AlarmName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class _Request(BaseModel):
@@ -43,6 +47,27 @@ class DeployRequest(_Request):
         default=False,
         description="Let green answer with another embedding dimension than blue (breaks existing vector indexes).",
     )
+    bake_seconds: Annotated[int, Field(ge=0, le=MAX_BAKE_SECONDS), BeforeValidator(_whole_number)] | None = Field(
+        default=None,
+        description="After the switch, keep blue InService this long while green takes the traffic, and roll back "
+        "to blue if a watched alarm goes to ALARM. The stack's default when omitted; a first deploy (no blue) "
+        "bakes only when this is given.",
+        examples=[600],
+    )
+    rollback_alarms: list[AlarmName] = Field(
+        default_factory=list,
+        max_length=MAX_ROLLBACK_ALARMS,
+        description="Names of existing CloudWatch alarms to watch during the bake, besides the alarms the "
+        "deployment creates on green's own metrics (Invocation5XXErrors, ModelLatency).",
+        examples=[["search-api-error-rate"]],
+    )
+
+    @field_validator("rollback_alarms")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("alarm names must be distinct")
+        return names
 
 
 class DeleteRequest(_Request):
@@ -51,3 +76,9 @@ class DeleteRequest(_Request):
         default="manual", description="Who asked: a person (manual) or a system (automated)."
     )
     reason: str | None = Field(default=None, min_length=1, max_length=512, examples=["model deprecated"])
+
+
+class CancelRequest(_Request):
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=512, description="Why, recorded on the task.", examples=["wrong model"]
+    )

@@ -16,6 +16,18 @@ class EndpointRef(BaseModel):
     endpoint_config_name: str = Field(max_length=63)
 
 
+class ServedEndpoint(BaseModel):
+    """An endpoint as the serving record names it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_name: str = Field(max_length=63)
+    endpoint_config_name: str = Field(max_length=63)
+    task_id: TaskId = Field(description="The deploy task that put this endpoint in service.")
+    embedding_dimension: int = Field(gt=0, description="Length of the vectors the endpoint answers with.")
+    since: Timestamp = Field(description="When the record was switched to this endpoint.")
+
+
 class ServingRecord(BaseModel):
     """What resolvers of the inference system read to find a model's endpoint."""
 
@@ -27,6 +39,30 @@ class ServingRecord(BaseModel):
     task_id: TaskId = Field(description="The deploy task that put this endpoint in service.")
     embedding_dimension: int = Field(gt=0, description="Length of the vectors the endpoint answers with.")
     since: Timestamp = Field(description="When the record was switched to this endpoint.")
+    previous: ServedEndpoint | None = Field(
+        default=None,
+        description="During a bake: the endpoint that served before, still InService but taking no traffic "
+        "(`endpoint_name` serves). Traffic goes back to it if a watched alarm trips or the deploy is cancelled.",
+    )
+    bake_ends_at: Timestamp | None = Field(default=None, description="During a bake: when it ends.")
+
+    @property
+    def baking(self) -> bool:
+        return self.bake_ends_at is not None
+
+    @property
+    def served(self) -> ServedEndpoint:
+        return ServedEndpoint(
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=self.endpoint_config_name,
+            task_id=self.task_id,
+            embedding_dimension=self.embedding_dimension,
+            since=self.since,
+        )
+
+    @classmethod
+    def of(cls, embedding_model_id: str, endpoint: ServedEndpoint) -> ServingRecord:
+        return cls(embedding_model_id=embedding_model_id, **endpoint.model_dump())
 
     @property
     def endpoint(self) -> EndpointRef:

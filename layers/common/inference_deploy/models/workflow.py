@@ -28,6 +28,17 @@ class Timing(_Payload):
     removal_timeout_seconds: int = Field(ge=0)
 
 
+class BakePlan(_Payload):
+    """The bake after the switch: how long, what to watch, how often (stack parameters at creation)."""
+
+    seconds: int = Field(ge=0)
+    requested: bool = Field(description="The request asked for it (a first deploy bakes only then).")
+    check_seconds: int = Field(ge=0)
+    alarms: list[str] = Field(default_factory=list, description="The request's rollback_alarms.")
+    error_threshold: int = Field(ge=1)
+    latency_threshold_ms: int = Field(ge=1)
+
+
 class DeploymentPlan(_Payload):
     """What the deploy workflow will create, decided when the task is created."""
 
@@ -36,6 +47,7 @@ class DeploymentPlan(_Payload):
     allow_dimension_change: bool = False
     deployment_target: str
     green: EndpointRef
+    bake: BakePlan | None = None
 
 
 class ExecutionInput(_Payload):
@@ -116,11 +128,57 @@ class SwitchTrafficEvent(_Payload):
     green: EndpointRef
     blue: ServingRecord | None = None
     embedding_dimension: int = Field(gt=0)
+    bake_seconds: int = Field(default=0, ge=0, description="Keep blue as `previous` this long (0: no bake).")
 
 
 class SwitchedTraffic(_Payload):
     since: Timestamp
     at: Timestamp
+    bake_ends_at: Timestamp | None = None
+
+
+class CreateBakeAlarmsEvent(_Payload):
+    task_id: TaskId
+    embedding_model_id: ModelId
+    green: EndpointRef
+    bake: BakePlan
+
+
+class BakeWatch(_Payload):
+    """What the bake watches: the request's alarms and the deployment's own (`own`, deleted at the end)."""
+
+    seconds: int = Field(ge=0)
+    check_seconds: int = Field(default=0, ge=0)
+    alarms: list[str] = Field(default_factory=list)
+    own: list[str] = Field(default_factory=list)
+    at: Timestamp | None = None
+
+
+class AlarmTrip(_Payload):
+    name: str
+    reason: str
+
+
+class CheckBakeEvent(_Payload):
+    task_id: TaskId
+    embedding_model_id: ModelId
+    watch: BakeWatch
+
+
+class BakeCheck(_Payload):
+    """`tripped`: an alarm in ALARM (roll back); `done`: the bake passed and blue may go; else wait `wait_seconds`."""
+
+    tripped: AlarmTrip | None = None
+    done: bool = False
+    wait_seconds: int = Field(default=0, ge=0)
+    at: Timestamp
+
+
+class RollBackEvent(_Payload):
+    task_id: TaskId
+    embedding_model_id: ModelId
+    green: EndpointRef
+    tripped: AlarmTrip
 
 
 class DeleteEndpointEvent(_Payload):
@@ -172,6 +230,9 @@ class RestoredRouting(_Payload):
 
 class SweepEvent(_Payload):
     embedding_model_id: ModelId
+    task_id: TaskId | None = Field(
+        default=None, description="Set on the first sweep: past it the delete can no longer be cancelled."
+    )
     started_at: Timestamp = Field(description="When the model was unrouted; the deadline counts after the drain.")
     drain_seconds: int = Field(ge=0)
     timeout_seconds: int = Field(ge=0)

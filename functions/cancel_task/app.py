@@ -1,0 +1,109 @@
+"""POST /deploy/{task_id}/cancel and POST /delete/{task_id}/cancel: stop a task and undo what it did."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any, cast
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from inference_deploy import dependencies
+from inference_deploy.api.authorization import authorize_request
+from inference_deploy.api.resolver import build_resolver, problem_responses
+from inference_deploy.errors import (
+    AuthorizationUnavailable,
+    Forbidden,
+    StoreUnavailable,
+    TaskNotCancellable,
+    TaskNotFound,
+    WorkflowServiceUnavailable,
+)
+from inference_deploy.logic.cancel import cancel_task
+from inference_deploy.models.requests import CancelRequest
+from inference_deploy.models.task import Task, TaskKind
+from inference_deploy.observability import logger, metrics, tracer
+
+BASE = "/internal/inference-deployment"
+app = build_resolver()
+
+CANCELLED = cast(
+    OpenAPIResponse,
+    {
+        "description": "The task is cancelled (also when it already was): its execution stopped, what it did undone",
+        "headers": {
+            "Location": {
+                "description": "Path of the task, under the API's stage.",
+                "schema": {"type": "string"},
+                "required": True,
+            }
+        },
+        "content": {"application/json": {"model": Task}},
+    },
+)
+CANCEL_ERRORS = (
+    Forbidden,
+    TaskNotFound,
+    TaskNotCancellable,
+    AuthorizationUnavailable,
+    StoreUnavailable,
+    WorkflowServiceUnavailable,
+)
+TaskIdParam = Annotated[str, Path(description="Task id")]
+CancelBody = Annotated[CancelRequest | None, Body(description="Optional: why the task is cancelled.")]
+
+
+def _cancel(kind: TaskKind, task_id: str, request: CancelRequest | None) -> Response[str]:
+    identity = app.current_event.request_context.identity
+    caller = identity.user_arn or identity.caller or "unknown"
+    # Cancelling is allowed to whoever may create a task of this kind for the task's model (403 otherwise,
+    # nothing written). A task of the other kind is left to cancel_task, which answers 404 for it.
+    found = dependencies.task_store().get(task_id)
+    if found.kind is kind:
+        authorize_request(app.current_event, found.embedding_model_id, kind.value)
+    task = cancel_task(
+        kind,
+        task_id,
+        cancelled_by=caller,
+        reason=request.reason if request else None,
+        store=dependencies.task_store(),
+        models=dependencies.model_store(),
+        sagemaker=dependencies.sagemaker(),
+        alarms=dependencies.alarms(),
+        executions=dependencies.executions(),
+    )
+    path = app.current_event.request_context.path or app.current_event.path
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type="application/json",
+        body=task.model_dump_json(),
+        headers={"Location": path.removesuffix("/cancel")},
+    )
+
+
+@app.post(
+    f"{BASE}/deploy/<task_id>/cancel",
+    summary="Cancel a deployment: before the switch green is discarded, during the bake traffic goes back to blue",
+    responses={202: CANCELLED, **problem_responses(*CANCEL_ERRORS, body=True)},
+)
+def cancel_deploy(task_id: TaskIdParam, request: CancelBody = None) -> Response[str]:
+    return _cancel(TaskKind.DEPLOY, task_id, request)
+
+
+@app.post(
+    f"{BASE}/delete/<task_id>/cancel",
+    summary="Cancel a deletion before its endpoints are deleted: the model is routed again",
+    responses={202: CANCELLED, **problem_responses(*CANCEL_ERRORS, body=True)},
+)
+def cancel_delete(task_id: TaskIdParam, request: CancelBody = None) -> Response[str]:
+    return _cancel(TaskKind.DELETE, task_id, request)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

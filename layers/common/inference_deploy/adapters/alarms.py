@@ -1,0 +1,128 @@
+"""CloudWatch alarms: the ones a deploy request names (checked to exist), and the ones a bake creates on
+green's own metrics, named after the task so every path that ends a rollout can delete them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from inference_deploy.adapters import aws
+from inference_deploy.errors import CloudWatchUnavailable
+from inference_deploy.models.workflow import AlarmTrip
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import TagTypeDef
+
+# The IAM policies scope PutMetricAlarm and DeleteAlarms to names with this prefix (template.yaml).
+ALARM_PREFIX = "inference-deployment-bake-"
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+VARIANT = "AllTraffic"
+_PERIOD_SECONDS = 60
+_DESCRIBE_PAGE = 100
+
+
+def own_alarm_names(task_id: str) -> list[str]:
+    """The alarms a deploy task's bake creates on green's metrics (deterministic: a clean-up needs no state)."""
+    return [f"{ALARM_PREFIX}{task_id}-5xx", f"{ALARM_PREFIX}{task_id}-latency"]
+
+
+def _unavailable(exc: ClientError | BotoCoreError, what: str) -> CloudWatchUnavailable:
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+    return CloudWatchUnavailable(f"{what}: CloudWatch failed ({code})")
+
+
+class Alarms:
+    def __init__(self, client: CloudWatchClient | None = None) -> None:
+        self._client = client or aws.cloudwatch()
+
+    def missing(self, names: Sequence[str]) -> list[str]:
+        """The names among `names` no metric or composite alarm has (one DescribeAlarms per 100 names)."""
+        found: set[str] = set()
+        try:
+            for start in range(0, len(names), _DESCRIBE_PAGE):
+                page = list(names[start : start + _DESCRIBE_PAGE])
+                response = self._client.describe_alarms(
+                    AlarmNames=page, AlarmTypes=["MetricAlarm", "CompositeAlarm"], MaxRecords=_DESCRIBE_PAGE
+                )
+                found.update(a["AlarmName"] for a in response.get("MetricAlarms", []))
+                found.update(a["AlarmName"] for a in response.get("CompositeAlarms", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "check the rollback alarms") from exc
+        return [name for name in names if name not in found]
+
+    def first_in_alarm(self, names: Sequence[str]) -> AlarmTrip | None:
+        """One of `names` in state ALARM, with CloudWatch's reason; None when none is."""
+        try:
+            for start in range(0, len(names), _DESCRIBE_PAGE):
+                # The state is checked here, not with StateValue: one call reads every watched alarm.
+                response = self._client.describe_alarms(
+                    AlarmNames=list(names[start : start + _DESCRIBE_PAGE]),
+                    AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+                    MaxRecords=_DESCRIBE_PAGE,
+                )
+                alarms = [*response.get("MetricAlarms", []), *response.get("CompositeAlarms", [])]
+                for alarm in sorted(alarms, key=lambda a: a["AlarmName"]):
+                    if alarm.get("StateValue") == "ALARM":
+                        return AlarmTrip(name=alarm["AlarmName"], reason=alarm.get("StateReason", "")[:500])
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "read the watched alarms") from exc
+        return None
+
+    def create_for_green(
+        self,
+        task_id: str,
+        endpoint_name: str,
+        *,
+        error_threshold: int,
+        latency_threshold_ms: int,
+        tags: dict[str, str],
+    ) -> list[str]:
+        """Alarms on green's Invocation5XXErrors (sum per minute) and ModelLatency (average per minute, in
+        microseconds as SageMaker reports it). Missing data is not breaching: an idle green is healthy."""
+        errors_name, latency_name = own_alarm_names(task_id)
+        dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
+        tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        try:
+            self._client.put_metric_alarm(
+                AlarmName=errors_name,
+                AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers 5XX errors",
+                Namespace=SAGEMAKER_NAMESPACE,
+                MetricName="Invocation5XXErrors",
+                Dimensions=dimensions,  # type: ignore[arg-type]
+                Statistic="Sum",
+                Period=_PERIOD_SECONDS,
+                EvaluationPeriods=1,
+                Threshold=float(error_threshold),
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+                TreatMissingData="notBreaching",
+                Tags=tag_list,
+            )
+            self._client.put_metric_alarm(
+                AlarmName=latency_name,
+                AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers slowly",
+                Namespace=SAGEMAKER_NAMESPACE,
+                MetricName="ModelLatency",
+                Dimensions=dimensions,  # type: ignore[arg-type]
+                Statistic="Average",
+                Period=_PERIOD_SECONDS,
+                EvaluationPeriods=3,
+                Threshold=float(latency_threshold_ms * 1000),
+                ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching",
+                Tags=tag_list,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "create the bake alarms") from exc
+        return [errors_name, latency_name]
+
+    def delete_for_task(self, task_id: str) -> list[str]:
+        """Delete the task's own alarms; names that do not exist are skipped by CloudWatch."""
+        names = own_alarm_names(task_id)
+        try:
+            self._client.delete_alarms(AlarmNames=names)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "delete the bake alarms") from exc
+        return names

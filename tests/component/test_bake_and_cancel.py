@@ -1,0 +1,347 @@
+"""The bake after a switch (blue kept, alarms watched, rolled back when one trips) and cancelling tasks,
+through the API handlers and the real state machines on moto. Nothing here waits on the clock: a bake is
+ended by moving its end into the past, an alarm is tripped with SetAlarmState once the execution is in
+its bake loop, and long waits are set where a test needs the workflow parked."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from cancel_task.app import lambda_handler as cancel_handler
+from switch_traffic.app import lambda_handler as switch_handler
+
+from inference_deploy.errors import TaskCancelled
+from local_stack.emulator import EmulatedAws
+from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
+from tests.conftest import ApiResponse, LambdaContext, call_api, load_event, register_model, wait_for
+
+MODEL = "embed-bake-1"
+LONG = "3600"  # a wait the test interrupts, never sits out
+CALLER = "arn:aws:sts::123456789012:assumed-role/ml-platform-ci/session"  # userArn of the sample events
+USER_ALARM = "search-api-error-rate"
+
+
+def _entered(aws: EmulatedAws, execution_arn: str, state: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while state not in executed_states(aws, execution_arn):
+        assert time.monotonic() < deadline, f"{execution_arn} never entered {state}"
+        time.sleep(0.05)
+
+
+def _serving(model_id: str = MODEL) -> dict[str, Any] | None:
+    response = read("models", model_id)
+    return response.body if response.status == 200 else None
+
+
+def _cancel(route: str, task_id: str, body: dict[str, Any] | None = None) -> ApiResponse:
+    event = load_event(
+        f"cancel_{route}",
+        path=f"/internal/inference-deployment/{route}/{task_id}/cancel",
+        pathParameters={"task_id": task_id},
+        body=json.dumps(body) if body is not None else None,
+    )
+    return call_api(cancel_handler, event)
+
+
+def _user_alarm(aws: EmulatedAws, name: str = USER_ALARM) -> str:
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        Namespace="Search",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    return name
+
+
+def _alarm_names(aws: EmulatedAws) -> set[str]:
+    return {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+
+
+def _trip(aws: EmulatedAws, name: str, reason: str = "Threshold Crossed: 7 errors") -> None:
+    aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
+
+
+def _end_bake_now(aws: EmulatedAws, model_id: str = MODEL) -> None:
+    """The bake's time is up: its end, as the serving record holds it, moved into the past."""
+    aws.client("dynamodb").update_item(
+        TableName=aws.stack.tables["ModelsTable"].name,
+        Key={"embedding_model_id": {"S": model_id}},
+        UpdateExpression="SET serving.bake_ends_at = :past",
+        ConditionExpression="attribute_exists(serving.bake_ends_at)",
+        ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00Z"}},
+    )
+
+
+def _baking(aws: EmulatedAws, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A served model (blue) and a second deploy parked in its bake loop: (blue's metadata, green task)."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]
+    created = request("deploy", MODEL, bake_seconds=int(LONG), **fields)
+    assert created.status == 202, created.body
+    _entered(aws, created.body["execution_arn"], "CheckBake")
+    return blue, created.body
+
+
+# ---------------------------------------------------------------- the bake
+
+
+def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(aws):
+    blue, green = _baking(aws)
+
+    record = _serving()
+    assert record["endpoint_name"] == green["metadata"]["endpoint_name"], "green takes the traffic"
+    assert record["previous"]["endpoint_name"] == blue["endpoint_name"]
+    assert record["bake_ends_at"] is not None
+    assert endpoints_of(aws, MODEL) == {
+        blue["endpoint_name"]: "InService",
+        green["metadata"]["endpoint_name"]: "InService",
+    }
+    assert _alarm_names(aws) == {
+        f"inference-deployment-bake-{green['id']}-5xx",
+        f"inference-deployment-bake-{green['id']}-latency",
+    }
+    during = read("deploy", green["id"]).body
+    assert during["status"] == "in_progress"
+    assert during["metadata"]["bake_ends_at"] == record["bake_ends_at"]
+
+    _end_bake_now(aws)
+    wait_for(aws, green["execution_arn"])
+
+    done = read("deploy", green["id"]).body
+    assert done["status"] == "succeeded", done["error"]
+    assert "bake_passed" in done["metadata"]["steps"]
+    assert executed_states(aws, green["execution_arn"])[-5:] == [
+        "HasBlue",
+        "DrainBlue",
+        "RetireBlue",
+        "MarkSucceeded",
+        "Succeeded",
+    ]
+    assert endpoints_of(aws, MODEL) == {green["metadata"]["endpoint_name"]: "InService"}
+    record = _serving()
+    assert record["endpoint_name"] == green["metadata"]["endpoint_name"]
+    assert "previous" not in record or record["previous"] is None
+    assert _alarm_names(aws) == set(), "the bake's own alarms end with it"
+
+
+def test_an_alarm_tripped_during_the_bake_rolls_back_to_blue(aws):
+    watched = _user_alarm(aws)
+    blue, green = _baking(aws, rollback_alarms=[watched])
+
+    _trip(aws, watched)
+    wait_for(aws, green["execution_arn"])
+
+    failed = read("deploy", green["id"]).body
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "rolled_back"
+    assert watched in failed["error"]["message"]
+    assert "Threshold Crossed: 7 errors" in failed["error"]["message"]
+    assert failed["metadata"]["tripped_alarm"]["name"] == watched
+    record = _serving()
+    assert record["endpoint_name"] == blue["endpoint_name"], "blue serves again"
+    assert record.get("previous") is None
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert green["metadata"]["endpoint_config_name"] not in endpoint_configs(aws)
+    assert _alarm_names(aws) == {watched}, "own alarms deleted, the caller's left alone"
+    assert request("deploy", MODEL).status == 202, "the slot is free"
+
+
+def test_the_deployments_own_alarm_on_green_trips_a_rollback_too(aws):
+    blue, green = _baking(aws)
+
+    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx", "Threshold Crossed: 12 5XX errors")
+    wait_for(aws, green["execution_arn"])
+
+    failed = read("deploy", green["id"]).body
+    assert failed["error"]["code"] == "rolled_back"
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _alarm_names(aws) == set()
+
+
+def test_a_first_deploy_bakes_only_when_asked_and_an_alarm_leaves_green_serving(aws):
+    register_model(aws, MODEL)
+    created = request("deploy", MODEL, bake_seconds=int(LONG)).body
+    _entered(aws, created["execution_arn"], "CheckBake")
+    assert _serving()["previous"] is None
+
+    _trip(aws, f"inference-deployment-bake-{created['id']}-latency", "Threshold Crossed: p50 3 s")
+    wait_for(aws, created["execution_arn"])
+
+    failed = read("deploy", created["id"]).body
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "alarm_during_bake"
+    assert "left serving" in failed["error"]["message"]
+    record = _serving()
+    assert record["endpoint_name"] == created["metadata"]["endpoint_name"]
+    assert record.get("bake_ends_at") is None
+    assert endpoints_of(aws, MODEL) == {created["metadata"]["endpoint_name"]: "InService"}
+
+
+def test_a_deploy_naming_a_missing_alarm_is_refused_and_nothing_is_written(aws):
+    register_model(aws, MODEL)
+    existing = _user_alarm(aws)
+
+    refused = request("deploy", MODEL, rollback_alarms=[existing, "no-such-alarm"])
+
+    assert refused.status == 422
+    assert refused.body["code"] == "unknown_alarms"
+    assert refused.body["missing_alarms"] == ["no-such-alarm"]
+    assert "no-such-alarm" in refused.body["detail"]
+    assert read("deploy-status", MODEL).status == 404
+    machine = aws.stack.state_machines["DeployStateMachine"].arn
+    assert aws.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"rollback_alarms": [f"alarm-{i}" for i in range(11)]},
+        {"rollback_alarms": ["same", "same"]},
+        {"bake_seconds": -1},
+        {"bake_seconds": 10_801},
+    ],
+)
+def test_bake_fields_out_of_bounds_are_refused(aws, fields):
+    assert request("deploy", MODEL, **fields).status == 422
+
+
+# ---------------------------------------------------------------- cancel
+
+
+def test_a_deploy_cancelled_before_its_switch_discards_green_and_blue_keeps_serving(aws, monkeypatch):
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]
+    monkeypatch.setenv("GREEN_POLL_SECONDS", LONG)
+    created = request("deploy", MODEL).body
+    _entered(aws, created["execution_arn"], "WaitForGreen")
+
+    cancelled = _cancel("deploy", created["id"], {"reason": "wrong model version"})
+
+    assert cancelled.status == 202, cancelled.body
+    task = cancelled.body
+    assert task["status"] == "cancelled"
+    assert task["error"] is None
+    assert task["metadata"]["cancelled_by"] == CALLER
+    assert task["metadata"]["cancel_reason"] == "wrong model version"
+    assert task["metadata"]["green_discarded"] is True
+    assert aws.client("stepfunctions").describe_execution(executionArn=created["execution_arn"])["status"] == "ABORTED"
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert read("deploy", created["id"]).body == task
+
+    again = _cancel("deploy", created["id"], {"reason": "another reason"})
+    assert again.status == 202
+    assert again.body == task, "a second cancel answers the same task"
+
+    # A switch that was already on its way when the cancel landed is refused, not committed.
+    with pytest.raises(TaskCancelled):
+        switch_handler(
+            {
+                "task_id": created["id"],
+                "embedding_model_id": MODEL,
+                "green": {
+                    "endpoint_name": created["metadata"]["endpoint_name"],
+                    "endpoint_config_name": created["metadata"]["endpoint_config_name"],
+                },
+                "blue": _serving(),
+                "embedding_dimension": 384,
+            },
+            LambdaContext(),
+        )
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert request("deploy", MODEL).status == 202, "the slot is free"
+
+
+def test_a_deploy_cancelled_during_its_bake_rolls_back_to_blue(aws):
+    blue, green = _baking(aws)
+
+    cancelled = _cancel("deploy", green["id"])
+
+    assert cancelled.status == 202, cancelled.body
+    assert cancelled.body["status"] == "cancelled"
+    assert cancelled.body["metadata"]["compensation"] == "rolled_back"
+    assert "cancel_reason" not in cancelled.body["metadata"]
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _serving().get("previous") is None
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert _alarm_names(aws) == set()
+    assert _cancel("deploy", green["id"]).body == cancelled.body
+
+
+def test_a_deploy_past_its_switch_without_a_bake_cannot_be_cancelled(aws, monkeypatch):
+    register_model(aws, MODEL)
+    run_task(aws, "deploy", MODEL)
+    monkeypatch.setenv("DRAIN_SECONDS", LONG)
+    created = request("deploy", MODEL).body
+    _entered(aws, created["execution_arn"], "DrainBlue")
+
+    refused = _cancel("deploy", created["id"])
+
+    assert refused.status == 409
+    assert refused.body["code"] == "task_not_cancellable"
+    assert refused.body["task_status"] == "in_progress"
+    assert "in_progress" in refused.body["detail"]
+    assert _serving()["endpoint_name"] == created["metadata"]["endpoint_name"]
+    assert "cancelled_by" not in read("deploy", created["id"]).body["metadata"]
+
+
+def test_a_finished_task_cannot_be_cancelled(aws):
+    register_model(aws, MODEL)
+    done = run_task(aws, "deploy", MODEL)
+
+    refused = _cancel("deploy", done["id"])
+
+    assert refused.status == 409
+    assert refused.body["task_status"] == "succeeded"
+    assert read("deploy", done["id"]).body == done
+
+
+def test_a_delete_cancelled_before_its_endpoints_go_routes_the_model_again(aws, monkeypatch):
+    register_model(aws, MODEL)
+    served = run_task(aws, "deploy", MODEL)["metadata"]
+    monkeypatch.setenv("DRAIN_SECONDS", LONG)
+    created = request("delete", MODEL).body
+    _entered(aws, created["execution_arn"], "DrainTraffic")
+    assert _serving() is None, "unrouted while it drains"
+
+    cancelled = _cancel("delete", created["id"], {"reason": "still in use"})
+
+    assert cancelled.status == 202, cancelled.body
+    assert cancelled.body["status"] == "cancelled"
+    assert cancelled.body["metadata"]["compensation"] == "routing_restored"
+    assert _serving()["endpoint_name"] == served["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {served["endpoint_name"]: "InService"}
+    assert _cancel("delete", created["id"]).body == cancelled.body
+
+
+def test_a_delete_whose_removal_began_cannot_be_cancelled(aws):
+    register_model(aws, MODEL)
+    run_task(aws, "deploy", MODEL)
+    removed = run_task(aws, "delete", MODEL)
+
+    refused = _cancel("delete", removed["id"])
+
+    assert refused.status == 409
+    assert refused.body["task_status"] == "succeeded"
+    assert "removal_started_at" in removed["metadata"], "the point past which it could not be cancelled"
+
+
+def test_cancel_answers_404_for_an_unknown_task_or_the_other_kind(aws):
+    register_model(aws, MODEL)
+    deployed = run_task(aws, "deploy", MODEL)
+
+    assert _cancel("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V9").status == 404
+    assert _cancel("delete", deployed["id"]).status == 404
+    assert _cancel("deploy", "not-a-task-id").status == 404
+
+
+def test_a_cancel_reason_is_bounded(aws):
+    assert _cancel("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V9", {"reason": "x" * 513}).status == 422
+    assert _cancel("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V9", {"why": "typo"}).status == 422
