@@ -75,7 +75,7 @@ def test_run_serves_the_api_over_the_emulated_aws_and_leaves_no_trace() -> None:
         runner = threading.Thread(target=lambda: serve(options, out=out, stop=stop))
         runner.start()
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 300  # a bound on a hang, not a timing: a busy machine is slow
             while "Ctrl-C stops everything" not in out.getvalue():
                 assert runner.is_alive(), out.getvalue()
                 assert time.monotonic() < deadline, out.getvalue()
