@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 import smoke_test_green.app as smoke_step
@@ -109,12 +112,26 @@ def test_a_slot_whose_execution_was_aborted_is_reclaimed(aws):
     assert "ended without finishing" in abandoned["error"]["message"]
 
 
+def _container_copy(handler_file: str, n: int) -> Any:
+    """The function's handler from a module of its own, as a separate Lambda container would load it."""
+    path = Path(__file__).resolve().parents[2] / "functions" / handler_file
+    spec = importlib.util.spec_from_file_location(f"_container_{n}_{path.parent.name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
 def test_fifty_concurrent_deploys_of_one_model_accept_exactly_one(aws):
     register_model(aws, MODEL, endpoint_status="Creating")
     event = load_event("deploy")
 
+    # Fifty containers: Lambda never gives one container two requests at once, and Powertools' resolver
+    # keeps the request it is handling on the module's `app`, so each thread gets its own copy.
+    handlers = [_container_copy("create_task/app.py", n) for n in range(50)]
     with ThreadPoolExecutor(max_workers=50) as pool:
-        responses = list(pool.map(lambda _: call_api(create_handler, event), range(50)))
+        responses = list(pool.map(lambda handler: call_api(handler, event), handlers))
 
     statuses = sorted(r.status for r in responses)
     assert statuses == [202] + [409] * 49
