@@ -24,7 +24,7 @@ from local_stack import load_template, plan_stack
 from local_stack.__main__ import main
 from local_stack.cfn_yaml import load_yaml
 from local_stack.run_config import RUN_PARAMETERS, run_parameters
-from local_stack.sam_env import UnsafeFunctionError, render, sam_env_vars
+from local_stack.sam_env import SAM_LOCAL_PARAMETERS, UnsafeFunctionError, render, sam_env_vars
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -77,7 +77,7 @@ def test_the_command_prints_the_file(capsys: pytest.CaptureFixture[str]) -> None
 def test_every_function_gets_its_resolved_variables_and_all_get_the_local_endpoint() -> None:
     template = load_template(TEMPLATE)
     document = json.loads(COMMITTED.read_text())
-    stack = plan_stack(template, parameters=run_parameters(template))
+    stack = plan_stack(template, parameters=run_parameters(template, SAM_LOCAL_PARAMETERS))
 
     assert document["Parameters"] == {"AWS_ENDPOINT_URL": "http://host.docker.internal:5000"}
     assert set(document) == {"Parameters", *template.functions}
