@@ -21,7 +21,7 @@ Implementations, run in turns so that drift hits them alike:
 - `service`: as deployed.
 - `service_nopyc`: as deployed without the layer's .pyc (what the old `sam build` python builder
   shipped): every cold start compiles the layer modules it imports. Shows what the bytecode buys.
-- `service_tracer`: as deployed with ApiTracerSubsegments=true (POWERTOOLS_TRACE_DISABLED unset): the
+- `service_tracer`: as deployed with ApiTracerSubsegments=true (TRACER_SUBSEGMENTS=true): the
   Powertools Tracer imports the X-Ray SDK and adds a subsegment per AWS call. Shows what the Tracer costs.
 
 Every child reports where botocore, the layer's packages and the handler came from, what X-Ray patched

@@ -133,13 +133,17 @@ def lambda_environment(
     )
     if tracing is True:
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
+        env["TRACER_SUBSEGMENTS"] = "true"
     elif tracing is False:
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
     return env
 
 
 def tracer_on(env: Mapping[str, str]) -> bool:
-    """Whether a handler process with this environment runs the Powertools Tracer (and the X-Ray SDK)."""
+    """Whether a handler process with this environment runs the Powertools Tracer (and the X-Ray SDK), as
+    inference_deploy.observability decides it."""
+    if env.get("TRACER_SUBSEGMENTS", "true").strip().lower() == "false":
+        return False
     return env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in ("1", "true")
 
 

@@ -295,7 +295,6 @@ def _function(resolver: Resolver, spec: FunctionSpec, physical: PhysicalResource
     environment = {
         key: resolver.resolve_string(value, f"{spec.logical_id} environment variable {key}")
         for key, value in spec.environment.items()
-        if resolver.resolve(value) is not None  # AWS::NoValue leaves the variable out, as in CloudFormation
     }
     log_group = spec.log_group
     return DeployedFunction(

@@ -1,6 +1,7 @@
 """A request imports only what it needs: the idempotency utility arrives with the first Idempotency-Key,
-and a function whose POWERTOOLS_TRACE_DISABLED is true (the API functions' default) never imports the
-X-Ray SDK (Powertools' own Tracer would, even disabled).
+and with POWERTOOLS_TRACE_DISABLED (the tests' and the local stack's setting) no function imports the
+X-Ray SDK, the API functions (TRACER_SUBSEGMENTS "false") nor the workflow steps the creates run
+(Powertools' own Tracer would, even disabled).
 
 Each check runs in a fresh process: this one has long since imported everything."""
 

@@ -174,7 +174,7 @@ def test_the_bench_runs_the_tracer_as_the_template_says_unless_a_variant_forces_
             stack, function="f", code_dir=Path("/s/fn"), memory_mb=512, xray_daemon="127.0.0.1:2000", tracing=tracing
         )
 
-    api_function = {"POWERTOOLS_TRACE_DISABLED": "true", "TASKS_TABLE_NAME": "t"}
+    api_function = {"TRACER_SUBSEGMENTS": "false", "TASKS_TABLE_NAME": "t"}
     assert not tracer_on(env(api_function, None))
     assert tracer_on(env(api_function, True))
     assert not tracer_on(env({}, False))

@@ -35,11 +35,13 @@ def test_only_the_api_functions_leave_out_the_xray_sdk_by_default():
     functions = _functions()
 
     for logical_id, environment in functions.items():
-        expected = "true" if logical_id in API_FUNCTIONS else None
-        assert environment.get("POWERTOOLS_TRACE_DISABLED") == expected, logical_id
+        expected = "false" if logical_id in API_FUNCTIONS else None
+        assert environment.get("TRACER_SUBSEGMENTS") == expected, logical_id
+        # Powertools' own switch stays the process's: the local stack and the tests turn tracing off with it.
+        assert "POWERTOOLS_TRACE_DISABLED" not in environment, logical_id
 
 
 def test_the_api_functions_trace_aws_calls_when_asked():
     functions = _functions(ApiTracerSubsegments="true")
 
-    assert not [logical_id for logical_id, env in functions.items() if "POWERTOOLS_TRACE_DISABLED" in env]
+    assert {functions[logical_id]["TRACER_SUBSEGMENTS"] for logical_id in API_FUNCTIONS} == {"true"}

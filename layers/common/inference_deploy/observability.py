@@ -26,7 +26,9 @@ class _Provider(AmazonCloudWatchEMFProvider):
 
 
 def tracer_disabled() -> bool:
-    """POWERTOOLS_TRACE_DISABLED, read as Powertools reads it."""
+    """POWERTOOLS_TRACE_DISABLED (read as Powertools reads it), or the function's TRACER_SUBSEGMENTS "false"."""
+    if os.getenv("TRACER_SUBSEGMENTS", "true").strip().lower() == "false":
+        return True
     return resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
 
 
@@ -42,8 +44,9 @@ class HandlerTracing:
 
     Lambda's active tracing records every invocation (init, invocation, overhead) without any SDK in the
     function; the Tracer adds a subsegment per AWS call and a ColdStart annotation, at the price of
-    importing and patching the X-Ray SDK on every cold start. A function whose POWERTOOLS_TRACE_DISABLED
-    is true (the API functions by default: template parameter ApiTracerSubsegments) never imports it.
+    importing and patching the X-Ray SDK on every cold start. A function whose TRACER_SUBSEGMENTS is
+    "false" (the API functions by default: template parameter ApiTracerSubsegments) or whose
+    POWERTOOLS_TRACE_DISABLED is true never imports it.
     The choice is made when the handler is decorated, at import, as Powertools makes it."""
 
     def capture_lambda_handler[F: Callable[..., Any]](self, handler: F) -> F:
