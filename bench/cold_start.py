@@ -21,10 +21,12 @@ Implementations, run in turns so that drift hits them alike:
 - `service`: as deployed.
 - `service_nopyc`: as deployed without the layer's .pyc (what the old `sam build` python builder
   shipped): every cold start compiles the layer modules it imports. Shows what the bytecode buys.
-- `service_notrace`: as deployed with POWERTOOLS_TRACE_DISABLED: what X-Ray costs.
+- `service_tracer`: as deployed with ApiTracerSubsegments=true (TRACER_SUBSEGMENTS=true): the
+  Powertools Tracer imports the X-Ray SDK and adds a subsegment per AWS call. Shows what the Tracer costs.
 
 Every child reports where botocore, the layer's packages and the handler came from, what X-Ray patched
-and how many layer modules had bytecode; a run that does not look like Lambda fails.
+and how many layer modules had bytecode; a run that does not look like Lambda fails (so does one whose
+X-Ray SDK is imported when its Tracer is off, or does not patch botocore when it is on).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from bench.common import (
     ratio,
     route_event,
     tail,
+    tracer_on,
 )
 
 CHILD = BENCH_DIR / "_cold_child.py"
@@ -77,7 +80,6 @@ LANDMARKS = (
     "asyncio",
     "aws_lambda_powertools.utilities.idempotency",
     "aws_xray_sdk.core",
-    "aws_xray_sdk.ext.sqlite3.patch",
     "inference_deploy.observability",
 )
 
@@ -88,25 +90,25 @@ class Variant:
     label: str
     service: bool
     layer_bytecode: bool  # the layer ships its .pyc
-    tracing: bool
+    tracing: bool | None  # the Powertools Tracer: None as the template configures the function
 
 
 VARIANTS = (
-    Variant("baseline", "baseline (boto3 only)", service=False, layer_bytecode=False, tracing=True),
-    Variant("service", "service as deployed (layer with .pyc)", service=True, layer_bytecode=True, tracing=True),
+    Variant("baseline", "baseline (boto3 only)", service=False, layer_bytecode=False, tracing=None),
+    Variant("service", "service as deployed (layer with .pyc)", service=True, layer_bytecode=True, tracing=None),
     Variant(
         "service_nopyc",
         "as deployed without the layer's .pyc (what bytecode buys)",
         service=True,
         layer_bytecode=False,
-        tracing=True,
+        tracing=None,
     ),
     Variant(
-        "service_notrace",
-        "as deployed, POWERTOOLS_TRACE_DISABLED (what X-Ray costs)",
+        "service_tracer",
+        "as deployed with ApiTracerSubsegments=true: the X-Ray SDK's Tracer (what it costs)",
         service=True,
         layer_bytecode=True,
-        tracing=False,
+        tracing=True,
     ),
 )
 AS_DEPLOYED = VARIANTS[1]
@@ -261,7 +263,7 @@ def _cold_start(
     child = json.loads(out_path.read_text())
     if child["status"] not in (200, 202):
         raise ChildFailed(f"cold start {name} answered {child['status']}:\n{tail(err_path)}")
-    checks = _checks(variant, paths, module, child)
+    checks = _checks(variant, paths, module, child, tracer=tracer_on(env))
     if checks["problems"]:
         raise ChildFailed(f"cold start {name} does not look like Lambda: {'; '.join(checks['problems'])}")
     return {
@@ -279,11 +281,13 @@ def _cold_start(
     }
 
 
-def _checks(variant: Variant, paths: list[str], module: str, child: Mapping[str, Any]) -> dict[str, Any]:
+def _checks(
+    variant: Variant, paths: list[str], module: str, child: Mapping[str, Any], *, tracer: bool
+) -> dict[str, Any]:
     """Where the child's code came from, by sys.path entry ("function", "layer", "runtime"), and what
     breaks the Lambda layout: botocore from anywhere but the runtime, the layer's packages from anywhere
-    but the layer, X-Ray not patching botocore, bytecode where there should be none or none where
-    there should be some."""
+    but the layer, X-Ray not patching botocore with the Tracer on or imported at all with it off,
+    bytecode where there should be none or none where there should be some."""
     roles = dict(
         zip(paths, ("function", "layer", "runtime") if variant.service else ("function", "runtime"), strict=True)
     )
@@ -306,8 +310,10 @@ def _checks(variant: Variant, paths: list[str], module: str, child: Mapping[str,
     if origins.get("botocore") is None:
         problems.append("botocore was not imported")
     patched = child.get("xray_patched")
-    if variant.service and variant.tracing and "botocore" not in (patched or []):
+    if variant.service and tracer and "botocore" not in (patched or []):
         problems.append(f"X-Ray did not patch botocore (patched: {patched})")
+    if variant.service and not tracer and origins.get("aws_xray_sdk") is not None:
+        problems.append("the X-Ray SDK was imported with the Tracer off")
     bytecode = {roles[path]: counts for path, counts in child["bytecode"].items() if path in roles}
     runtime = bytecode.get("runtime", {"modules": 0, "with_pyc": 0})
     if runtime["with_pyc"] != runtime["modules"]:
@@ -352,7 +358,7 @@ def stage_code() -> Staged:
         shutil.rmtree(STAGE)
     STAGE.mkdir(parents=True)
     runtime = STAGE / "runtime"
-    _link_distributions(deployed.closure(deployed.RUNTIME_REQUIREMENTS), runtime)
+    stage_runtime(runtime)
     baseline = STAGE / "baseline"
     _copy_sources(BASELINE_DIR, baseline)
     layer, layer_nopyc = STAGE / "layer" / "python", STAGE / "layer_nopyc" / "python"
@@ -370,9 +376,10 @@ def stage_code() -> Staged:
             stale, from_build = [f"the build cannot run here: {exc}"], False
             shutil.rmtree(layer, ignore_errors=True)
     if not from_build:
-        _stage_layer_like_the_makefile(layer)
+        stage_layer_like_the_makefile(layer)
         layer_info = {
-            "source": "the venv's installs of layers/common/requirements.txt (no deps), layers/common/inference_deploy",
+            "source": "the venv's installs of layers/common/requirements.txt (no deps), layers/common/inference_deploy,"
+            " pruned by layers/common/prune.txt",
             "pyc": deployed.pyc_kinds(layer),
         }
     _copy_sources(layer, layer_nopyc)
@@ -401,11 +408,20 @@ def stage_code() -> Staged:
     )
 
 
-def _stage_layer_like_the_makefile(target: Path) -> None:
+def stage_runtime(target: Path) -> None:
+    """What the Lambda Python runtime provides: boto3 and its dependencies (links into the venv, with .pyc)."""
+    _link_distributions(deployed.closure(deployed.RUNTIME_REQUIREMENTS), target)
+
+
+def stage_layer_like_the_makefile(target: Path, *, compile_bytecode: bool = True) -> None:
     """What layers/common/Makefile builds, from the venv: the pinned distributions without their
-    dependencies, inference_deploy, and unchecked-hash bytecode (native code is this machine's)."""
+    dependencies, inference_deploy, minus layers/common/prune.txt, and unchecked-hash bytecode (native
+    code is this machine's)."""
     _copy_distribution_sources(deployed.layer_distributions(), target)
     _copy_sources(LAYER_DIR / "inference_deploy", target / "inference_deploy")
+    deployed.prune(target)
+    if not compile_bytecode:
+        return
     # The Makefile's own command (in a process of its own: compileall's worker pool must not fork the bench).
     compiled = subprocess.run(
         [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],

@@ -108,11 +108,13 @@ def lambda_environment(
     code_dir: Path,
     memory_mb: int,
     xray_daemon: str,
-    tracing: bool,
+    tracing: bool | None,
 ) -> dict[str, str]:
     """What a handler process sees in Lambda: the stack's variables (pointed at the emulated AWS server),
-    the runtime's own variables, and with `tracing` an active X-Ray trace (segments go over UDP to
-    `xray_daemon`, a socket the bench holds and never reads, as they go to the daemon in Lambda)."""
+    the runtime's own variables and an active X-Ray trace (segments go over UDP to `xray_daemon`, a
+    socket the bench holds and never reads, as they go to the daemon in Lambda). `tracing` is whether
+    the Powertools Tracer (X-Ray SDK subsegments) runs: None as the template configures the function
+    (the API functions: not unless ApiTracerSubsegments), True or False to force it."""
     env = base_environment()
     env.update(aws_environment)
     env.update(
@@ -129,9 +131,20 @@ def lambda_environment(
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         }
     )
-    if not tracing:
+    if tracing is True:
+        env.pop("POWERTOOLS_TRACE_DISABLED", None)
+        env["TRACER_SUBSEGMENTS"] = "true"
+    elif tracing is False:
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
     return env
+
+
+def tracer_on(env: Mapping[str, str]) -> bool:
+    """Whether a handler process with this environment runs the Powertools Tracer (and the X-Ray SDK), as
+    inference_deploy.observability decides it."""
+    if env.get("TRACER_SUBSEGMENTS", "true").strip().lower() == "false":
+        return False
+    return env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in ("1", "true")
 
 
 class ChildFailed(RuntimeError):

@@ -4,7 +4,8 @@ this machine's build of the same distribution version beside them).
 
 The layer is built by layers/common/Makefile (`BuildMethod: makefile`): the pinned wheels of
 layers/common/requirements.txt with --no-deps (the Lambda runtime provides boto3 and botocore), the
-service's inference_deploy package, and hash-checked bytecode (`compileall --invalidation-mode
+service's inference_deploy package, minus what layers/common/prune.txt lists (what no function imports),
+and hash-checked bytecode (`compileall --invalidation-mode
 unchecked-hash`). The functions are their CodeUri's sources, without bytecode.
 """
 
@@ -29,6 +30,7 @@ LAYER_NAME = "CommonLayer"
 LAYER_BUILD = BUILD_DIR / LAYER_NAME / "python"
 LAYER_REQUIREMENTS = LAYER_DIR / "requirements.txt"
 LAYER_MAKEFILE = LAYER_DIR / "Makefile"
+LAYER_PRUNE = LAYER_DIR / "prune.txt"
 # The Lambda Python runtime ships boto3 and what it requires; nothing of it belongs in the layer.
 RUNTIME_REQUIREMENTS = ("boto3",)
 
@@ -87,6 +89,25 @@ def runtime_distribution_names() -> set[str]:
 def layer_distributions() -> list[metadata.Distribution]:
     """The venv's installs of the layer's pins, without their dependencies (as the Makefile installs them)."""
     return [metadata.distribution(name) for name in pins()]
+
+
+def prune_patterns(path: Path = LAYER_PRUNE) -> list[str]:
+    """The globs of layers/common/prune.txt (relative to the layer's python/), comments left out."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def prune(site: Path, patterns: Iterable[str] | None = None) -> list[str]:
+    """Delete what the Makefile deletes from a layer's python/ directory (the same globs); return what went."""
+    removed: list[str] = []
+    for pattern in prune_patterns() if patterns is None else patterns:
+        for path in sorted(site.glob(pattern)):
+            removed.append(str(path.relative_to(site)))
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    return removed
 
 
 def dist_infos(site: Path) -> dict[str, str]:
@@ -152,8 +173,9 @@ def layer_staleness() -> list[str]:
         "layer", source_files(LAYER_DIR / "inference_deploy"), source_files(LAYER_BUILD / "inference_deploy")
     )
     built_at = _build_time()
-    if built_at is None or LAYER_MAKEFILE.stat().st_mtime > built_at:
-        reasons.append("layer: layers/common/Makefile changed after the build")
+    for recipe in (LAYER_MAKEFILE, LAYER_PRUNE):
+        if built_at is None or recipe.stat().st_mtime > built_at:
+            reasons.append(f"layer: {recipe.relative_to(ROOT)} changed after the build")
     return reasons
 
 

@@ -177,7 +177,7 @@ def _cold(section: Mapping[str, Any]) -> str:
             "  why not the build: " + "; ".join(deployed["stale"][:4]) + (" ..." if len(deployed["stale"]) > 4 else "")
         )
     notes.append(
-        "service_nopyc = the same without the layer's .pyc; service_notrace = tracing off; "
+        "service_nopyc = the same without the layer's .pyc; service_tracer = with the X-Ray SDK Tracer; "
         "baseline = boto3-only handler, same AWS calls"
     )
     notes.extend(_cold_checks(section))
@@ -474,7 +474,7 @@ def _local(section: Mapping[str, Any]) -> str:
 
 
 def poor_ratios(sections: Mapping[str, Any]) -> list[str]:
-    """The service as deployed (not the diagnostic variants: without .pyc, without tracing) past the limits."""
+    """The service as deployed (not the diagnostic variants: without .pyc, with the Tracer) past the limits."""
     found = []
     cold = sections.get("cold_start") or {}
     for data in (cold.get("routes") or {}).values():

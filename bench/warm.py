@@ -57,13 +57,17 @@ class WarmVariant:
     key: str
     label: str
     service: bool
-    tracing: bool
+    tracing: bool | None  # the Powertools Tracer: None as the template configures the function
 
 
 VARIANTS = (
-    WarmVariant("baseline", "baseline (boto3 only)", service=False, tracing=True),
-    WarmVariant("service", "service as deployed (tracing on)", service=True, tracing=True),
-    WarmVariant("service_notrace", "service, tracing off", service=True, tracing=False),
+    WarmVariant("baseline", "baseline (boto3 only)", service=False, tracing=None),
+    WarmVariant(
+        "service", "service as deployed (no X-Ray SDK Tracer in the API functions)", service=True, tracing=None
+    ),
+    WarmVariant(
+        "service_tracer", "service with ApiTracerSubsegments=true (X-Ray SDK Tracer)", service=True, tracing=True
+    ),
 )
 MODES = ("stub", "server")
 

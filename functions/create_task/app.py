@@ -30,7 +30,6 @@ from inference_deploy.errors import (
     WorkflowServiceUnavailable,
 )
 from inference_deploy.logic.cost_limits import check_cost_limits
-from inference_deploy.logic.idempotency import run_once
 from inference_deploy.logic.tasks import check_rollback_alarms, create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings, load_settings
@@ -102,6 +101,9 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     if idempotency_key is None:
         task = work()
     else:
+        # Imported with the first key: a request without one never loads Powertools' idempotency utility.
+        from inference_deploy.logic.idempotency import run_once  # noqa: PLC0415
+
         task = run_once(
             work,
             scope={"caller": caller, "route": kind.value, "key": idempotency_key},

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import py_compile
+from pathlib import Path
 
 import pytest
 
 from bench import cold_start, deployed, report, rollout
-from bench.common import percentile, rounded, route_event, summarize
+from bench.common import lambda_environment, percentile, rounded, route_event, summarize, tracer_on
 from bench.dynamo_size import item_size, read_units, write_units
 from bench.sizes import SIZES
 
@@ -125,14 +126,17 @@ def test_native_code_is_told_apart_by_its_elf_machine(tmp_path):
     assert deployed.elf_machine(tmp_path / "not_elf.so") is None
 
 
-def _child(botocore: str, *, patched: list[str], layer_pyc: int) -> dict:
+def _child(botocore: str, *, patched: list[str] | None, layer_pyc: int) -> dict:
     function, layer, runtime = "/s/fn", "/s/layer", "/s/runtime"
+    origins = {
+        "app": f"{function}/app.py",
+        "pydantic": f"{layer}/pydantic/__init__.py",
+        "botocore": f"{botocore}/botocore/__init__.py",
+    }
+    if patched is not None:  # the X-Ray SDK was imported
+        origins["aws_xray_sdk"] = f"{layer}/aws_xray_sdk/__init__.py"
     return {
-        "origins": {
-            "app": f"{function}/app.py",
-            "pydantic": f"{layer}/pydantic/__init__.py",
-            "botocore": f"{botocore}/botocore/__init__.py",
-        },
+        "origins": origins,
         "xray_patched": patched,
         "bytecode": {
             function: {"modules": 1, "with_pyc": 0},
@@ -145,21 +149,36 @@ def _child(botocore: str, *, patched: list[str], layer_pyc: int) -> dict:
 def test_a_cold_start_that_does_not_look_like_lambda_is_caught():
     paths = ["/s/fn", "/s/layer", "/s/runtime"]
     service, nopyc = cold_start.VARIANTS[1], cold_start.VARIANTS[2]
-    good = cold_start._checks(service, paths, "app", _child("/s/runtime", patched=["botocore"], layer_pyc=10))
+
+    def checks(variant, child, *, tracer=True):
+        return cold_start._checks(variant, paths, "app", child, tracer=tracer)
+
+    good = checks(service, _child("/s/runtime", patched=["botocore"], layer_pyc=10))
     assert good["problems"] == []
-    assert good["origins"] == {"app": "function", "pydantic": "layer", "botocore": "runtime"}
-    assert (
-        cold_start._checks(nopyc, paths, "app", _child("/s/runtime", patched=["botocore"], layer_pyc=0))["problems"]
-        == []
-    )
-    bad = cold_start._checks(service, paths, "app", _child("/s/layer", patched=[], layer_pyc=3))["problems"]
+    assert good["origins"] == {"app": "function", "pydantic": "layer", "botocore": "runtime", "aws_xray_sdk": "layer"}
+    assert checks(nopyc, _child("/s/runtime", patched=["botocore"], layer_pyc=0))["problems"] == []
+    assert checks(service, _child("/s/runtime", patched=None, layer_pyc=10), tracer=False)["problems"] == []
+    bad = checks(service, _child("/s/layer", patched=[], layer_pyc=3))["problems"]
     assert "botocore from the layer, not the runtime" in bad
     assert any("X-Ray did not patch botocore" in problem for problem in bad)
     assert any("3 of 10 layer modules had .pyc" in problem for problem in bad)
-    leaked = cold_start._checks(
-        service, paths, "app", _child("/venv/site-packages", patched=["botocore"], layer_pyc=10)
-    )
+    untraced = checks(service, _child("/s/runtime", patched=["botocore"], layer_pyc=10), tracer=False)
+    assert untraced["problems"] == ["the X-Ray SDK was imported with the Tracer off"]
+    leaked = checks(service, _child("/venv/site-packages", patched=["botocore"], layer_pyc=10))
     assert any(problem.startswith("botocore from elsewhere") for problem in leaked["problems"])
+
+
+def test_the_bench_runs_the_tracer_as_the_template_says_unless_a_variant_forces_it():
+    def env(stack, tracing):
+        return lambda_environment(
+            stack, function="f", code_dir=Path("/s/fn"), memory_mb=512, xray_daemon="127.0.0.1:2000", tracing=tracing
+        )
+
+    api_function = {"TRACER_SUBSEGMENTS": "false", "TASKS_TABLE_NAME": "t"}
+    assert not tracer_on(env(api_function, None))
+    assert tracer_on(env(api_function, True))
+    assert not tracer_on(env({}, False))
+    assert tracer_on(env({}, None))
 
 
 def test_only_the_service_as_deployed_is_held_to_the_limits():

@@ -218,8 +218,10 @@ def test_real_template_resolves_every_function_environment() -> None:
     assert stack.functions
     for function in stack.functions.values():
         assert function.environment, function.logical_id
-        # AWS_ENDPOINT_URL is declared empty on purpose (sam local's env-vars file sets it); nothing else is.
-        resolved = {key: value for key, value in function.environment.items() if key != "AWS_ENDPOINT_URL"}
+        # Declared empty on purpose: AWS_ENDPOINT_URL (sam local's env-vars file sets it) and the admin patterns
+        # (AdminPrincipalArnPatterns defaults to no admins); nothing else is.
+        empty_by_default = {"AWS_ENDPOINT_URL", "ADMIN_PRINCIPAL_ARN_PATTERNS"}
+        resolved = {key: value for key, value in function.environment.items() if key not in empty_by_default}
         assert all(isinstance(value, str) and value for value in resolved.values())
         assert function.environment["AWS_ENDPOINT_URL"] == ""
     for machine in stack.state_machines.values():

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any, cast
+
+# The package's __init__ imports all three classes anyway; only building a Tracer imports the X-Ray SDK.
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 
 class _Provider(AmazonCloudWatchEMFProvider):
@@ -18,7 +25,36 @@ class _Provider(AmazonCloudWatchEMFProvider):
             self.clear_metrics()
 
 
+def tracer_disabled() -> bool:
+    """POWERTOOLS_TRACE_DISABLED (read as Powertools reads it), or the function's TRACER_SUBSEGMENTS "false"."""
+    if os.getenv("TRACER_SUBSEGMENTS", "true").strip().lower() == "false":
+        return True
+    return resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
+
+
+@cache
+def powertools_tracer() -> Tracer:
+    """The X-Ray SDK's Tracer, built on first use: building it imports the SDK even when it is disabled."""
+    # Only the SDK is patched: patch_all would also patch modules this service never uses (sqlite3, …).
+    return Tracer(patch_modules=["botocore"])
+
+
+class HandlerTracing:
+    """Powertools' Tracer where a function wants X-Ray SDK subsegments, nothing where it does not.
+
+    Lambda's active tracing records every invocation (init, invocation, overhead) without any SDK in the
+    function; the Tracer adds a subsegment per AWS call and a ColdStart annotation, at the price of
+    importing and patching the X-Ray SDK on every cold start. A function whose TRACER_SUBSEGMENTS is
+    "false" (the API functions by default: template parameter ApiTracerSubsegments) or whose
+    POWERTOOLS_TRACE_DISABLED is true never imports it.
+    The choice is made when the handler is decorated, at import, as Powertools makes it."""
+
+    def capture_lambda_handler[F: Callable[..., Any]](self, handler: F) -> F:
+        if tracer_disabled():
+            return handler
+        return cast(F, powertools_tracer().capture_lambda_handler(handler))
+
+
 logger = Logger()
-# Only the SDK is patched: patch_all would also patch modules this service never uses (sqlite3, …).
-tracer = Tracer(patch_modules=["botocore"])
+tracer = HandlerTracing()
 metrics = Metrics(provider=_Provider())

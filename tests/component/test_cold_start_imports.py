@@ -1,0 +1,72 @@
+"""A request imports only what it needs: the idempotency utility arrives with the first Idempotency-Key,
+and with POWERTOOLS_TRACE_DISABLED (the tests' and the local stack's setting) no function imports the
+X-Ray SDK, the API functions (TRACER_SUBSEGMENTS "false") nor the workflow steps the creates run
+(Powertools' own Tracer would, even disabled).
+
+Each check runs in a fresh process: this one has long since imported everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BASE_ENVIRONMENT, TEST_PARAMETERS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import json, sys
+from local_stack.emulator import EmulatedAws
+from local_stack.executions import wait_for_execution
+from local_stack.sagemaker import register_model
+from tests.conftest import LambdaContext, call_api, load_event
+
+IDEMPOTENCY = "aws_lambda_powertools.utilities.idempotency"
+seen = {}
+with EmulatedAws("template.yaml", parameters=json.loads(sys.argv[1])) as aws:
+    from create_task.app import lambda_handler as create
+    from read_task.app import lambda_handler as read
+
+    register_model(aws.client, "embed-deploy-123")  # the model the sample events name
+    register_model(aws.client, "keyed-model")
+    plain = call_api(create, load_event("deploy"))
+    status = call_api(read, load_event("get_model_deploy_status"))
+    seen["without_key"] = [plain.status, status.status, IDEMPOTENCY in sys.modules]
+
+    keyed = load_event("deploy", body=json.dumps({"embedding_model_id": "keyed-model"}))
+    keyed["headers"] = {**keyed["headers"], "Idempotency-Key": "lazy-import-1"}
+    first = call_api(create, keyed)
+    wait_for_execution(aws.client("stepfunctions"), first.body["execution_arn"], timeout=60)
+    again = call_api(create, keyed)
+    seen["with_key"] = [first.status, again.status, again.body == first.body, IDEMPOTENCY in sys.modules]
+    seen["xray_sdk_imported"] = any(name.split(".")[0] == "aws_xray_sdk" for name in sys.modules)
+    wait_for_execution(aws.client("stepfunctions"), plain.body["execution_arn"], timeout=60)
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.slow
+def test_only_a_request_with_an_idempotency_key_imports_the_idempotency_utility_and_none_the_xray_sdk():
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(BASE_ENVIRONMENT)
+    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions", "."))
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(TEST_PARAMETERS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert seen["without_key"] == [202, 200, False]
+    assert seen["with_key"] == [202, 202, True, True]
+    assert seen["xray_sdk_imported"] is False
