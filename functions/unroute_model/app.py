@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from inference_deploy import dependencies
 from inference_deploy.logic.removal import unroute_model
-from inference_deploy.models.workflow import ModelStepEvent, UnroutedModel
+from inference_deploy.models.workflow import UnroutedModel, UnrouteEvent
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(ModelStepEvent)
-def lambda_handler(event: ModelStepEvent) -> UnroutedModel:
-    return unroute_model(event.embedding_model_id, dependencies.model_store())
+@workflow_step(UnrouteEvent)
+def lambda_handler(event: UnrouteEvent) -> UnroutedModel:
+    return unroute_model(
+        event.embedding_model_id,
+        dependencies.model_store(),
+        task_id=event.task_id,
+        store=dependencies.task_store(),
+    )

@@ -6,6 +6,7 @@ its bake loop, and long waits are set where a test needs the workflow parked."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from cancel_task.app import lambda_handler as cancel_handler
 from switch_traffic.app import lambda_handler as switch_handler
 
+from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.errors import TaskCancelled
 from local_stack.emulator import EmulatedAws
 from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
@@ -172,7 +174,7 @@ def test_a_first_deploy_bakes_only_when_asked_and_an_alarm_leaves_green_serving(
     assert _serving()["previous"] is None
 
     _trip(aws, f"inference-deployment-bake-{created['id']}-latency", "Threshold Crossed: p50 3 s")
-    wait_for(aws, created["execution_arn"])
+    wait_for(aws, created["execution_arn"], timeout=300)
 
     failed = read("deploy", created["id"]).body
     assert failed["status"] == "failed"
@@ -345,3 +347,35 @@ def test_cancel_answers_404_for_an_unknown_task_or_the_other_kind(aws):
 def test_a_cancel_reason_is_bounded(aws):
     assert _cancel("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V9", {"reason": "x" * 513}).status == 422
     assert _cancel("deploy", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V9", {"why": "typo"}).status == 422
+
+
+def test_a_delete_cancelled_while_its_unroute_is_in_flight_stays_routed(aws, monkeypatch):
+    """The unroute lands after the cancel restored routing (from a read made before the write): the
+    unroute sees the cancel mark and routes the model back itself."""
+    register_model(aws, MODEL)
+    served = run_task(aws, "deploy", MODEL)["metadata"]
+    cancelled_first = threading.Event()
+    unrouted = threading.Event()
+    real_unroute = ModelStore.unroute
+
+    def unroute_after_the_cancel(self: ModelStore, embedding_model_id: str) -> Any:
+        assert cancelled_first.wait(timeout=300), "the test never cancelled"
+        try:
+            return real_unroute(self, embedding_model_id)
+        finally:
+            unrouted.set()
+
+    monkeypatch.setattr(ModelStore, "unroute", unroute_after_the_cancel)
+    created = request("delete", MODEL).body
+    _entered(aws, created["execution_arn"], "UnrouteModel")
+
+    cancelled = _cancel("delete", created["id"], {"reason": "still in use"})
+    cancelled_first.set()
+    assert unrouted.wait(timeout=300)
+    wait_for(aws, created["execution_arn"], timeout=300)
+
+    assert cancelled.status == 202, cancelled.body
+    assert read("delete", created["id"]).body["status"] == "cancelled"
+    assert _serving() is not None, "the late unroute left the model unrouted"
+    assert _serving()["endpoint_name"] == served["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {served["endpoint_name"]: "InService"}

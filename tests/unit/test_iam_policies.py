@@ -383,7 +383,7 @@ _CALLS: dict[str, Any] = {
         s.release_slot_item("m", "deploy-x")["Update"],
         s.release_slot("m", "deploy-x"),
     ],
-    "UnrouteModelFunction": lambda s: [s.unroute("m"), s.unrouted("m")],
+    "UnrouteModelFunction": lambda s: [s.unroute("m"), s.unrouted("m"), s.restore_unrouted("m")],
     "RestoreRoutingFunction": lambda s: [s.restore(_record()), s.restore_unrouted("m")],
 }
 

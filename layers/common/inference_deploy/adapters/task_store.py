@@ -380,6 +380,10 @@ class TaskStore:
                 raise TaskCancelled(f"task {task_id} was cancelled before its removal began") from exc
             raise translate(exc, f"begin the removal of {task_id}") from exc
 
+    def cancel_requested(self, task_id: str) -> bool:
+        """Whether a cancel of the task was recorded (a consistent read: a mark written before is seen)."""
+        return CANCELLED_BY in self.get(task_id).metadata
+
     def request_cancel(self, task: Task, cancellation: dict[str, str]) -> bool:
         """Record who cancelled and why, only while the task can still be undone: active; a deploy not
         switched, or switched and baking (its record still names blue as previous); a delete whose

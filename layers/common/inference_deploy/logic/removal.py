@@ -8,7 +8,7 @@ from datetime import timedelta
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
-from inference_deploy.errors import EndpointBusy, RemovalTimeout
+from inference_deploy.errors import EndpointBusy, RemovalTimeout, TaskCancelled
 from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import ServingRecord
@@ -17,9 +17,21 @@ from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, name_prefix
 from inference_deploy.observability import logger
 
 
-def unroute_model(embedding_model_id: str, models: ModelStore) -> UnroutedModel:
-    """Remove the serving record first, so resolvers stop handing the endpoint out before it goes."""
-    return UnroutedModel(removed=models.unroute(embedding_model_id), at=utc_now())
+def unroute_model(
+    embedding_model_id: str, models: ModelStore, *, task_id: str | None = None, store: TaskStore | None = None
+) -> UnroutedModel:
+    """Remove the serving record first, so resolvers stop handing the endpoint out before it goes.
+
+    A cancel of the delete may have run while this unroute was in flight: it records its mark first,
+    then restores routing from what it reads, which may be before this write landed. So the unroute
+    reads the mark after its write (consistently) and, if the task was cancelled, puts the record back
+    itself: whichever of the two comes second sees the other, and the model stays routed."""
+    removed = models.unroute(embedding_model_id)
+    if task_id is not None and store is not None and store.cancel_requested(task_id):
+        restored = models.restore_unrouted(embedding_model_id)
+        logger.warning("delete cancelled while unrouting: routing put back", extra={"restored": restored})
+        raise TaskCancelled(f"task {task_id} was cancelled while its model was being unrouted")
+    return UnroutedModel(removed=removed, at=utc_now())
 
 
 def restore_routing(record: ServingRecord | None, models: ModelStore, sagemaker: SageMaker) -> RestoredRouting:

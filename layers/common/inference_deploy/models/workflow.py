@@ -80,6 +80,10 @@ class ModelStepEvent(_Payload):
     embedding_model_id: ModelId
 
 
+class UnrouteEvent(ModelStepEvent):
+    task_id: TaskId | None = None  # the delete task, whose cancel the unroute must not outlive
+
+
 class ResolvedModel(_Payload):
     model_arn: str
     blue: ServingRecord | None
