@@ -109,6 +109,24 @@ _ENVIRON_PATCHES = (
     MethodPatch(type(os.environ), "__iter__", _narrowed_iter),
     MethodPatch(type(os.environ), "__len__", _narrowed_len),
 )
+_environ_narrowed = False
+_environ_lock = threading.Lock()
+
+
+def _narrow_environ_for_good() -> None:
+    """Install the narrowing once for the life of the process; it is inert outside an invocation.
+
+    It is never removed: CPython 3.13.0 stops invalidating the `__getitem__` it caches for a class
+    after ~1,000 modifications of that class (its type version tags run out), so swapping `_Environ`'s
+    methods at every emulator start and stop let `os.environ.get` and `in` run a stale method late in a
+    long session (tests/unit/test_local_stack_lambdas.py shows it).
+    """
+    global _environ_narrowed  # noqa: PLW0603 - a process-wide, install-once switch
+    with _environ_lock:
+        if not _environ_narrowed:
+            for patch in _ENVIRON_PATCHES:
+                patch.acquire()
+            _environ_narrowed = True
 
 
 def _environment_of(function: LambdaFunction) -> dict[str, str]:
@@ -192,6 +210,7 @@ class InvocationResult:
 
 def invoke_function(function: LambdaFunction, event: Any, *, invoked_arn: str | None = None) -> InvocationResult:
     """Run the handler once, shaping the outcome like a synchronous Lambda Invoke response."""
+    _narrow_environ_for_good()
     token = _view.set(_EnvironmentView(own=_environment_of(function), hidden=_hidden_variables()))
     try:
         return _invoke(function, event, invoked_arn=invoked_arn)
@@ -328,8 +347,7 @@ class LambdaRouter(Lifecycle):
         if self._started:
             return
         _INVOKE_PATCH.acquire()
-        for patch in _ENVIRON_PATCHES:
-            patch.acquire()
+        _narrow_environ_for_good()
         with _registry_lock:
             _registry.update(self._functions)
         self._started = True
@@ -341,7 +359,5 @@ class LambdaRouter(Lifecycle):
             for arn, function in self._functions.items():
                 if _registry.get(arn) is function:
                     del _registry[arn]
-        for patch in reversed(_ENVIRON_PATCHES):
-            patch.release()
         _INVOKE_PATCH.release()
         self._started = False

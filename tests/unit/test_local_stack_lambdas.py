@@ -281,3 +281,31 @@ def test_a_routed_handler_sees_only_the_variables_the_template_gives_its_functio
         "listed": ["AWS_REGION", "ITEMS_TABLE_NAME", "STAGE"],
         "in": False,
     }
+
+
+def test_a_handler_sees_only_its_variables_after_many_emulator_starts_and_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long test session starts and stops the emulator hundreds of times. CPython 3.13.0 stops
+    invalidating its cached `__getitem__` of a class modified more than ~1,000 times, so narrowing
+    `os.environ` by swapping `_Environ` methods at every start and stop let a handler read another
+    function's variables late in the session (`os.environ.get` and `in`, not iteration)."""
+    monkeypatch.setenv("OTHER_FUNCTIONS_SECRET", "not yours")
+
+    def report(event: Any, context: Any) -> dict[str, Any]:
+        return {"get": os.environ.get("OTHER_FUNCTIONS_SECRET"), "in": "OTHER_FUNCTIONS_SECRET" in os.environ}
+
+    mine = FakeFunction(report, name="Mine", arn="arn:aws:lambda:us-east-1:123456789012:function:Mine")
+    other = FakeFunction(
+        report,
+        name="Other",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:Other",
+        environment={"OTHER_FUNCTIONS_SECRET": "not yours"},
+    )
+    answers = []
+    for _ in range(700):
+        with lambdas.LambdaRouter([mine, other]):
+            answers.append(json.loads(invoke_function(mine, {}).payload))
+        assert os.environ.get("OTHER_FUNCTIONS_SECRET") == "not yours"
+
+    assert [answer for answer in answers if answer != {"get": None, "in": False}] == []
