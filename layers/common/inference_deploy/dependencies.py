@@ -6,7 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.executions import Executions
+from inference_deploy.adapters.executions import Executions, TaskTokens
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
@@ -61,6 +61,11 @@ def _executions(settings: CreateTaskSettings) -> Executions:
     )
 
 
+@cache
+def task_tokens() -> TaskTokens:
+    return TaskTokens()
+
+
 def idempotency_store() -> DynamoDBPersistenceLayer:
     return _idempotency_store(load_settings(IdempotencySettings))
 
@@ -75,7 +80,7 @@ def _idempotency_store(settings: IdempotencySettings) -> DynamoDBPersistenceLaye
 
 def reset() -> None:
     """Forget every adapter, setting and client (tests move between emulated accounts)."""
-    for factory in (_task_store, _model_store, sagemaker, _executions, _idempotency_store):
+    for factory in (_task_store, _model_store, sagemaker, _executions, task_tokens, _idempotency_store):
         factory.cache_clear()
     clear_settings_cache()
     aws.reset_clients()
