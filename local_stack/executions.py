@@ -54,7 +54,8 @@ def _failing_task_with_cause(original: Method) -> Method:
     """Moto's SendTaskFailure drops the `cause`; AWS hands it to the state's Catch with the error."""
 
     def send_task_failure(response: StepFunctionResponse) -> Any:
-        response.stepfunction_backend.send_task_failure(
+        backend: Any = response.stepfunction_backend  # the ASL interpreter's backend, whose call takes a cause
+        backend.send_task_failure(
             response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
         )
         return EmptyResult()
