@@ -46,6 +46,9 @@ def _stop_once_running(original: Method) -> Method:
                 raise RuntimeError("the execution's worker never started")
             time.sleep(0.005)
         original(worker, stop_date=stop_date, error=error, cause=cause)
+        # A state waiting for a task token would sit out its timeout first; AWS stops it at once.
+        for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
 
     return stop
 
@@ -64,8 +67,8 @@ def _failing_task_with_cause(original: Method) -> Method:
 
 
 class StoppableExecutions(PatchSet):
-    """StopExecution works on an execution whose worker has not yet started running it, as in AWS;
-    SendTaskFailure keeps its cause."""
+    """StopExecution works on an execution whose worker has not yet started running it, and on one
+    waiting for a task token, as in AWS; SendTaskFailure keeps its cause."""
 
     patches = (
         MethodPatch(ExecutionWorker, "stop", _stop_once_running),
