@@ -250,7 +250,7 @@ def test_a_step_that_raises_unexpectedly_is_caught_and_blue_keeps_serving(aws, m
     def broken(*_args, **_kwargs):
         raise RuntimeError("unexpected bug in a step")
 
-    monkeypatch.setattr("check_green.app.check_green", broken)
+    monkeypatch.setattr("check_green.app.await_green", broken)
     failed = run_task(aws, "deploy", MODEL)
 
     assert failed["status"] == "failed"
