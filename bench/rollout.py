@@ -285,27 +285,30 @@ def _register_model(aws: Any, name: str) -> None:
     register_model(aws.client, name, role_name="bench-sagemaker", endpoint_status="Creating")
 
 
-def _settle_green(aws: Any, tasks_table: str, task_id: str, rounds: int, timeout: float = 120.0) -> float:
-    """Let `rounds` green waits time out (each stores a new token), then turn green InService; returns when."""
+def _settle_green(aws: Any, execution_arn: str, green: str, rounds: int, timeout: float = 120.0) -> float:
+    """Let `rounds` green waits time out, then turn green InService (SageMaker's event follows); returns when."""
     from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
     from moto.sagemaker.models import sagemaker_backends  # noqa: PLC0415
 
     from local_stack.sagemaker import settle_endpoint  # noqa: PLC0415
 
-    dynamodb = aws.client("dynamodb")
-    tokens: set[str] = set()
+    sfn = aws.client("stepfunctions")
     deadline = time.monotonic() + timeout
-    while True:
-        item = dynamodb.get_item(TableName=tasks_table, Key={"id": {"S": task_id}}, ConsistentRead=True).get("Item")
-        wait = (item or {}).get("green_wait", {}).get("M")
-        if wait:
-            tokens.add(wait["token"]["S"])
-            if len(tokens) > rounds:
-                settle_endpoint(sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION], wait["endpoint_name"]["S"])
-                return time.time()
+    while _green_waits(sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]) <= rounds:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{task_id} never waited for green {rounds + 1} times")
+            raise RuntimeError(f"{execution_arn} never waited for green {rounds + 1} times")
         time.sleep(0.02)
+    settle_endpoint(sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION], green)
+    return time.time()
+
+
+def _green_waits(events: Sequence[Mapping[str, Any]]) -> int:
+    """AwaitGreen's tries: the first, and one per wait that timed out (its States.Timeout retry)."""
+    return sum(
+        1
+        for e in events
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
+    )
 
 
 def _transitions(events: Sequence[Mapping[str, Any]]) -> int:
@@ -335,6 +338,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
     from inference_deploy import dependencies  # noqa: PLC0415 - the child's imports; the parent stays stdlib-only
     from inference_deploy.adapters import aws as service_clients  # noqa: PLC0415
     from inference_deploy.models.settings import clear_settings_cache  # noqa: PLC0415
+    from inference_deploy.naming import green_endpoint  # noqa: PLC0415
     from local_stack.emulator import EmulatedAws  # noqa: PLC0415
     from local_stack.executions import wait_for_execution  # noqa: PLC0415
     from local_stack.template import load_template  # noqa: PLC0415
@@ -371,8 +375,6 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             handlers[function.logical_id] = wrapped
         sfn = aws.client("stepfunctions")
 
-        tasks_table = stack.tables["TasksTable"].name
-
         def run_task(kind: str, route: str, model: str, rounds: int) -> None:
             # A long wait when no round should time out; a short one to make `rounds` of them.
             os.environ["GREEN_EVENT_WAIT_SECONDS"] = "120" if rounds == 0 else "1"
@@ -386,7 +388,8 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                 raise RuntimeError(f"{kind} of {model} answered {answer['statusCode']}: {answer['body']}")
             body = json.loads(answer["body"])
             arn = body["execution_arn"]
-            in_service_at = _settle_green(aws, tasks_table, body["id"], rounds) if route == "deploy" else None
+            green = green_endpoint(model, body["id"]).endpoint_name
+            in_service_at = _settle_green(aws, arn, green, rounds) if route == "deploy" else None
             description = wait_for_execution(sfn, arn, timeout=120)
             wall = time.perf_counter() - started
             if description["status"] != "SUCCEEDED":
@@ -406,12 +409,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                 ),
                 None,
             )
-            green_waits = sum(
-                1
-                for e in events
-                if e["type"] == "TaskScheduled"
-                and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
-            )
+            green_waits = _green_waits(events)
             invocations = meter.invocations
             by_service: dict[str, int] = defaultdict(int)
             for operation, count in meter.calls.items():
