@@ -68,3 +68,14 @@ def executed_states(aws: EmulatedAws, execution_arn: str) -> list[str]:
     sfn = aws.client("stepfunctions")
     events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def green_waits(aws: EmulatedAws, execution_arn: str) -> int:
+    """How often AwaitGreen stored a token and looked at green (its first try plus each timed-out retry)."""
+    sfn = aws.client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return sum(
+        1
+        for e in events
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
+    )
