@@ -350,6 +350,9 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
         "GreenTimeoutSeconds": "120",
         "RemovalTimeoutSeconds": "120",
         "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,  # the sample events' caller may deploy any model
+        # Priced without a bake: a bake adds 3 transitions (CheckBake, BakeVerdict, WaitBake) per check round.
+        "BakeSeconds": "0",
+        "BakeCheckSeconds": "0",
     }
     tasks: list[dict[str, Any]] = []
     with EmulatedAws(TEMPLATE, parameters=parameters) as aws:

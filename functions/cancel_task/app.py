@@ -59,11 +59,6 @@ CancelBody = Annotated[CancelRequest | None, Body(description="Optional: why the
 def _cancel(kind: TaskKind, task_id: str, request: CancelRequest | None) -> Response[str]:
     identity = app.current_event.request_context.identity
     caller = identity.user_arn or identity.caller or "unknown"
-    # Cancelling is allowed to whoever may create a task of this kind for the task's model (403 otherwise,
-    # nothing written). A task of the other kind is left to cancel_task, which answers 404 for it.
-    found = dependencies.task_store().get(task_id)
-    if found.kind is kind:
-        authorize_request(app.current_event, found.embedding_model_id, kind.value)
     task = cancel_task(
         kind,
         task_id,
@@ -74,6 +69,8 @@ def _cancel(kind: TaskKind, task_id: str, request: CancelRequest | None) -> Resp
         sagemaker=dependencies.sagemaker(),
         alarms=dependencies.alarms(),
         executions=dependencies.executions(),
+        # Allowed to whoever may create a task of this kind for the task's model (403, nothing written).
+        authorize=lambda found: authorize_request(app.current_event, found.embedding_model_id, kind.value),
     )
     path = app.current_event.request_context.path or app.current_event.path
     return Response(

@@ -83,7 +83,7 @@ def get_serving_record(embedding_model_id: ModelIdParam) -> ServingRecord:
     summary="A model's tasks, newest first, a page at a time",
     responses={
         200: {"description": "A page of tasks", "content": {"application/json": {"model": TaskPage}}},
-        **problem_responses(InvalidPageToken, StoreUnavailable, query=True),
+        **problem_responses(InvalidPageToken, ModelHasNoTasks, StoreUnavailable, query=True),
     },
 )
 def get_model_tasks(

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from cancel_task.app import lambda_handler as cancel_handler
 from create_task.app import lambda_handler as create_handler
 
 from inference_deploy.adapters.iam import TAG_TTL_SECONDS, IamPrincipal, PrincipalDirectory
@@ -354,3 +355,19 @@ def test_a_deploy_at_the_limits_is_accepted(aws):
     assert response.body["metadata"]["instance_type"] == "ml.inf2.xlarge"
     assert response.body["metadata"]["initial_instance_count"] == 4
     aws.client("stepfunctions").stop_execution(executionArn=response.body["execution_arn"])
+
+
+def test_cancelling_is_authorized_like_creating_and_a_refusal_changes_nothing(aws):
+    register_model(aws, MODEL, tags={"team": "search"}, endpoint_status="Creating")
+    deployed = create("deploy", role(aws, "search-deployer", "search"), {"embedding_model_id": MODEL}).body
+    event = load_event("cancel_deploy", path=f"/internal/inference-deployment/deploy/{deployed['id']}/cancel")
+    event["pathParameters"] = {"task_id": deployed["id"]}
+    event["requestContext"]["identity"]["userArn"] = role(aws, "ads-deployer", "ads")
+
+    response = call_api(cancel_handler, event)
+
+    assert response.status == 403, response.body
+    assert response.body["code"] == "forbidden"
+    status = aws.client("stepfunctions").describe_execution(executionArn=deployed["execution_arn"])["status"]
+    assert status == "RUNNING", "a refused cancel stops nothing"
+    aws.client("stepfunctions").stop_execution(executionArn=deployed["execution_arn"])

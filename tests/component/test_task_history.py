@@ -120,6 +120,14 @@ def test_a_model_without_tasks_has_an_empty_history(aws):
     assert response.body == {"tasks": [], "next_token": None}
 
 
+@pytest.mark.parametrize("model_id", ["Upper-Case", "x" * 64, "under_score", "-dash-first"])
+def test_a_model_id_that_cannot_exist_is_404_like_on_every_route(aws, model_id):
+    response = history(model_id)
+
+    assert response.status == 404, response.body
+    assert response.body["code"] == "no_task_for_model"
+
+
 def test_each_page_costs_one_query_per_kind_whatever_the_history(aws):
     meter = QueryMeter()
     seed(aws, "busy-model", 100)

@@ -9,6 +9,8 @@ function dies after stopping the execution, the ABORTED event's handler finishes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.alarms import Alarms
@@ -34,13 +36,16 @@ def cancel_task(
     sagemaker: SageMaker,
     alarms: Alarms,
     executions: Executions,
+    authorize: Callable[[Task], object] = lambda task: None,
 ) -> Task:
     """The task, ended `cancelled`; a repeat answers the same task. TaskNotCancellable (409) once it
-    ended otherwise or is past undoing."""
+    ended otherwise or is past undoing. `authorize` sees the task once it is known to be of this kind,
+    before anything is written, and raises to refuse."""
     logger.append_keys(task_id=task_id)
     task = store.get(task_id)
     if task.kind is not kind:
         raise TaskNotFound(f"no {kind.value} task {task_id}")
+    authorize(task)
     if task.status is TaskStatus.CANCELLED:
         return task
     if task.status.is_terminal:

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_deploy.adapters.task_store import TaskStore
-from inference_deploy.errors import InvalidPageToken
+from inference_deploy.errors import InvalidPageToken, ModelHasNoTasks
 from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN, ModelId
 from inference_deploy.models.task import Task, TaskKind, TaskPage
 from inference_deploy.observability import logger
@@ -42,14 +42,12 @@ def task_history(
 ) -> TaskPage:
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit {limit} is outside 1..{MAX_LIMIT}")
+    if re.fullmatch(MODEL_ID_PATTERN, embedding_model_id) is None:
+        # An id in a path that cannot exist is a 404, as on every other route (a valid one without tasks: 200, empty).
+        raise ModelHasNoTasks(f"no model {embedding_model_id!r}: not a SageMaker Model name this API accepts")
     kinds = [kind] if kind is not None else [TaskKind.DEPLOY, TaskKind.DELETE]
     scope = kind.value if kind is not None else _ALL
-    if next_token is not None:
-        after = _decode(next_token, embedding_model_id, scope, kinds)
-    elif re.fullmatch(MODEL_ID_PATTERN, embedding_model_id) is None:
-        return TaskPage(tasks=[])  # a model that cannot exist has no history
-    else:
-        after = dict.fromkeys(kinds)
+    after = _decode(next_token, embedding_model_id, scope, kinds) if next_token is not None else dict.fromkeys(kinds)
     logger.append_keys(embedding_model_id=embedding_model_id)
 
     fetched: dict[TaskKind, list[Task]] = {}
