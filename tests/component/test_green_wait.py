@@ -3,12 +3,16 @@ wait's task token; a lost event is made up by the wait's timeout; the deadline s
 
 from __future__ import annotations
 
+import threading
 import time
 
+import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from inference_deploy import dependencies
+from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.models.task import GreenWaitRecord
 from local_stack.emulator import EmulatedAws
 from local_stack.sagemaker import settle_endpoint
 from tests.component.workflow_helpers import endpoints_of, executed_states, green_waits, read, request
@@ -104,6 +108,39 @@ def test_green_in_service_before_the_token_is_stored_is_seen_by_the_wait_itself(
 
     assert task["status"] == "succeeded", task["error"]
     assert green_waits(aws, task["execution_arn"]) == 1
+
+
+@pytest.mark.parametrize("describe_misses", [0, 2], ids=["visible", "not-visible-at-first-look"])
+def test_an_in_service_event_handled_before_the_token_is_stored_does_not_leave_the_wait_to_the_fallback(
+    aws, monkeypatch, describe_misses
+):
+    # Green is InService at CreateEndpoint and its event goes out at once; AwaitGreen is held back until
+    # that event has been handled (and found no wait). The wait's own look (repeated while DescribeEndpoint
+    # does not show the new endpoint yet) must complete it: one wait, not a 300 s timeout and a second one.
+    register_model(aws, MODEL, describe_misses=describe_misses)
+    event_found: list[GreenWaitRecord | None] = []
+    event_handled = threading.Event()
+    read_wait, store_wait = TaskStore.green_wait, TaskStore.await_green
+
+    def green_wait(store: TaskStore, task_id: str) -> GreenWaitRecord | None:
+        found = read_wait(store, task_id)
+        event_found.append(found)
+        event_handled.set()
+        return found
+
+    def await_green(store: TaskStore, *args: str) -> None:
+        assert event_handled.wait(timeout=30), "green's IN_SERVICE event was never handled"
+        store_wait(store, *args)
+
+    monkeypatch.setattr(TaskStore, "green_wait", green_wait)
+    monkeypatch.setattr(TaskStore, "await_green", await_green)
+
+    task = _finished(aws, _start_deploy(aws))
+
+    assert event_found == [None], "the event came before the token was stored"
+    assert task["status"] == "succeeded", task["error"]
+    assert green_waits(aws, task["execution_arn"]) == 1, "the wait's look, not the fallback, ended it"
+    assert endpoints_of(aws, MODEL) == {task["metadata"]["endpoint_name"]: "InService"}
 
 
 def test_a_green_still_creating_at_its_deadline_fails_the_task_at_the_next_look(aws, monkeypatch):

@@ -10,13 +10,15 @@ DescribeEndpoint, never by the event's own status, so a late, repeated or out-of
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from inference_deploy.adapters.executions import TaskTokens
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import GreenFailed, GreenTimeout
-from inference_deploy.logic.green_deploy import check_green
+from inference_deploy.logic.green_deploy import NOT_VISIBLE_YET, check_green
 from inference_deploy.models.common import TASK_ID_PATTERN, format_timestamp
 from inference_deploy.models.serving import EndpointRef
 from inference_deploy.models.task import TaskKind
@@ -26,12 +28,33 @@ from inference_deploy.observability import logger
 _ULID_LENGTH = 26
 # Statuses after which green will not change without someone acting (the event spells them IN_SERVICE...).
 _SETTLED_STATUSES = {"inservice", "failed", "outofservice", "deleting"}
+# Pauses before the extra looks of a wait whose green DescribeEndpoint does not show yet: its event may
+# have gone by before the token was stored, and nothing else would look before GreenEventWaitSeconds.
+RELOOK_PAUSES_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.0)
 
 
-def await_green(event: AwaitGreenEvent, store: TaskStore, sagemaker: SageMaker, tokens: TaskTokens) -> GreenWait:
-    """Store the wait's token for the event, then look once (green may already be settled)."""
+def await_green(
+    event: AwaitGreenEvent,
+    store: TaskStore,
+    sagemaker: SageMaker,
+    tokens: TaskTokens,
+    *,
+    relook_pauses: Sequence[float] = RELOOK_PAUSES_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GreenWait:
+    """Store the wait's token for the event, then look (green may already be settled, its event gone by).
+
+    A green not visible yet is looked at again after short pauses: its InService event may have been
+    published before the token was stored, and a late event after this look's success is harmless
+    (its SendTaskSuccess finds the token completed)."""
     store.await_green(event.task_id, event.green.endpoint_name, format_timestamp(event.deadline), event.task_token)
-    return settle_green(event.green, event.deadline, event.task_token, sagemaker, tokens)
+    result = settle_green(event.green, event.deadline, event.task_token, sagemaker, tokens)
+    for pause in relook_pauses:
+        if result.status != NOT_VISIBLE_YET:
+            break
+        sleep(pause)
+        result = settle_green(event.green, event.deadline, event.task_token, sagemaker, tokens)
+    return result
 
 
 def resume_green_wait(
