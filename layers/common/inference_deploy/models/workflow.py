@@ -123,6 +123,11 @@ class GreenWait(_Payload):
     status: str
     settled: bool
 
+    @property
+    def failed_with(self) -> str | None:
+        """The error this look failed the wait with (its token failed, no exception), for its progress run."""
+        return self.status if self.settled and self.status in ("GreenFailed", "GreenTimeout") else None
+
 
 class EndpointStateDetail(_Payload):
     EndpointName: str
