@@ -363,6 +363,18 @@ def _listing_endpoints(original: Method) -> Method:
     return list_endpoints
 
 
+def _listing_tags(original: Method) -> Method:
+    """ListTags of a resource that is gone (deleted since it was listed) answers "Could not find", as
+    SageMaker does, where moto fails on the missing resource."""
+
+    def list_tags(backend: SageMakerModelBackend, arn: str, *args: Any, **kwargs: Any) -> Any:
+        if backend._get_resource_from_arn(arn) is None:
+            raise SageMakerValidationError(message=f'Could not find resource "{arn}".')
+        return original(backend, arn, *args, **kwargs)
+
+    return list_tags
+
+
 def _deleting_endpoint(original: Method) -> Method:
     def delete_endpoint(backend: SageMakerModelBackend, endpoint_name: str) -> None:
         stored = _stored_name(backend.endpoints, endpoint_name)
@@ -510,6 +522,7 @@ _PATCHES = (
     MethodPatch(SageMakerModelBackend, "create_endpoint_config", _creating_endpoint_config),
     MethodPatch(SageMakerModelBackend, "describe_endpoint", _describing_endpoint),
     MethodPatch(SageMakerModelBackend, "list_endpoints", _listing_endpoints),
+    MethodPatch(SageMakerModelBackend, "list_tags", _listing_tags),
     MethodPatch(SageMakerModelBackend, "delete_endpoint", _deleting_endpoint),
     MethodPatch(SageMakerModelBackend, "describe_endpoint_config", _resolving_config_name),
     MethodPatch(SageMakerModelBackend, "delete_endpoint_config", _resolving_config_name),

@@ -48,7 +48,14 @@ def endpoints_of(aws: EmulatedAws, model_id: str) -> dict[str, str]:
     for _ in range(10):
         found = {}
         for endpoint in sagemaker.list_endpoints(MaxResults=100)["Endpoints"]:
-            tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+            try:
+                listed = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
+            except sagemaker.exceptions.ClientError as exc:
+                if "Could not find" not in exc.response["Error"]["Message"]:
+                    raise
+                found[endpoint["EndpointName"]] = "Deleting"  # gone since the listing (another look observed it)
+                continue
+            tags = {t["Key"]: t["Value"] for t in listed}
             if tags.get("embedding_model_id") == model_id:
                 found[endpoint["EndpointName"]] = endpoint["EndpointStatus"]
         if "Deleting" not in found.values():
