@@ -3,6 +3,7 @@ wait's task token; a lost event is made up by the wait's timeout; the deadline s
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -141,6 +142,38 @@ def test_an_in_service_event_handled_before_the_token_is_stored_does_not_leave_t
     assert task["status"] == "succeeded", task["error"]
     assert green_waits(aws, task["execution_arn"]) == 1, "the wait's look, not the fallback, ended it"
     assert endpoints_of(aws, MODEL) == {task["metadata"]["endpoint_name"]: "InService"}
+
+
+def test_a_late_or_repeated_event_after_the_wait_ended_changes_nothing(aws):
+    register_model(aws, MODEL)
+    task = _finished(aws, _start_deploy(aws))
+    assert task["status"] == "succeeded", task["error"]
+    endpoint = aws.client("sagemaker").describe_endpoint(EndpointName=task["metadata"]["endpoint_name"])
+    event = {
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-12-02T06:00:00Z",
+        "region": aws.region,
+        "resources": [endpoint["EndpointArn"]],
+        "detail": {
+            "EndpointName": endpoint["EndpointName"],
+            "EndpointArn": endpoint["EndpointArn"],
+            "EndpointStatus": "IN_SERVICE",
+        },
+    }
+
+    answer = aws.client("lambda").invoke(FunctionName="ResumeGreenWaitFunction", Payload=json.dumps(event))
+
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(answer["Payload"].read()) == {
+        "endpoint_name": endpoint["EndpointName"],
+        "waiting": True,
+        "settled": False,  # its token was completed by the wait's own look: nothing waits on it
+    }
+    assert read("deploy", task["id"]).body == task
 
 
 def test_a_green_still_creating_at_its_deadline_fails_the_task_at_the_next_look(aws, monkeypatch):
