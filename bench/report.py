@@ -332,16 +332,27 @@ def _rollout(section: Mapping[str, Any]) -> str:
         formula = data["formula"]
         for metric, label in metrics:
             terms = formula[metric]
+            by_minutes = data["by_creation_minutes"]
             rows.append(
-                (f"{kind}: {label}", terms["fixed"], terms["per_round"], data["at_20_rounds"]["counts"][metric])
+                (
+                    f"{kind}: {label}",
+                    terms["fixed"],
+                    terms["per_round"],
+                    *(by_minutes[m]["counts"][metric] for m in sorted(by_minutes, key=int)),
+                )
             )
     costs = []
     for kind, data in section["formulas"].items():
-        for rounds, priced in (*data["at_measured_rounds"].items(), ("20", data["at_20_rounds"])):
+        priced_rows = [(f"{r} fallback rounds (measured)", p) for r, p in data["at_measured_rounds"].items()]
+        for minutes, priced in sorted(data["by_creation_minutes"].items(), key=lambda item: int(item[0])):
+            priced_rows.append((f"{minutes} min creation, {priced['rounds']} fallback rounds", priced))
+        for minutes, priced in sorted(data["old_poll_loop_by_creation_minutes"].items(), key=lambda item: int(item[0])):
+            priced_rows.append((f"{minutes} min creation, old 30 s poll loop", priced))
+        for label, priced in priced_rows:
             usd = priced["usd_per_1000"]
             costs.append(
                 (
-                    f"{kind} @ {rounds} rounds",
+                    f"{kind} @ {label}",
                     usd["step_functions"],
                     usd["lambda_requests"],
                     usd["lambda_duration_measured"],
@@ -367,20 +378,30 @@ def _rollout(section: Mapping[str, Any]) -> str:
     return "\n".join(
         (
             table(
-                "4. A rollout in AWS terms: fixed + per_round x poll rounds (incl. the POST /deploy Lambda)",
-                ("task: count", "fixed", "per round", "@20 rounds"),
+                "4. A rollout in AWS terms: fixed + per_round x fallback rounds (incl. the POST /deploy Lambda)",
+                ("task: count", "fixed", "per round", *(f"@{m} min" for m in ("1", "5", "10"))),
                 rows,
             ),
             table(
                 "   US dollars per 1,000 tasks (us-east-1 list prices)",
-                ("task @ poll rounds", "SFN", "λ req", "λ GB-s meas", "λ GB-s assumed", "DynamoDB", "total"),
+                ("task @ creation", "SFN", "λ req", "λ GB-s meas", "λ GB-s assumed", "DynamoDB", "total"),
                 costs,
                 note=(
                     f"Lambda GB-s: measured = in-process against moto (a floor); assumed = measured + "
                     f"{section['assumed_call_ms']:.0f} ms per AWS call; total uses assumed"
+                    + _switch_delay(section.get("in_service_to_switch_s"))
                 ),
             ),
         )
+    )
+
+
+def _switch_delay(delay: Mapping[str, Any] | None) -> str:
+    if not delay:
+        return ""
+    return (
+        f". Green InService -> SwitchTraffic: median {delay['median']:.2f} s, max {delay['max']:.2f} s over "
+        f"{delay['runs']} deploys (local: the event hop is a thread, SmokeTestGreen included)"
     )
 
 

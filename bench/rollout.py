@@ -10,10 +10,17 @@ ASL on moto's interpreter, step Lambdas in-process) with zero waits, and for eac
 - Lambda run time per invocation, measured in-process (no network: a floor), and an assumed figure
   that adds ASSUMED_CALL_MS per AWS call the invocation made.
 
-Deploys run at two numbers of poll rounds (CheckGreen calls, steered by EMULATOR_CREATING_POLLS), which
-gives every count as `fixed + per_round * rounds`, for a first deploy and for a redeploy that
-replaces a serving endpoint (the usual rollout). The parent prices them, and the same rollout at
-30-second polling for a 10-minute endpoint creation (20 rounds), in US dollars per 1,000 deploys.
+The green wait is event-driven (logic/green_wait.py): AwaitGreen stores a task token and looks once,
+SageMaker's state change event completes it, and each GreenEventWaitSeconds without an event costs
+one fallback round (the state's States.Timeout retry: one billed transition, one AwaitGreen Lambda).
+Deploys keep green Creating until the bench settles it, after a chosen number of fallback rounds, so
+every count fits `fixed + per_round * rounds`, for a first deploy and for a redeploy that replaces a
+serving endpoint (the usual rollout). State transitions are the `*StateEntered` events plus retries
+(a state's Lambda or task scheduled again). The parent prices them at endpoint creations of 1, 5 and
+10 minutes, with rounds = creation // GreenEventWaitSeconds (the template's default, read by the
+child), and for comparison the poll loop this replaced (30 s polls, 3 transitions and a Lambda each).
+The delay from green turning InService to SwitchTraffic is measured here too (local: moto's threads
+and in-process Lambdas, no EventBridge hop).
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ from bench.common import FUNCTIONS_DIR, LAYER_DIR, REGION, TEMPLATE, base_enviro
 from bench.dynamo_size import item_size, read_units, write_units
 
 ASSUMED_CALL_MS = 30.0  # in-region AWS API latency assumed per call for the "assumed" Lambda durations
-POLL_ROUNDS_30S_10MIN = 20
+CREATION_MINUTES = (1, 5, 10)
+# The design this replaced, for the README's comparison: a Wait + CheckGreen + Choice round every 30 s.
+OLD_POLL_SECONDS = 30
+OLD_POLL_ROUND = {"state_transitions": 3, "lambda_invocations": 1}
 
 PRICES_US_EAST_1 = {
     "sfn_standard_per_1000_transitions": 0.025,
@@ -89,17 +99,40 @@ def price(measured: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 per_round = (high["totals"][metric] - low["totals"][metric]) / span
             formula[metric] = {"fixed": low["totals"][metric] - per_round * low["poll_rounds"], "per_round": per_round}
+        wait = int(measured["green_event_wait_seconds"])
         formulas[kind] = {
             "formula": formula,
             "at_measured_rounds": {str(t["poll_rounds"]): dollars(t["totals"]) for t in (low, high)},
-            f"at_{POLL_ROUNDS_30S_10MIN}_rounds": dollars(evaluate(formula, POLL_ROUNDS_30S_10MIN)),
+            "by_creation_minutes": {
+                str(minutes): {"rounds": (minutes * 60) // wait, **dollars(evaluate(formula, (minutes * 60) // wait))}
+                for minutes in CREATION_MINUTES
+            },
+            "old_poll_loop_by_creation_minutes": {
+                str(minutes): dollars(_old_poll_loop(formula, (minutes * 60) // OLD_POLL_SECONDS))
+                for minutes in CREATION_MINUTES
+            },
         }
     result["formulas"] = formulas
+    delays = [t["in_service_to_switch_s"] for t in measured["tasks"] if t.get("in_service_to_switch_s") is not None]
+    result["in_service_to_switch_s"] = (
+        {"median": statistics.median(delays), "max": max(delays), "runs": len(delays)} if delays else None
+    )
     result["delete"] = next(
         ({"poll_rounds": t["poll_rounds"], **dollars(t["totals"])} for t in measured["tasks"] if t["kind"] == "delete"),
         None,
     )
     return result
+
+
+def _old_poll_loop(formula: Mapping[str, Mapping[str, float]], polls: int) -> dict[str, float]:
+    """The same rollout with the replaced poll loop: `polls` rounds of Wait, CheckGreen, Choice, no
+    event Lambda (its DescribeEndpoint-only round priced like a fallback round's Lambda)."""
+    counts = evaluate(formula, 0)
+    counts["state_transitions"] += OLD_POLL_ROUND["state_transitions"] * polls
+    counts["lambda_invocations"] += OLD_POLL_ROUND["lambda_invocations"] * polls
+    for metric in ("lambda_gb_seconds_measured", "lambda_gb_seconds_assumed"):
+        counts[metric] += formula[metric]["per_round"] * polls
+    return counts
 
 
 def evaluate(formula: Mapping[str, Mapping[str, float]], rounds: int) -> dict[str, float]:
@@ -245,10 +278,50 @@ class _Meter:
         self._deferred = []
 
 
-def _register_model(aws: Any, name: str, creating_polls: int) -> None:
+def _register_model(aws: Any, name: str) -> None:
+    """Green stays Creating until `_settle_green` ends its creation (with the event SageMaker sends)."""
     from local_stack.sagemaker import register_model  # noqa: PLC0415 - the child imports local_stack late
 
-    register_model(aws.client, name, role_name="bench-sagemaker", creating_polls=creating_polls)
+    register_model(aws.client, name, role_name="bench-sagemaker", endpoint_status="Creating")
+
+
+def _settle_green(aws: Any, execution_arn: str, green: str, rounds: int, timeout: float = 120.0) -> float:
+    """Let `rounds` green waits time out, then turn green InService (SageMaker's event follows); returns when."""
+    from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+    from moto.sagemaker.models import sagemaker_backends  # noqa: PLC0415
+
+    from local_stack.sagemaker import settle_endpoint  # noqa: PLC0415
+
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while _green_waits(sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]) <= rounds:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{execution_arn} never waited for green {rounds + 1} times")
+        time.sleep(0.02)
+    settle_endpoint(sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION], green)
+    return time.time()
+
+
+def _green_waits(events: Sequence[Mapping[str, Any]]) -> int:
+    """AwaitGreen's tries: the first, and one per wait that timed out (its States.Timeout retry)."""
+    return sum(
+        1
+        for e in events
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
+    )
+
+
+def _transitions(events: Sequence[Mapping[str, Any]]) -> int:
+    """Billed state transitions: every state entered, and every retry (a step scheduled again in it)."""
+    transitions = scheduled = 0
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            transitions += 1
+            scheduled = 0
+        elif event["type"] in ("LambdaFunctionScheduled", "TaskScheduled"):
+            scheduled += 1
+            transitions += scheduled > 1
+    return transitions
 
 
 def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
@@ -264,9 +337,12 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
     from bench.common import LambdaContext, load_event  # noqa: PLC0415
     from inference_deploy import dependencies  # noqa: PLC0415 - the child's imports; the parent stays stdlib-only
     from inference_deploy.adapters import aws as service_clients  # noqa: PLC0415
+    from inference_deploy.models.settings import clear_settings_cache  # noqa: PLC0415
+    from inference_deploy.naming import green_endpoint  # noqa: PLC0415
     from local_stack.emulator import EmulatedAws  # noqa: PLC0415
     from local_stack.executions import wait_for_execution  # noqa: PLC0415
     from local_stack.run_config import SAMPLE_ADMIN_PATTERN  # noqa: PLC0415
+    from local_stack.template import load_template  # noqa: PLC0415
 
     parameters = {
         "GreenPollSeconds": "0",
@@ -305,6 +381,9 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
         sfn = aws.client("stepfunctions")
 
         def run_task(kind: str, route: str, model: str, rounds: int) -> None:
+            # A long wait when no round should time out; a short one to make `rounds` of them.
+            os.environ["GREEN_EVENT_WAIT_SECONDS"] = "120" if rounds == 0 else "1"
+            clear_settings_cache()
             meter.reset()
             started = time.perf_counter()
             event = load_event(route)
@@ -312,7 +391,10 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             answer = handlers["CreateTaskFunction"](event, LambdaContext())
             if answer["statusCode"] != 202:
                 raise RuntimeError(f"{kind} of {model} answered {answer['statusCode']}: {answer['body']}")
-            arn = json.loads(answer["body"])["execution_arn"]
+            body = json.loads(answer["body"])
+            arn = body["execution_arn"]
+            green = green_endpoint(model, body["id"]).endpoint_name
+            in_service_at = _settle_green(aws, arn, green, rounds) if route == "deploy" else None
             description = wait_for_execution(sfn, arn, timeout=120)
             wall = time.perf_counter() - started
             if description["status"] != "SUCCEEDED":
@@ -324,7 +406,15 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                 for e in page["events"]
             ]
             entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
-            poll_state = "CheckGreen" if route == "deploy" else "CheckEndpointsGone"
+            switch_at = next(
+                (
+                    e["timestamp"].timestamp()
+                    for e in events
+                    if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "SwitchTraffic"
+                ),
+                None,
+            )
+            green_waits = _green_waits(events)
             invocations = meter.invocations
             by_service: dict[str, int] = defaultdict(int)
             for operation, count in meter.calls.items():
@@ -342,7 +432,10 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                 {
                     "kind": kind,
                     "model": model,
-                    "poll_rounds": entered.count(poll_state),
+                    "poll_rounds": green_waits - 1 if route == "deploy" else entered.count("CheckEndpointsGone"),
+                    "in_service_to_switch_s": (
+                        switch_at - in_service_at if switch_at is not None and in_service_at is not None else None
+                    ),
                     "requested_rounds": rounds,
                     "wall_s": wall,
                     "states_entered": entered,
@@ -357,7 +450,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                         "lambda_gb_seconds_assumed": statistics.median(a for _, a in polls) if polls else 0.0,
                     },
                     "totals": {
-                        "state_transitions": len(entered),
+                        "state_transitions": _transitions(events),
                         "lambda_invocations": len(invocations),
                         "lambda_gb_seconds_measured": sum(m for m, _ in gb),
                         "lambda_gb_seconds_assumed": sum(a for _, a in gb),
@@ -371,20 +464,26 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             )
 
         # Untimed: imports every step handler and warms the interpreter, so no measured task pays for it.
-        _register_model(aws, "bench-rollout-warmup", creating_polls=0)
-        run_task("first_deploy", "deploy", "bench-rollout-warmup", 1)
+        _register_model(aws, "bench-rollout-warmup")
+        run_task("first_deploy", "deploy", "bench-rollout-warmup", 0)
         run_task("delete", "delete", "bench-rollout-warmup", 0)
         tasks.clear()
         for rounds in poll_rounds:
             model = f"bench-rollout-{rounds}"
-            _register_model(aws, model, creating_polls=rounds - 1)
+            _register_model(aws, model)
             run_task("first_deploy", "deploy", model, rounds)
-            _register_model(aws, model, creating_polls=rounds - 1)  # a new model version, same behaviour
+            _register_model(aws, model)  # a new model version, same behaviour
             run_task("redeploy", "deploy", model, rounds)
         run_task("delete", "delete", f"bench-rollout-{poll_rounds[0]}", 0)
         functions = {f.logical_id: f.memory_size for f in stack.functions.values()}
     dependencies.reset()
-    return {"tasks": tasks, "memory_mb": functions, "parameters": parameters}
+    wait_default = load_template(TEMPLATE).parameters["GreenEventWaitSeconds"].default
+    return {
+        "tasks": tasks,
+        "memory_mb": functions,
+        "parameters": parameters,
+        "green_event_wait_seconds": int(wait_default or 0),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ class Size:
     warm_rounds: int  # implementations take turns in this many rounds, so drift hits them alike
     history_sizes: tuple[int, ...]  # earlier tasks of the model (and as many of other models)
     history_reads: int  # status reads per history size
-    rollout_poll_rounds: tuple[int, int]  # two CheckGreen round counts, to fit the per-round cost
+    rollout_poll_rounds: tuple[int, int]  # two counts of timed-out green waits, to fit the per-round cost
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,7 +33,7 @@ SIZES = {
         warm_rounds=2,
         history_sizes=(10, 100, 1_000),
         history_reads=5,
-        rollout_poll_rounds=(1, 3),
+        rollout_poll_rounds=(0, 1),
     ),
     "full": Size(
         name="full",
@@ -44,6 +44,6 @@ SIZES = {
         warm_rounds=5,
         history_sizes=(10, 1_000, 100_000),
         history_reads=10,
-        rollout_poll_rounds=(1, 4),
+        rollout_poll_rounds=(0, 2),
     ),
 }

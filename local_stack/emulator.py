@@ -31,6 +31,7 @@ from moto.server import ThreadedMotoServer
 
 from local_stack._patch import Lifecycle
 from local_stack.dynamodb import AtomicDynamoDB
+from local_stack.eventbridge import EventRules
 from local_stack.executions import StoppableExecutions, wait_for_execution
 from local_stack.lambdas import LambdaRouter
 from local_stack.sagemaker import SageMakerEmulator
@@ -154,6 +155,12 @@ class _Emulation(Lifecycle):
             )
             for function in functions.values():
                 router.add(function)
+            patterns = {key: spec.event_patterns for key, spec in self.template.functions.items()}
+            rules = [(p, f.arn) for f in functions.values() for p in patterns.get(f.logical_id, ())]
+            lambda_client = self.client("lambda")
+            running.enter_context(
+                EventRules(rules, lambda arn, payload: lambda_client.invoke(FunctionName=arn, Payload=payload))
+            )
             if self.apply_environment:
                 running.enter_context(mock.patch.dict(os.environ, self.process_environment()))
             running.callback(_join_new_threads, set(threading.enumerate()), EXECUTION_DRAIN_SECONDS)

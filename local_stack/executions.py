@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_stack._patch import Method, MethodPatch, PatchSet
 
@@ -44,11 +46,31 @@ def _stop_once_running(original: Method) -> Method:
                 raise RuntimeError("the execution's worker never started")
             time.sleep(0.005)
         original(worker, stop_date=stop_date, error=error, cause=cause)
+        # A state waiting for a task token would sit out its timeout first; AWS stops it at once.
+        for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
 
     return stop
 
 
-class StoppableExecutions(PatchSet):
-    """StopExecution works on an execution whose worker has not yet started running it, as in AWS."""
+def _failing_task_with_cause(original: Method) -> Method:
+    """Moto's SendTaskFailure drops the `cause`; AWS hands it to the state's Catch with the error."""
 
-    patches = (MethodPatch(ExecutionWorker, "stop", _stop_once_running),)
+    def send_task_failure(response: StepFunctionResponse) -> Any:
+        backend: Any = response.stepfunction_backend  # the ASL interpreter's backend, whose call takes a cause
+        backend.send_task_failure(
+            response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
+        )
+        return EmptyResult()
+
+    return send_task_failure
+
+
+class StoppableExecutions(PatchSet):
+    """StopExecution works on an execution whose worker has not yet started running it, and on one
+    waiting for a task token, as in AWS; SendTaskFailure keeps its cause."""
+
+    patches = (
+        MethodPatch(ExecutionWorker, "stop", _stop_once_running),
+        MethodPatch(StepFunctionResponse, "send_task_failure", _failing_task_with_cause),
+    )

@@ -22,6 +22,8 @@ SAMPLE_ADMIN_PATTERN = "arn:aws:iam::*:role/ml-platform-*"
 
 RUN_PARAMETERS: Mapping[str, str] = {
     "GreenPollSeconds": "1",
+    # The emulated endpoints move on only when looked at: the wait's fallback look comes after 1 s.
+    "GreenEventWaitSeconds": "1",
     "DrainSeconds": "1",
     "GreenTimeoutSeconds": "60",
     "RemovalTimeoutSeconds": "60",
@@ -34,7 +36,7 @@ RUN_PARAMETERS: Mapping[str, str] = {
 DEMO_MODEL_NAME = "embed-deploy-123"
 DEMO_MODEL_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:local-demo"
 DEMO_MODEL_ROLE = "LocalStackSageMakerExecutionRole"
-# The emulated endpoint reports Creating once before InService, so the green check polls at least once.
+# The emulated endpoint reports Creating once before InService, so the green wait takes its fallback look.
 DEMO_MODEL_ENVIRONMENT: Mapping[str, str] = {"EMULATOR_CREATING_POLLS": "1", "EMULATOR_EMBEDDING_DIMENSION": "384"}
 # Per-model authorization, locally: the demo model and the default caller (the local-developer IAM user)
 # carry the same owner tag; one demo role carries it too, another carries none (it may not touch the model).

@@ -15,6 +15,9 @@ configure it the same way), snapshotted at CreateEndpoint as SageMaker does:
   before it is gone.
 - EMULATOR_DESCRIBE_MISSES: DescribeEndpoint and DescribeEndpointConfig answer "Could not find"
   for the first N calls after the create, as SageMaker's eventually consistent reads may (default 0).
+- EMULATOR_STATE_CHANGE_EVENTS: "true" (default) publishes a "SageMaker Endpoint State Change" event,
+  as SageMaker does to EventBridge, each time the endpoint's status changes (to the listeners added
+  with `add_state_change_listener`, from a thread of its own); "false" loses them.
 - EMULATOR_RESPONSE: embeddings (default), nan, zeros, ragged, invalid_json, error (ModelError).
 - EMULATOR_RESPONSE_SHAPE: list (`[[...]]`, default), embeddings (`{"embeddings": [[...]]}`),
   embedding (`{"embedding": [...]}`, flat for a single input).
@@ -31,10 +34,13 @@ configs naming GPU types such as ml.g5.xlarge are accepted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -59,6 +65,7 @@ ENV_CREATING_POLLS = "EMULATOR_CREATING_POLLS"
 ENV_DELETING_POLLS = "EMULATOR_DELETING_POLLS"
 ENV_DESCRIBE_MISSES = "EMULATOR_DESCRIBE_MISSES"
 ENV_RESPONSE = "EMULATOR_RESPONSE"
+ENV_STATE_CHANGE_EVENTS = "EMULATOR_STATE_CHANGE_EVENTS"
 ENV_RESPONSE_SHAPE = "EMULATOR_RESPONSE_SHAPE"
 
 DEFAULT_DIMENSION = 384
@@ -96,6 +103,7 @@ class EndpointProfile:
     describe_misses: int = 0
     response: ResponseMode = ResponseMode.EMBEDDINGS
     response_shape: ResponseShape = ResponseShape.LIST
+    state_change_events: bool = True
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> EndpointProfile:
@@ -115,10 +123,17 @@ class EndpointProfile:
                 describe_misses=_positive_int(environment.get(ENV_DESCRIBE_MISSES, "0"), minimum=0),
                 response=ResponseMode(environment.get(ENV_RESPONSE, ResponseMode.EMBEDDINGS)),
                 response_shape=ResponseShape(environment.get(ENV_RESPONSE_SHAPE, ResponseShape.LIST)),
+                state_change_events=_flag(environment.get(ENV_STATE_CHANGE_EVENTS, "true")),
             )
         except ValueError as exc:
             emulator_vars = {k: v for k, v in environment.items() if k.startswith("EMULATOR_")}
             raise ValueError(f"invalid emulator settings {emulator_vars}: {exc}") from None
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError(f"{raw!r} is not true or false")
+    return raw.lower() == "true"
 
 
 def _positive_int(raw: str, *, minimum: int) -> int:
@@ -161,13 +176,66 @@ class _EndpointState:
         """Move the endpoint's reported status one DescribeEndpoint call forward."""
         if self.deleting_left is not None:
             return
+        before = endpoint.endpoint_status
         if self.polls_left > 0 or self.profile.status is EndpointStatus.CREATING:
             self.polls_left = max(0, self.polls_left - 1)
             endpoint.endpoint_status = EndpointStatus.CREATING.value
             endpoint.failure_reason = None
-            return
-        endpoint.endpoint_status = self.profile.status.value
-        endpoint.failure_reason = self.profile.failure_reason if self.profile.status is EndpointStatus.FAILED else None
+        else:
+            endpoint.endpoint_status = self.profile.status.value
+            failed = self.profile.status is EndpointStatus.FAILED
+            endpoint.failure_reason = self.profile.failure_reason if failed else None
+        if endpoint.endpoint_status != before and self.profile.state_change_events:
+            _publish_state_change(endpoint)
+
+
+type StateChangeListener = Callable[[dict[str, Any]], None]
+_listeners: list[StateChangeListener] = []
+
+
+def add_state_change_listener(listener: StateChangeListener) -> Callable[[], None]:
+    """Receive every endpoint state change event (EventBridge's envelope); returns the remover."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+def _event_status(status: str) -> str:
+    """The event spells statuses IN_SERVICE, FAILED, CREATING... where DescribeEndpoint says InService."""
+    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(status)).upper()
+
+
+def _publish_state_change(endpoint: Any) -> None:
+    """Deliver the event SageMaker would send, after the call that changed the status (asynchronously)."""
+    _, _, _, region, account, _ = endpoint.arn.split(":", 5)
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [endpoint.arn],
+        "detail": {
+            "EndpointName": endpoint.endpoint_name,
+            "EndpointArn": endpoint.arn,
+            "EndpointConfigName": endpoint.endpoint_config_name,
+            "EndpointStatus": _event_status(endpoint.endpoint_status),
+            "Tags": {},
+        },
+    }
+    for listener in list(_listeners):
+        threading.Thread(target=listener, args=(event,), name="sagemaker-state-change", daemon=True).start()
+
+
+def settle_endpoint(backend: SageMakerModelBackend, endpoint_name: str, status: str = "InService") -> None:
+    """End the creation of an endpoint that is kept Creating (tests): it turns `status`, with its event."""
+    with _lock:
+        endpoint = backend.endpoints[_stored_name(backend.endpoints, endpoint_name) or endpoint_name]
+        state = _states[endpoint]
+        state.profile = dataclasses.replace(state.profile, status=EndpointStatus(status))
+        state.polls_left = 0
+        state.advance(endpoint)
 
 
 _lock = threading.Lock()
@@ -228,8 +296,11 @@ def _creating_endpoint(original: Method) -> Method:
         state = _EndpointState(profile, polls_left=profile.creating_polls, misses_left=profile.describe_misses)
         with _lock:
             _states[endpoint] = state
+            endpoint.endpoint_status = None  # nothing reported yet: the first status is a change
             if profile.creating_polls > 0:
                 endpoint.endpoint_status = EndpointStatus.CREATING.value
+                if profile.state_change_events:
+                    _publish_state_change(endpoint)
             else:
                 state.advance(endpoint)
         return endpoint
@@ -290,6 +361,18 @@ def _listing_endpoints(original: Method) -> Method:
         return original(backend, *args, **kwargs)
 
     return list_endpoints
+
+
+def _listing_tags(original: Method) -> Method:
+    """ListTags of a resource that is gone (deleted since it was listed) answers "Could not find", as
+    SageMaker does, where moto fails on the missing resource."""
+
+    def list_tags(backend: SageMakerModelBackend, arn: str, *args: Any, **kwargs: Any) -> Any:
+        if backend._get_resource_from_arn(arn) is None:
+            raise SageMakerValidationError(message=f'Could not find resource "{arn}".')
+        return original(backend, arn, *args, **kwargs)
+
+    return list_tags
 
 
 def _deleting_endpoint(original: Method) -> Method:
@@ -439,6 +522,7 @@ _PATCHES = (
     MethodPatch(SageMakerModelBackend, "create_endpoint_config", _creating_endpoint_config),
     MethodPatch(SageMakerModelBackend, "describe_endpoint", _describing_endpoint),
     MethodPatch(SageMakerModelBackend, "list_endpoints", _listing_endpoints),
+    MethodPatch(SageMakerModelBackend, "list_tags", _listing_tags),
     MethodPatch(SageMakerModelBackend, "delete_endpoint", _deleting_endpoint),
     MethodPatch(SageMakerModelBackend, "describe_endpoint_config", _resolving_config_name),
     MethodPatch(SageMakerModelBackend, "delete_endpoint_config", _resolving_config_name),

@@ -96,6 +96,8 @@ class FunctionSpec:
     log_group: TemplateValue | None
     routes: tuple[ApiRoute, ...]
     condition: str | None = None
+    # Patterns of the function's EventBridgeRule events (values as written; intrinsics unresolved)
+    event_patterns: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def module_name(self) -> str:
@@ -248,6 +250,11 @@ def _function(resource: Resource, globals_function: Mapping[str, Any], root: Pat
         log_group=_mapping(properties.get("LoggingConfig")).get("LogGroup"),
         routes=_routes(resource),
         condition=resource.condition,
+        event_patterns=tuple(
+            _mapping(_mapping(event.get("Properties")).get("Pattern"))
+            for event in _mapping(resource.properties.get("Events")).values()
+            if _mapping(event).get("Type") in ("EventBridgeRule", "CloudWatchEvent")
+        ),
     )
 
 

@@ -1,13 +1,14 @@
-"""Workflow step: is green InService yet? Failed, vanished and past-deadline are errors."""
+"""Workflow step (AwaitGreen, `.waitForTaskToken`): store the wait's token for green's state change
+event, then look at green once; InService, Failed or past the deadline completes the wait at once."""
 
 from __future__ import annotations
 
 from inference_deploy import dependencies
-from inference_deploy.logic.green_deploy import check_green
-from inference_deploy.models.workflow import CheckGreenEvent, GreenStatus
+from inference_deploy.logic.green_wait import await_green
+from inference_deploy.models.workflow import AwaitGreenEvent, GreenWait
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(CheckGreenEvent)
-def lambda_handler(event: CheckGreenEvent) -> GreenStatus:
-    return check_green(event, dependencies.sagemaker())
+@workflow_step(AwaitGreenEvent)
+def lambda_handler(event: AwaitGreenEvent) -> GreenWait:
+    return await_green(event, dependencies.task_store(), dependencies.sagemaker(), dependencies.task_tokens())

@@ -22,6 +22,18 @@ def _entered(aws: EmulatedAws, task: dict, state: str, timeout: float = 60.0) ->
         time.sleep(0.05)
 
 
+def _waiting_for_green(aws: EmulatedAws, task: dict, timeout: float = 60.0) -> None:
+    """AwaitGreen stored its token and looked at green once: the execution waits for an event."""
+    deadline = time.monotonic() + timeout
+    sfn = aws.client("stepfunctions")
+    while not any(
+        e["type"] == "TaskSubmitted"
+        for e in sfn.get_execution_history(executionArn=task["execution_arn"], maxResults=1000)["events"]
+    ):
+        assert time.monotonic() < deadline, f"{task['id']} never waited for green"
+        time.sleep(0.05)
+
+
 def _abandon(aws: EmulatedAws, task: dict, status: str = "ABORTED") -> dict:
     """Stop the execution for real, then deliver the status event EventBridge would (moto does not)."""
     aws.client("stepfunctions").stop_execution(executionArn=task["execution_arn"], error="OperatorAbort")
@@ -46,9 +58,11 @@ def _serving_endpoint() -> str | None:
 def test_an_aborted_deploy_discards_its_green_and_blue_keeps_serving(aws, monkeypatch):
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)
-    monkeypatch.setenv("GREEN_POLL_SECONDS", LONG)
+    # Green is Creating at the wait's first look, InService at the next (no event ends the wait).
+    register_model(aws, MODEL, creating_polls=1, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", LONG)
     created = request("deploy", MODEL).body
-    _entered(aws, created, "WaitForGreen")  # green exists, and is InService: nothing refuses its delete
+    _waiting_for_green(aws, created)  # green exists, and is InService: nothing refuses its delete
 
     aborted = _abandon(aws, created)
 
@@ -83,7 +97,7 @@ def test_a_deploy_aborted_after_its_switch_keeps_green_and_retires_blue(aws, mon
 def test_a_green_still_creating_when_its_deploy_is_aborted_is_left_to_the_reconciler(aws):
     register_model(aws, MODEL, endpoint_status="Creating")
     created = request("deploy", MODEL).body
-    _entered(aws, created, "CheckGreen")
+    _waiting_for_green(aws, created)
 
     aborted = _abandon(aws, created)
 
@@ -117,7 +131,7 @@ def test_a_delete_aborted_once_its_endpoints_are_going_finishes_the_removal(aws,
     register_model(aws, MODEL, endpoint_status="Creating")
     monkeypatch.setenv("GREEN_POLL_SECONDS", LONG)
     orphan = request("deploy", MODEL).body
-    _entered(aws, orphan, "WaitForGreen")
+    _waiting_for_green(aws, orphan)
     _abandon(aws, orphan)
     created = request("delete", MODEL).body
     _entered(aws, created, "WaitForRemoval")

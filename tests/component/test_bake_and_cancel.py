@@ -33,6 +33,18 @@ def _entered(aws: EmulatedAws, execution_arn: str, state: str, timeout: float = 
         time.sleep(0.05)
 
 
+def _waiting_for_green(aws: EmulatedAws, execution_arn: str, timeout: float = 120.0) -> None:
+    """AwaitGreen stored its token and looked at green once: the execution waits for an event."""
+    deadline = time.monotonic() + timeout
+    sfn = aws.client("stepfunctions")
+    while not any(
+        e["type"] == "TaskSubmitted"
+        for e in sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    ):
+        assert time.monotonic() < deadline, f"{execution_arn} never waited for green"
+        time.sleep(0.05)
+
+
 def _serving(model_id: str = MODEL) -> dict[str, Any] | None:
     response = read("models", model_id)
     return response.body if response.status == 200 else None
@@ -220,9 +232,11 @@ def test_bake_fields_out_of_bounds_are_refused(aws, fields):
 def test_a_deploy_cancelled_before_its_switch_discards_green_and_blue_keeps_serving(aws, monkeypatch):
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)["metadata"]
-    monkeypatch.setenv("GREEN_POLL_SECONDS", LONG)
+    # Green is Creating at the wait's first look, InService at the next (no event ends the wait).
+    register_model(aws, MODEL, creating_polls=1, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", LONG)
     created = request("deploy", MODEL).body
-    _entered(aws, created["execution_arn"], "WaitForGreen")
+    _waiting_for_green(aws, created["execution_arn"])
 
     cancelled = _cancel("deploy", created["id"], {"reason": "wrong model version"})
 
@@ -233,7 +247,11 @@ def test_a_deploy_cancelled_before_its_switch_discards_green_and_blue_keeps_serv
     assert task["metadata"]["cancelled_by"] == CALLER
     assert task["metadata"]["cancel_reason"] == "wrong model version"
     assert task["metadata"]["green_discarded"] is True
-    assert aws.client("stepfunctions").describe_execution(executionArn=created["execution_arn"])["status"] == "ABORTED"
+    # Stopped in its green wait: moto ends it FAILED (States.Timeout), where Step Functions says ABORTED;
+    # either way it ran nothing after the wait (the cancel itself discarded green).
+    stopped = wait_for(aws, created["execution_arn"])
+    assert stopped["status"] in {"ABORTED", "FAILED"}
+    assert executed_states(aws, created["execution_arn"])[-1] == "AwaitGreen"
     assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
     assert _serving()["endpoint_name"] == blue["endpoint_name"]
     assert read("deploy", created["id"]).body == task

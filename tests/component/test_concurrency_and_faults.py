@@ -15,6 +15,7 @@ import smoke_test_green.app as smoke_step
 from create_task.app import lambda_handler as create_handler
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
+from inference_deploy import dependencies
 from local_stack import lambdas
 from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
 from tests.conftest import LambdaContext, call_api, load_event, register_model, serve_directly, wait_for
@@ -79,10 +80,13 @@ def test_the_next_task_can_start_as_soon_as_a_caller_sees_the_last_one_finish(aw
         assert _slot(aws) is None, "a finished task must have freed the slot in the same write"
 
 
-def test_a_delete_racing_a_running_deploy_waits_for_it(aws):
+def test_a_delete_racing_a_running_deploy_waits_for_it(aws, monkeypatch):
     register_model(aws, MODEL)
     run_task(aws, "deploy", MODEL)
-    register_model(aws, MODEL, creating_polls=40)
+    # A slow green: Creating for 3 looks, no event, a 1 s green wait (about 6 s in all).
+    register_model(aws, MODEL, creating_polls=3, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "1")
+    dependencies.reset()
     deploy = request("deploy", MODEL).body
 
     assert request("delete", MODEL).status == 409
@@ -263,7 +267,7 @@ def test_a_step_that_raises_unexpectedly_is_caught_and_blue_keeps_serving(aws, m
     def broken(*_args, **_kwargs):
         raise RuntimeError("unexpected bug in a step")
 
-    monkeypatch.setattr("check_green.app.check_green", broken)
+    monkeypatch.setattr("check_green.app.await_green", broken)
     failed = run_task(aws, "deploy", MODEL)
 
     assert failed["status"] == "failed"

@@ -9,7 +9,15 @@ import pytest
 
 from inference_deploy import dependencies
 from inference_deploy.models.common import MODEL_ID_PATTERN
-from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
+from tests.component.workflow_helpers import (
+    endpoint_configs,
+    endpoints_of,
+    executed_states,
+    green_waits,
+    read,
+    request,
+    run_task,
+)
 from tests.conftest import register_model, wait_for
 
 MODEL = "embed-deploy-123"
@@ -17,9 +25,7 @@ HAPPY_FIRST_DEPLOY = [
     "MarkInProgress",
     "ResolveModel",
     "ProvisionGreen",
-    "WaitForGreen",
-    "CheckGreen",
-    "IsGreenInService",
+    "AwaitGreen",
     "SmokeTestGreen",
     "ShouldBake",
     "SkipBake",
@@ -103,13 +109,15 @@ def test_a_redeploy_switches_to_a_new_endpoint_and_retires_the_old_one(aws):
     assert "retire_blue" in green["metadata"]["steps"]
 
 
-def test_green_is_polled_until_it_is_in_service(aws):
-    register_model(aws, MODEL, creating_polls=3)
+def test_without_state_change_events_green_is_looked_at_once_per_event_wait_until_in_service(aws, monkeypatch):
+    register_model(aws, MODEL, creating_polls=3, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "1")
+    dependencies.reset()
 
     task = run_task(aws, "deploy", MODEL)
 
     assert task["status"] == "succeeded", task["error"]
-    assert executed_states(aws, task["execution_arn"]).count("CheckGreen") == 4
+    assert green_waits(aws, task["execution_arn"]) == 4
 
 
 def _assert_blue_untouched(aws, blue: dict, failed: dict) -> None:

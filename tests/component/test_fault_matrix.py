@@ -48,6 +48,7 @@ ROWS = [
     Row("deploy", "BeginTaskFunction", "dynamodb", "UpdateItem"),
     Row("deploy", "ProvisionGreenFunction", "sagemaker", "CreateEndpointConfig"),
     Row("deploy", "ProvisionGreenFunction", "sagemaker", "CreateEndpoint"),
+    Row("deploy", "CheckGreenFunction", "dynamodb", "UpdateItem"),  # the green wait's token, stored
     Row("deploy", "SwitchTrafficFunction", "dynamodb", "TransactWriteItems"),
     Row("deploy", "DeleteEndpointFunction", "sagemaker", "DeleteEndpoint"),
     Row("deploy", "DeleteEndpointFunction", "sagemaker", "DeleteEndpointConfig"),

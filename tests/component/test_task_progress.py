@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inference_deploy import dependencies
 from inference_deploy.adapters import aws as clients
 from local_stack.emulator import EmulatedAws
 from local_stack.faults import Fault
-from tests.component.workflow_helpers import executed_states, read, request, run_task
+from tests.component.workflow_helpers import executed_states, green_waits, read, request, run_task
 from tests.conftest import register_model, serve_directly, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,32 +45,35 @@ def test_a_running_deploy_shows_its_current_step_and_the_steps_done(aws):
     created = request("deploy", MODEL)
     assert created.status == 202
 
-    def polling_green() -> dict[str, Any] | None:
+    def awaiting_green() -> dict[str, Any] | None:
         task = read("deploy", created.body["id"]).body
         runs = task["metadata"].get("step_runs", [])
-        return task if any(r["step"] == "CheckGreen" for r in runs) else None
+        return task if any(r["step"] == "AwaitGreen" for r in runs) else None
 
-    task = until(polling_green, "the deploy polling its green endpoint")
+    task = until(awaiting_green, "the deploy waiting for its green endpoint")
     aws.client("stepfunctions").stop_execution(executionArn=created.body["execution_arn"])
 
     assert task["status"] == "in_progress"
-    assert task["metadata"]["current_step"] == "CheckGreen"
+    assert task["metadata"]["current_step"] == "AwaitGreen"
     runs = task["metadata"]["step_runs"]
-    assert [r["step"] for r in runs] == ["MarkInProgress", "ResolveModel", "ProvisionGreen", "CheckGreen"]
+    assert [r["step"] for r in runs] == ["MarkInProgress", "ResolveModel", "ProvisionGreen", "AwaitGreen"]
     for run in runs:
         assert run["started_at"] <= run["ended_at"]
         assert "error" not in run
 
 
-def test_polling_rounds_extend_one_run_instead_of_adding_one_each(aws):
-    register_model(aws, MODEL, creating_polls=6)
+def test_green_wait_rounds_extend_one_run_instead_of_adding_one_each(aws, monkeypatch):
+    register_model(aws, MODEL, creating_polls=3)  # each look at green moves it one round closer
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "1")  # no event while Creating: each wait times out
+    dependencies.reset()
 
     task = run_task(aws, "deploy", MODEL)
 
     assert task["status"] == "succeeded"
-    checks = [r for r in task["metadata"]["step_runs"] if r["step"] == "CheckGreen"]
-    assert len(checks) == 1
-    assert checks[0]["runs"] == 7  # six rounds Creating, one InService
+    waits = [r for r in task["metadata"]["step_runs"] if r["step"] == "AwaitGreen"]
+    assert len(waits) == 1
+    assert waits[0]["runs"] == 4  # three looks Creating, one InService
+    assert green_waits(aws, task["execution_arn"]) == 4
 
 
 def test_a_finished_deploy_lists_every_step_it_ran_and_keeps_its_outcome(aws):
@@ -95,7 +99,7 @@ def test_a_failed_deploy_records_the_failing_run_and_its_error(aws):
 
     assert task["status"] == "failed"
     runs = task["metadata"]["step_runs"]
-    failing = next(r for r in runs if r["step"] == "CheckGreen")
+    failing = next(r for r in runs if r["step"] == "AwaitGreen")
     assert failing["error"] == "GreenFailed"
     assert [r["step"] for r in runs][-2:] == ["DiscardGreen", "MarkFailed"]
 

@@ -48,7 +48,14 @@ def endpoints_of(aws: EmulatedAws, model_id: str) -> dict[str, str]:
     for _ in range(10):
         found = {}
         for endpoint in sagemaker.list_endpoints(MaxResults=100)["Endpoints"]:
-            tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+            try:
+                listed = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
+            except sagemaker.exceptions.ClientError as exc:
+                if "Could not find" not in exc.response["Error"]["Message"]:
+                    raise
+                found[endpoint["EndpointName"]] = "Deleting"  # gone since the listing (another look observed it)
+                continue
+            tags = {t["Key"]: t["Value"] for t in listed}
             if tags.get("embedding_model_id") == model_id:
                 found[endpoint["EndpointName"]] = endpoint["EndpointStatus"]
         if "Deleting" not in found.values():
@@ -68,3 +75,14 @@ def executed_states(aws: EmulatedAws, execution_arn: str) -> list[str]:
     sfn = aws.client("stepfunctions")
     events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def green_waits(aws: EmulatedAws, execution_arn: str) -> int:
+    """How often AwaitGreen stored a token and looked at green (its first try plus each timed-out retry)."""
+    sfn = aws.client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return sum(
+        1
+        for e in events
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
+    )

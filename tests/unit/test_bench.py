@@ -208,22 +208,61 @@ def _task(kind: str, rounds: int, transitions: int) -> dict:
     }
 
 
-def test_rollout_costs_are_fitted_per_poll_round_and_priced():
+def test_rollout_costs_are_fitted_per_fallback_round_and_priced_at_each_creation_time():
     measured = {
+        "green_event_wait_seconds": 300,
         "tasks": [
-            _task("first_deploy", 1, 11),
-            _task("first_deploy", 3, 17),
+            _task("first_deploy", 0, 10),
+            _task("first_deploy", 2, 12),
+            _task("redeploy", 0, 12),
             _task("redeploy", 1, 13),
-            _task("redeploy", 4, 22),
             _task("delete", 1, 10),
-        ]
+        ],
     }
     priced = rollout.price(measured)
     redeploy = priced["formulas"]["redeploy"]
-    assert redeploy["formula"]["state_transitions"] == {"fixed": 10.0, "per_round": 3.0}
-    assert redeploy["at_20_rounds"]["counts"]["state_transitions"] == 70.0
-    assert redeploy["at_20_rounds"]["usd_per_1000"]["step_functions"] == pytest.approx(1.75)
+    assert redeploy["formula"]["state_transitions"] == {"fixed": 12.0, "per_round": 1.0}
+    by_minutes = redeploy["by_creation_minutes"]
+    assert [by_minutes[m]["rounds"] for m in ("1", "5", "10")] == [0, 1, 2]  # creation // 300 s
+    assert by_minutes["10"]["counts"]["state_transitions"] == 14.0
+    assert by_minutes["10"]["usd_per_1000"]["step_functions"] == pytest.approx(0.35)
+    old = redeploy["old_poll_loop_by_creation_minutes"]["10"]["counts"]
+    assert old["state_transitions"] == 12.0 + 3 * 20  # a 30 s poll round is 3 transitions
     assert priced["delete"]["usd_per_1000"]["step_functions"] == pytest.approx(0.25)
+
+
+def test_billed_transitions_count_retries_of_a_state():
+    def entered(name: str) -> dict:
+        return {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name}}
+
+    events = [
+        entered("ProvisionGreen"),
+        {"type": "LambdaFunctionScheduled"},
+        entered("AwaitGreen"),
+        {"type": "TaskScheduled"},
+        {"type": "TaskTimedOut"},
+        {"type": "TaskScheduled"},  # the States.Timeout retry: billed as a transition
+        {"type": "TaskScheduled"},
+        entered("SmokeTestGreen"),
+        {"type": "LambdaFunctionScheduled"},
+    ]
+    assert rollout._transitions(events) == 3 + 2
+
+
+def test_the_rollout_report_shows_each_creation_time_and_the_switch_delay():
+    measured = {
+        "green_event_wait_seconds": 300,
+        "tasks": [
+            {**_task("first_deploy", 0, 10), "in_service_to_switch_s": 0.5},
+            _task("first_deploy", 1, 11),
+            {**_task("redeploy", 0, 12), "in_service_to_switch_s": 1.5},
+            _task("redeploy", 1, 13),
+        ],
+    }
+    text = report._rollout({**rollout.price(measured), "assumed_call_ms": 30})
+    assert "redeploy @ 10 min creation, 2 fallback rounds" in text
+    assert "redeploy @ 10 min creation, old 30 s poll loop" in text
+    assert "median 1.00 s" in text
 
 
 def test_the_report_renders_what_a_run_produced():

@@ -466,6 +466,7 @@ def test_the_dead_letter_queue_admits_only_the_stack_rules():
                     "aws:SourceArn": [
                         {"Fn::GetAtt": ["FinishAbandonedTaskFunctionExecutionEnded", "Arn"]},
                         {"Fn::GetAtt": ["ReconcileEndpointsFunctionEvery", "Arn"]},
+                        {"Fn::GetAtt": ["ResumeGreenWaitFunctionGreenSettled", "Arn"]},
                     ]
                 }
             },

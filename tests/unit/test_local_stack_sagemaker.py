@@ -268,6 +268,18 @@ def test_a_deleted_endpoint_shows_deleting_then_is_not_found(endpoints: Endpoint
         endpoints.invoke("going", "a")
 
 
+def test_the_tags_of_an_endpoint_gone_since_it_was_listed_are_not_found(endpoints: Endpoints) -> None:
+    endpoints.create("listed")
+    arn = endpoints.sagemaker.list_endpoints()["Endpoints"][0]["EndpointArn"]
+    endpoints.sagemaker.delete_endpoint(EndpointName="listed")
+    assert endpoints.status("listed")["EndpointStatus"] == "Deleting"  # its one observation as Deleting
+    assert endpoints.sagemaker.list_endpoints()["Endpoints"] == []
+
+    with pytest.raises(ClientError) as raised:
+        endpoints.sagemaker.list_tags(ResourceArn=arn)
+    assert error_of(raised) == ("ValidationException", f'Could not find resource "{arn}".')
+
+
 def test_deleting_is_shown_once_by_default_and_a_second_delete_is_refused(endpoints: Endpoints) -> None:
     endpoints.create("once")
     endpoints.sagemaker.delete_endpoint(EndpointName="once")

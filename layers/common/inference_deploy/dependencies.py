@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.event_bus import EventBus
-from inference_deploy.adapters.executions import Executions
+from inference_deploy.adapters.executions import Executions, TaskTokens
 from inference_deploy.adapters.iam import PrincipalDirectory
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
@@ -85,6 +85,11 @@ def _event_bus(settings: EventSettings) -> EventBus:
     return EventBus(settings.event_bus_name)
 
 
+@cache
+def task_tokens() -> TaskTokens:
+    return TaskTokens()
+
+
 def idempotency_store() -> DynamoDBPersistenceLayer:
     return _idempotency_store(load_settings(IdempotencySettings))
 
@@ -106,6 +111,7 @@ def reset() -> None:
         principal_directory,
         alarms,
         _executions,
+        task_tokens,
         _idempotency_store,
         _event_bus,
     ):

@@ -3,7 +3,8 @@ a JSON-ready result out. Exceptions propagate on purpose: Lambda reports their c
 `errorType`, which the state machines' Retry and Catch rules match.
 
 Live progress: each state passes `progress` (its task id and `$$.State.Name`); the wrapper names the
-running state on the task before the step and appends the run (start, end, error) after it. A progress
+running state on the task before the step and appends the run (start, end, error) after it; a step
+that fails its state through a task token instead of raising reports that error in `failed_with`. A progress
 write that fails is logged and counted, never raised: progress must not fail a rollout."""
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def workflow_step[EventT: BaseModel](
                     _record_run(progress, started, extends, error=type(exc).__name__)
                 raise
             if progress is not None:
-                _record_run(progress, started, extends, error=None)
+                _record_run(progress, started, extends, error=_failed_with(result))
             return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
         handler.__doc__ = step.__doc__
@@ -65,6 +66,12 @@ def _progress(raw: Any) -> StepProgress | None:
     except ValidationError:
         logger.warning("the step's progress reference is not understood; no progress recorded")
         return None
+
+
+def _failed_with(result: object) -> str | None:
+    """A step that fails its state through a task token (the green wait) names the error it sent."""
+    error = getattr(result, "failed_with", None)
+    return error if isinstance(error, str) else None
 
 
 def _started(progress: StepProgress, started: datetime) -> int | None:

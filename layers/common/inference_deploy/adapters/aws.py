@@ -6,7 +6,7 @@ call `reset_clients()` between emulated accounts. Retries use the SDK's standard
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -39,47 +39,55 @@ RUNTIME_CONFIG = Config(
 )
 
 
-@cache
-def _session() -> boto3.session.Session:
-    return boto3.session.Session()
+# One client per service per process, built under a lock: the local stack runs Lambda handlers on
+# several threads at once (workflow steps, event deliveries), and two clients built by a race would
+# split what one caller configures (fault injection, metering) from what another uses.
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
 
 
-@cache
+def _client(service: str, config: Config) -> Any:
+    with _lock:
+        if service not in _clients:
+            _clients[service] = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+        return _clients[service]
+
+
 def dynamodb() -> DynamoDBClient:
-    return _session().client("dynamodb", config=CONTROL_CONFIG)
+    client: DynamoDBClient = _client("dynamodb", CONTROL_CONFIG)
+    return client
 
 
-@cache
 def stepfunctions() -> SFNClient:
-    return _session().client("stepfunctions", config=CONTROL_CONFIG)
+    client: SFNClient = _client("stepfunctions", CONTROL_CONFIG)
+    return client
 
 
-@cache
 def sagemaker() -> SageMakerClient:
-    return _session().client("sagemaker", config=CONTROL_CONFIG)
+    client: SageMakerClient = _client("sagemaker", CONTROL_CONFIG)
+    return client
 
 
-@cache
 def iam() -> IAMClient:
-    return _session().client("iam", config=CONTROL_CONFIG)
+    client: IAMClient = _client("iam", CONTROL_CONFIG)
+    return client
 
 
-@cache
 def cloudwatch() -> CloudWatchClient:
-    return _session().client("cloudwatch", config=CONTROL_CONFIG)
+    client: CloudWatchClient = _client("cloudwatch", CONTROL_CONFIG)
+    return client
 
 
-@cache
 def sagemaker_runtime() -> SageMakerRuntimeClient:
-    return _session().client("sagemaker-runtime", config=RUNTIME_CONFIG)
+    client: SageMakerRuntimeClient = _client("sagemaker-runtime", RUNTIME_CONFIG)
+    return client
 
 
-@cache
 def events() -> Any:  # no type stubs for EventBridge in the project's dependencies
-    return _session().client("events", config=CONTROL_CONFIG)
+    return _client("events", CONTROL_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget every cached client (tests switch emulated accounts between cases)."""
-    for factory in (_session, dynamodb, stepfunctions, sagemaker, sagemaker_runtime, iam, events, cloudwatch):
-        factory.cache_clear()
+    with _lock:
+        _clients.clear()

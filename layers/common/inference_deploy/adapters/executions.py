@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -69,4 +70,37 @@ class Executions:
             raise WorkflowServiceUnavailable(f"could not stop execution {arn} ({code})") from exc
         except BotoCoreError as exc:
             raise WorkflowServiceUnavailable(f"no answer stopping execution {arn} ({type(exc).__name__})") from exc
+        return True
+
+
+# SendTask* answers these when the token's task already ended (settled by someone else, timed out,
+# or its execution stopped): nothing is waiting on it any more.
+_SETTLED_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+
+
+class TaskTokens:
+    """Completes the task tokens of `.waitForTaskToken` states (the green wait)."""
+
+    def __init__(self, client: SFNClient | None = None) -> None:
+        self._client = client or aws.stepfunctions()
+
+    def succeed(self, token: str, output: BaseModel) -> bool:
+        """True if this call completed the wait; False if nothing waits on the token any more."""
+        return self._send(lambda: self._client.send_task_success(taskToken=token, output=output.model_dump_json()))
+
+    def fail(self, token: str, error: str, message: str) -> bool:
+        """Fail the wait with `error` (matched by the state's Catch) and a Lambda-shaped cause."""
+        cause = json.dumps({"errorType": error, "errorMessage": message})
+        return self._send(lambda: self._client.send_task_failure(taskToken=token, error=error, cause=cause[:32768]))
+
+    def _send(self, call: Callable[[], object]) -> bool:
+        try:
+            call()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code in _SETTLED_CODES:
+                return False
+            raise WorkflowServiceUnavailable(f"could not complete a task token ({code})") from exc
+        except BotoCoreError as exc:
+            raise WorkflowServiceUnavailable(f"no answer completing a task token ({type(exc).__name__})") from exc
         return True

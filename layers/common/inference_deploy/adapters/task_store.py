@@ -36,6 +36,7 @@ from inference_deploy.errors import (
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.task import (
     ActiveTask,
+    GreenWaitRecord,
     StepRun,
     Task,
     TaskError,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 BY_MODEL_KIND_INDEX = "ByModelKind"
+GREEN_WAIT_ATTRIBUTE = "green_wait"  # not part of the Task model: the API never shows it
 _ACTIVE_STATUSES = {
     ":pending": serialize(TaskStatus.PENDING.value),
     ":running": serialize(TaskStatus.IN_PROGRESS.value),
@@ -68,6 +70,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
 def item_to_task(item: dict[str, Any]) -> Task:
     values = from_item(item)
     values.pop("model_kind", None)
+    values.pop(GREEN_WAIT_ATTRIBUTE, None)
     return Task.model_validate(values)
 
 
@@ -222,6 +225,41 @@ class TaskStore:
                 raise TaskConflict(f"task {task_id} is {current.status.value}, it cannot start") from exc
             return current
         return item_to_task(response["Attributes"])
+
+    def await_green(self, task_id: str, green_endpoint: str, deadline: str, token: str) -> None:
+        """Record the green wait's task token on the running task, for the endpoint's state change
+        event to find; a later wait (after a fallback look) replaces it."""
+        try:
+            self._client.update_item(
+                TableName=self._tasks,
+                Key={"id": {"S": task_id}},
+                UpdateExpression="SET #w = :w",
+                ConditionExpression="attribute_exists(id) AND #s = :running",
+                ExpressionAttributeNames={"#w": GREEN_WAIT_ATTRIBUTE, "#s": "status"},
+                ExpressionAttributeValues={
+                    ":w": serialize({"endpoint_name": green_endpoint, "deadline": deadline, "token": token}),
+                    ":running": _ACTIVE_STATUSES[":running"],
+                },
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise TaskConflict(f"task {task_id} is not running, it cannot wait for green") from exc
+            raise translate(exc, f"record the green wait of {task_id}") from exc
+
+    def green_wait(self, task_id: str) -> GreenWaitRecord | None:
+        """The task's recorded green wait, if the task exists and is waiting (or last waited)."""
+        try:
+            response = self._client.get_item(
+                TableName=self._tasks,
+                Key={"id": {"S": task_id}},
+                ProjectionExpression="#w",
+                ExpressionAttributeNames={"#w": GREEN_WAIT_ATTRIBUTE},
+                ConsistentRead=True,
+            )
+        except CallFailed as exc:
+            raise translate(exc, f"read the green wait of {task_id}") from exc
+        recorded = from_item(response.get("Item", {})).get(GREEN_WAIT_ATTRIBUTE)
+        return GreenWaitRecord.model_validate(recorded) if recorded else None
 
     def finish(
         self,

@@ -58,6 +58,8 @@ PROBE_TEXTS = (
 )
 
 _STILL_CREATING = {"Creating", "Updating", "SystemUpdating"}
+# The status check_green reports for a green DescribeEndpoint does not show yet (eventual consistency).
+NOT_VISIBLE_YET = "NotVisibleYet"
 
 
 def resolve_model(embedding_model_id: str, sagemaker: SageMaker, models: ModelStore) -> ResolvedModel:
@@ -86,7 +88,7 @@ def check_green(event: CheckGreenEvent, sagemaker: SageMaker) -> GreenStatus:
     if state is None:
         # SageMaker's reads are eventually consistent: a new endpoint may not be visible yet.
         if now < event.deadline:
-            return GreenStatus(status="NotVisibleYet", in_service=False, at=now)
+            return GreenStatus(status=NOT_VISIBLE_YET, in_service=False, at=now)
         raise GreenFailed(f"green endpoint {event.green.endpoint_name} not found by its deadline")
     if state.status == "InService":
         return GreenStatus(status=state.status, in_service=True, at=now)

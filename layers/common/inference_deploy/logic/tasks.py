@@ -112,6 +112,7 @@ def create_task(
         timing=Timing(
             poll_seconds=settings.green_poll_seconds,
             green_timeout_seconds=settings.green_timeout_seconds,
+            green_event_wait_seconds=settings.green_event_wait_seconds,
             drain_seconds=settings.drain_seconds,
             removal_timeout_seconds=settings.removal_timeout_seconds,
         ),

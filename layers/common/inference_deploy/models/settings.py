@@ -49,6 +49,7 @@ class CreateTaskSettings(_EnvSettings):
     default_instance_count: int = Field(ge=1)
     green_poll_seconds: int = Field(ge=0)
     green_timeout_seconds: int = Field(ge=0)
+    green_event_wait_seconds: int = Field(ge=1)
     drain_seconds: int = Field(ge=0)
     removal_timeout_seconds: int = Field(ge=0)
     bake_seconds: int = Field(ge=0)

@@ -110,3 +110,13 @@ class ActiveTask:
     kind: TaskKind
     since: datetime
     execution_arn: str
+
+
+class GreenWaitRecord(BaseModel):
+    """A deploy task's wait for green: the endpoint, its deadline and the task token to complete."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_name: str
+    deadline: str
+    token: str

@@ -26,6 +26,9 @@ class Timing(_Payload):
     green_timeout_seconds: int = Field(ge=0)
     drain_seconds: int = Field(ge=0)
     removal_timeout_seconds: int = Field(ge=0)
+    # Longest wait for green's state change event before DescribeEndpoint is asked (a lost event costs
+    # at most this much delay); the default serves executions started before the setting existed.
+    green_event_wait_seconds: int = Field(default=300, ge=1)
 
 
 class BakePlan(_Payload):
@@ -105,6 +108,36 @@ class ProvisionedGreen(_Payload):
 class CheckGreenEvent(_Payload):
     green: EndpointRef
     deadline: Timestamp
+
+
+class AwaitGreenEvent(CheckGreenEvent):
+    """The green wait: the task token to settle once green is InService, Failed or past its deadline."""
+
+    task_id: TaskId
+    task_token: str = Field(min_length=1)
+
+
+class GreenWait(_Payload):
+    """What one look at a waiting green did: `settled` when it completed the wait's task token."""
+
+    status: str
+    settled: bool
+
+    @property
+    def failed_with(self) -> str | None:
+        """The error this look failed the wait with (its token failed, no exception), for its progress run."""
+        return self.status if self.settled and self.status in ("GreenFailed", "GreenTimeout") else None
+
+
+class EndpointStateDetail(_Payload):
+    EndpointName: str
+    EndpointStatus: str | None = None
+
+
+class EndpointStateChange(_Payload):
+    """EventBridge's "SageMaker Endpoint State Change" event (only the fields used)."""
+
+    detail: EndpointStateDetail
 
 
 class GreenStatus(_Payload):
