@@ -72,7 +72,6 @@ def test_the_delete_execution_shows_each_named_step_in_order(aws):
         "CheckEndpointsGone",  # gone
         "AreEndpointsGone",
         "MarkSucceeded",
-        "Succeeded",
     ]
 
 

@@ -53,12 +53,25 @@ class DeploymentPlan(_Payload):
     bake: BakePlan | None = None
 
 
+class BakeWatch(_Payload):
+    """What the bake watches: the request's alarms and the deployment's own (`own`, deleted at the end)."""
+
+    seconds: int = Field(ge=0)
+    check_seconds: int = Field(default=0, ge=0)
+    alarms: list[str] = Field(default_factory=list)
+    own: list[str] = Field(default_factory=list)
+    at: Timestamp | None = None
+
+
 class ExecutionInput(_Payload):
     task_id: TaskId
     embedding_model_id: ModelId
     kind: TaskKind
     timing: Timing
     deployment: DeploymentPlan | None = None
+    # No bake until CreateBakeAlarms replaces it: SwitchTraffic and IsBaking read it on every rollout,
+    # and carrying it from the start spares a Pass state (a billed transition) on the rollouts without one.
+    bake_watch: BakeWatch = Field(default_factory=lambda: BakeWatch(seconds=0))
 
 
 class StepFailure(_Payload):
@@ -179,16 +192,6 @@ class CreateBakeAlarmsEvent(_Payload):
     embedding_model_id: ModelId
     green: EndpointRef
     bake: BakePlan
-
-
-class BakeWatch(_Payload):
-    """What the bake watches: the request's alarms and the deployment's own (`own`, deleted at the end)."""
-
-    seconds: int = Field(ge=0)
-    check_seconds: int = Field(default=0, ge=0)
-    alarms: list[str] = Field(default_factory=list)
-    own: list[str] = Field(default_factory=list)
-    at: Timestamp | None = None
 
 
 class AlarmTrip(_Payload):
