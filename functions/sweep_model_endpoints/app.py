@@ -1,13 +1,26 @@
-"""Workflow step: delete every endpoint and config tagged with the model; report what is left."""
+"""Workflow step: delete every endpoint and config this stack tagged with the model; report what is left."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from inference_deploy import dependencies
 from inference_deploy.logic.removal import sweep_model_endpoints
+from inference_deploy.models.settings import _EnvSettings, load_settings
 from inference_deploy.models.workflow import SweepEvent, SweepResult
 from inference_deploy.step_handler import workflow_step
 
 
+class SweepSettings(_EnvSettings):
+    """The stack's own deployment target, from its environment rather than the event: a delete can
+    never be pointed at another stack's endpoints by what the execution carries."""
+
+    deployment_target: str = Field(min_length=1)
+
+
 @workflow_step(SweepEvent)
 def lambda_handler(event: SweepEvent) -> SweepResult:
-    return sweep_model_endpoints(event, dependencies.sagemaker(), dependencies.task_store())
+    settings = load_settings(SweepSettings)
+    return sweep_model_endpoints(
+        event, dependencies.sagemaker(), dependencies.task_store(), deployment_target=settings.deployment_target
+    )

@@ -14,7 +14,11 @@ def _plant_orphan(aws, model_id: str, name: str, *, managed: bool = True) -> Non
     sagemaker = aws.client("sagemaker")
     tags = [{"Key": "embedding_model_id", "Value": model_id}]
     if managed:
-        tags.append({"Key": "managed_by", "Value": "inference-deployment-tasks"})
+        target = aws.stack.function("SweepModelEndpointsFunction").environment["DEPLOYMENT_TARGET"]
+        tags += [
+            {"Key": "managed_by", "Value": "inference-deployment-tasks"},
+            {"Key": "deployment_target", "Value": target},
+        ]
     sagemaker.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[

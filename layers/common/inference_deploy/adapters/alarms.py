@@ -24,9 +24,20 @@ _PERIOD_SECONDS = 60
 _DESCRIBE_PAGE = 100
 
 
+_OWN_SUFFIXES = ("-5xx", "-latency")
+
+
 def own_alarm_names(task_id: str) -> list[str]:
     """The alarms a deploy task's bake creates on green's metrics (deterministic: a clean-up needs no state)."""
-    return [f"{ALARM_PREFIX}{task_id}-5xx", f"{ALARM_PREFIX}{task_id}-latency"]
+    return [f"{ALARM_PREFIX}{task_id}{suffix}" for suffix in _OWN_SUFFIXES]
+
+
+def task_of_alarm(name: str) -> str | None:
+    """The deploy task whose bake made the alarm `name`, if it is named like one."""
+    for suffix in _OWN_SUFFIXES:
+        if name.startswith(ALARM_PREFIX) and name.endswith(suffix):
+            return name[len(ALARM_PREFIX) : -len(suffix)]
+    return None
 
 
 def _unavailable(exc: ClientError | BotoCoreError, what: str) -> CloudWatchUnavailable:
@@ -117,6 +128,22 @@ class Alarms:
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "create the bake alarms") from exc
         return [errors_name, latency_name]
+
+    def bake_alarm_names(self) -> list[str]:
+        """Every alarm named like a bake's own (one DescribeAlarms page per 100)."""
+        try:
+            pages = self._client.get_paginator("describe_alarms").paginate(
+                AlarmNamePrefix=ALARM_PREFIX, AlarmTypes=["MetricAlarm"]
+            )
+            return [alarm["AlarmName"] for page in pages for alarm in page.get("MetricAlarms", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "list the bake alarms") from exc
+
+    def delete(self, names: Sequence[str]) -> None:
+        try:
+            self._client.delete_alarms(AlarmNames=list(names))
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "delete alarms") from exc
 
     def delete_for_task(self, task_id: str) -> list[str]:
         """Delete the task's own alarms; names that do not exist are skipped by CloudWatch."""

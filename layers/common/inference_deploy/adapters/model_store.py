@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import CallFailed, error_code, from_item, serialize, translate
 from inference_deploy.errors import ServingRecordChanged
-from inference_deploy.models.common import format_timestamp
+from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.serving import ServedEndpoint, ServingRecord
 from inference_deploy.models.task import ActiveTask, Task, TaskKind
 
@@ -76,13 +76,17 @@ class ModelStore:
         }
 
     def release_slot_item(self, embedding_model_id: str, task_id: str) -> TransactWriteItemTypeDef:
-        """The transaction entry freeing the slot, only if `task_id` still holds it."""
+        """The transaction entry freeing the slot, only if `task_id` still holds it and no bake of its is
+        unresolved: while the record names the task's green with `previous`, two endpoints are up and
+        only a rollback or the bake's end may settle them, so the slot stays held (the stalled-task
+        sweep then starts the model's repair, which settles it and frees the slot)."""
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": {"embedding_model_id": {"S": embedding_model_id}},
                 "UpdateExpression": "REMOVE active_task",
-                "ConditionExpression": "active_task.task_id = :me",
+                "ConditionExpression": "active_task.task_id = :me "
+                "AND (attribute_not_exists(serving.previous) OR serving.task_id <> :me)",
                 "ExpressionAttributeValues": {":me": serialize(task_id)},
             }
         }
@@ -100,18 +104,8 @@ class ModelStore:
 
     def model_state(self, embedding_model_id: str) -> tuple[ActiveTask | None, bool]:
         """(who holds the model's slot, whether the model is served), read consistently."""
-        try:
-            response = self._client.get_item(
-                TableName=self._table,
-                Key={"embedding_model_id": {"S": embedding_model_id}},
-                ProjectionExpression="active_task, serving",
-                ConsistentRead=True,
-            )
-        except CallFailed as exc:
-            raise translate(exc, f"read the active task of {embedding_model_id}") from exc
-        item = from_item(response.get("Item", {}))
-        slot = item.get("active_task")
-        return (_holder(slot) if isinstance(slot, dict) else None), "serving" in item
+        holder, record = self.ownership(embedding_model_id)
+        return holder, record is not None
 
     def slot_holders(self) -> Iterator[tuple[str, ActiveTask]]:
         """(model id, holder) of every held slot: one Scan of the models table, one item per model."""
@@ -300,4 +294,47 @@ class ModelStore:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise translate(exc, f"restore {embedding_model_id}") from exc
+        return True
+
+    # ---------------------------------------------------------------- what the reconciler may not delete
+
+    def ownership(self, embedding_model_id: str) -> tuple[ActiveTask | None, ServingRecord | None]:
+        """(who holds the model's slot, its serving record with `previous`) in one consistent GetItem:
+        the two are read together, as late as possible, so a rollback or a cancel that lands between two
+        separate reads cannot make the endpoint that serves look unowned."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                ProjectionExpression="active_task, serving",
+                ConsistentRead=True,
+            )
+        except CallFailed as exc:
+            raise translate(exc, f"read the slot and serving record of {embedding_model_id}") from exc
+        item = from_item(response.get("Item", {}))
+        slot = item.get("active_task")
+        return (_holder(slot) if isinstance(slot, dict) else None), _record(item.get("serving"), embedding_model_id)
+
+    # ---------------------------------------------------------------- repair (logic/repair.py)
+
+    def hand_slot_to(self, embedding_model_id: str, task_id: str, execution_arn: str) -> bool:
+        """Keep `task_id`'s slot but name `execution_arn` (its repair) as what runs it now, from now: a create
+        request and the unstarted-task sweep then see a running execution, not a stale holder to take over.
+        False if the task no longer holds the slot (a repeat finds its own hand-over and succeeds)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                UpdateExpression="SET active_task.execution_arn = :arn, active_task.since = :now",
+                ConditionExpression="active_task.task_id = :me",
+                ExpressionAttributeValues={
+                    ":arn": serialize(execution_arn),
+                    ":now": serialize(format_timestamp(utc_now())),
+                    ":me": serialize(task_id),
+                },
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"hand the slot of {embedding_model_id} to its repair") from exc
         return True

@@ -52,17 +52,25 @@ def restore_unrouted(embedding_model_id: str, models: ModelStore) -> RestoredRou
     return RestoredRouting(restored=models.restore_unrouted(embedding_model_id))
 
 
-def sweep_model_endpoints(event: SweepEvent, sagemaker: SageMaker, store: TaskStore | None = None) -> SweepResult:
-    """Delete every endpoint and endpoint config this service created for the model (found by tag, so
-    greens orphaned by an earlier crash go too). An endpoint SageMaker will not delete yet (Creating,
-    Updating...) stays `remaining` and is tried again on the next round, as does one already Deleting
-    (never deleted twice: SageMaker refuses that); `done` once SageMaker lists none of them any more.
+def sweep_model_endpoints(
+    event: SweepEvent, sagemaker: SageMaker, store: TaskStore | None = None, *, deployment_target: str
+) -> SweepResult:
+    """Delete every endpoint and endpoint config this stack created for the model (found by tag, so
+    greens orphaned by an earlier crash go too); never another stack's in the account, which names its
+    endpoints alike for the same model but tags another `deployment_target`. An endpoint SageMaker will
+    not delete yet (Creating, Updating...) stays `remaining` and is tried again on the next round, as
+    does one already Deleting (never deleted twice: SageMaker refuses that); `done` once SageMaker lists
+    none of them any more.
     The first sweep (the event names the task) records the point past which the delete cannot be
     cancelled, in a write a cancel cannot pass: one of the two lands first."""
     if event.task_id is not None and store is not None:
         store.mark_removal_started(event.task_id)
     prefix = name_prefix(event.embedding_model_id)
-    tags = {"embedding_model_id": event.embedding_model_id, MANAGED_BY_TAG: MANAGED_BY}
+    tags = {
+        "embedding_model_id": event.embedding_model_id,
+        "deployment_target": deployment_target,
+        MANAGED_BY_TAG: MANAGED_BY,
+    }
     deleted: list[str] = []
     remaining: list[str] = []
     for endpoint in list(sagemaker.endpoints_tagged(prefix, tags)):
