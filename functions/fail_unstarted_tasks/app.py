@@ -1,4 +1,4 @@
-"""EventBridge schedule: fail tasks whose execution never started (or ended unnoticed) and free their slots."""
+"""EventBridge schedule: hand tasks whose execution never started (or ended unnoticed) to their repair."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.adapters.executions import Executions
-from inference_deploy.logic.stalled import fail_stalled_tasks
+from inference_deploy.logic.stalled import repair_stalled_tasks
 from inference_deploy.observability import logger, metrics, tracer
 
 
@@ -16,5 +16,7 @@ from inference_deploy.observability import logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    failed = fail_stalled_tasks(dependencies.task_store(), dependencies.model_store(), Executions({}))
-    return {"failed": failed}
+    repaired = repair_stalled_tasks(
+        dependencies.task_store(), dependencies.model_store(), Executions({}), dependencies.repairs()
+    )
+    return {"repairing": repaired}

@@ -1,4 +1,4 @@
-"""EventBridge: an execution ended FAILED, TIMED_OUT or ABORTED; compensate and finish its task if nothing else did."""
+"""EventBridge: an execution ended FAILED, TIMED_OUT or ABORTED; hand its task to a repair if nothing finished it."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ from inference_deploy.step_handler import workflow_step
 @workflow_step(ExecutionStatusChange)
 def lambda_handler(event: ExecutionStatusChange) -> dict[str, str]:
     task = finish_abandoned_task(
-        event.detail,
-        dependencies.task_store(),
-        dependencies.model_store(),
-        dependencies.sagemaker(),
-        dependencies.alarms(),
+        event.detail, dependencies.task_store(), dependencies.model_store(), dependencies.repairs()
     )
     return {"task_id": event.detail.name, "status": task.status.value if task else "unknown"}

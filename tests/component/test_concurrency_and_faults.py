@@ -17,7 +17,15 @@ from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy import dependencies
 from local_stack import lambdas
-from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
+from tests.component.workflow_helpers import (
+    endpoint_configs,
+    endpoints_of,
+    executed_states,
+    read,
+    repair_of,
+    request,
+    run_task,
+)
 from tests.conftest import LambdaContext, call_api, load_event, register_model, serve_directly, wait_for
 
 MODEL = "embed-deploy-123"
@@ -310,10 +318,13 @@ def test_a_step_that_times_out_is_caught_and_blue_keeps_serving(aws, monkeypatch
     assert read("models", MODEL).body["endpoint_name"] == blue["metadata"]["endpoint_name"]
 
 
-def test_an_aborted_execution_finishes_its_task_without_waiting_for_another_request(aws):
+def test_an_aborted_execution_finishes_its_task_without_waiting_for_another_request(aws, monkeypatch):
     """Step Functions sends "Execution Status Change" to EventBridge (moto does not deliver it: the
     test hands the handler the event AWS would, for the execution it really aborted)."""
-    stale = _start_slow_deploy(aws)
+    # Green waits for an event that never comes, and is deletable soon after (the repair deletes it).
+    register_model(aws, MODEL, creating_polls=2, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "3600")
+    stale = request("deploy", MODEL).body
     while read("deploy", stale["id"]).body["status"] == "pending":
         time.sleep(0.01)
     aws.client("stepfunctions").stop_execution(executionArn=stale["execution_arn"], error="OperatorAbort")
@@ -323,6 +334,7 @@ def test_an_aborted_execution_finishes_its_task_without_waiting_for_another_requ
 
     finish_abandoned_handler(event, LambdaContext())
     finish_abandoned_handler(event, LambdaContext())  # EventBridge delivers at least once
+    wait_for(aws, repair_of(aws, stale["id"]), timeout=60)  # the repair ends the task
 
     task = read("deploy", stale["id"]).body
     assert task["status"] == "failed"

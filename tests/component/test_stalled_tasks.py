@@ -1,5 +1,6 @@
-"""A task whose execution never started does not stay pending: the scheduled sweep fails it and frees
-its model's slot, and never touches a task whose execution runs or is still being started."""
+"""A task whose execution never started does not stay pending: the scheduled sweep hands it to its
+repair, which fails it and frees its model's slot; the sweep never touches a task whose execution runs
+or is still being started."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import timedelta
 from fail_unstarted_tasks.app import lambda_handler as sweep_handler
 
 from inference_deploy.models.common import utc_now
-from tests.component.workflow_helpers import read, request
-from tests.conftest import LambdaContext, load_event, register_model
+from tests.component.workflow_helpers import read, repair_of, repairs_started, request
+from tests.conftest import LambdaContext, load_event, register_model, wait_for
 
 MODEL = "embed-stalled-1"
 
@@ -17,7 +18,7 @@ MODEL = "embed-stalled-1"
 def _sweep(monkeypatch, *, minutes_later: float) -> list[str]:
     later = utc_now() + timedelta(minutes=minutes_later)
     monkeypatch.setattr("inference_deploy.logic.stalled.utc_now", lambda: later)
-    return sweep_handler(load_event("scheduled"), LambdaContext())["failed"]
+    return sweep_handler(load_event("scheduled"), LambdaContext())["repairing"]
 
 
 def _slot(aws) -> dict | None:
@@ -45,6 +46,7 @@ def test_a_task_whose_execution_never_started_is_failed_and_its_slot_freed(aws, 
     stranded = _stranded_task(aws, faults)
 
     assert _sweep(monkeypatch, minutes_later=5) == [stranded]
+    assert wait_for(aws, repair_of(aws, stranded), timeout=60)["status"] == "SUCCEEDED"
 
     task = read("deploy", stranded).body
     assert task["status"] == "failed"
@@ -75,7 +77,10 @@ def test_a_running_execution_is_never_touched(aws, monkeypatch):
 
 def test_the_sweep_is_safe_to_run_again(aws, faults, monkeypatch):
     stranded = _stranded_task(aws, faults)
-    results = [_sweep(monkeypatch, minutes_later=5) for _ in range(2)]
+    first = _sweep(monkeypatch, minutes_later=5)
+    again = _sweep(monkeypatch, minutes_later=10)  # the repair holds the slot now (running or done)
+    wait_for(aws, repair_of(aws, stranded), timeout=60)
 
-    assert results == [[stranded], []]
+    assert (first, again) == ([stranded], [])
+    assert repairs_started(aws) == [f"repair-{stranded}"]
     assert read("deploy", stranded).body["error"]["code"] == "execution_not_started"

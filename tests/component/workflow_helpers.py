@@ -8,6 +8,8 @@ from typing import Any
 from create_task.app import lambda_handler as create_handler
 from read_task.app import lambda_handler as read_handler
 
+from inference_deploy.adapters.executions import execution_arn
+from inference_deploy.models.repair import repair_execution_name
 from local_stack.emulator import EmulatedAws
 from tests.conftest import ApiResponse, call_api, load_event, wait_for
 
@@ -86,3 +88,15 @@ def green_waits(aws: EmulatedAws, execution_arn: str) -> int:
         for e in events
         if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
     )
+
+
+def repair_of(aws: EmulatedAws, task_id: str) -> str:
+    """The ARN of the task's repair execution (named after the task: at most one per task)."""
+    return execution_arn(aws.stack.state_machines["RepairStateMachine"].arn, repair_execution_name(task_id))
+
+
+def repairs_started(aws: EmulatedAws) -> list[str]:
+    """The names of every repair execution the stack has run or runs."""
+    sfn = aws.client("stepfunctions")
+    machine = aws.stack.state_machines["RepairStateMachine"].arn
+    return [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]

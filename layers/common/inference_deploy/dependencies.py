@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.event_bus import EventBus
-from inference_deploy.adapters.executions import Executions, TaskTokens
+from inference_deploy.adapters.executions import Executions, Repairs, TaskTokens
 from inference_deploy.adapters.iam import PrincipalDirectory
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
@@ -17,6 +17,7 @@ from inference_deploy.models.settings import (
     CreateTaskSettings,
     EventSettings,
     IdempotencySettings,
+    RepairStartSettings,
     StoreSettings,
     clear_settings_cache,
     load_settings,
@@ -85,6 +86,15 @@ def _event_bus(settings: EventSettings) -> EventBus:
     return EventBus(settings.event_bus_name)
 
 
+def repairs() -> Repairs:
+    return _repairs(load_settings(RepairStartSettings))
+
+
+@cache
+def _repairs(settings: RepairStartSettings) -> Repairs:
+    return Repairs(settings.repair_state_machine_arn)
+
+
 @cache
 def task_tokens() -> TaskTokens:
     return TaskTokens()
@@ -111,6 +121,7 @@ def reset() -> None:
         principal_directory,
         alarms,
         _executions,
+        _repairs,
         task_tokens,
         _idempotency_store,
         _event_bus,

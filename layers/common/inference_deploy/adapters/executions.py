@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from inference_deploy.adapters import aws
 from inference_deploy.errors import ExecutionStartFailed, WorkflowServiceUnavailable
+from inference_deploy.models.repair import repair_execution_name
 from inference_deploy.models.task import TaskKind
 
 if TYPE_CHECKING:
@@ -70,6 +71,33 @@ class Executions:
             raise WorkflowServiceUnavailable(f"could not stop execution {arn} ({code})") from exc
         except BotoCoreError as exc:
             raise WorkflowServiceUnavailable(f"no answer stopping execution {arn} ({type(exc).__name__})") from exc
+        return True
+
+
+class Repairs:
+    """Repair executions (statemachine/repair.asl.json): at most one per task, named after it."""
+
+    def __init__(self, state_machine_arn: str, client: SFNClient | None = None) -> None:
+        self._machine = state_machine_arn
+        self._client = client or aws.stepfunctions()
+
+    def arn_for(self, task_id: str) -> str:
+        return execution_arn(self._machine, repair_execution_name(task_id))
+
+    def start(self, task_id: str, payload: BaseModel) -> bool:
+        """Start the task's repair; False if it was started before (by another delivery of the same
+        event, or by the sweep): the name makes the start idempotent whatever the input says."""
+        try:
+            self._client.start_execution(
+                stateMachineArn=self._machine, name=repair_execution_name(task_id), input=payload.model_dump_json()
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code == "ExecutionAlreadyExists":
+                return False
+            raise ExecutionStartFailed(f"could not start the repair of {task_id} ({code})") from exc
+        except BotoCoreError as exc:  # no answer: it may have started; a repeat start says so
+            raise ExecutionStartFailed(f"no answer starting the repair of {task_id} ({type(exc).__name__})") from exc
         return True
 
 

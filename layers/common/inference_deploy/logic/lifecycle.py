@@ -1,4 +1,5 @@
-"""The task lifecycle as the workflows drive it: in_progress, then succeeded or failed with a reason."""
+"""The task lifecycle as the workflows drive it: in_progress, then succeeded or failed with a reason; an
+execution that ended without finishing its task hands the task to its repair (logic/repair.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inference_deploy.adapters.alarms import Alarms
+from inference_deploy.adapters.alarms import Alarms, own_alarm_names
+from inference_deploy.adapters.executions import Repairs
 from inference_deploy.adapters.model_store import ModelStore
-from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.adapters.task_store import CANCELLED_BY, TaskStore
-from inference_deploy.errors import TaskNotFound
-from inference_deploy.logic.abandonment import compensate
+from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.errors import CloudWatchUnavailable, TaskNotFound
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.logic.outcome import outcome_metadata
+from inference_deploy.logic.repair import start_repair
 from inference_deploy.models.task import Task, TaskError, TaskStatus
 from inference_deploy.models.workflow import ExecutionStatusDetail, FinishTaskEvent, StepFailure
 from inference_deploy.observability import logger, metrics
@@ -24,17 +25,31 @@ def begin_task(task_id: str, store: TaskStore) -> Task:
     return store.mark_in_progress(task_id)
 
 
+# Matches the final states' Retry on CloudWatchUnavailable (statemachine/*.asl.json): 1 + 2 retries.
+ALARM_DELETE_ATTEMPTS = 3
+
+
 def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None = None) -> Task:
     """The terminal status, the error when it failed, what the steps did; frees the model's slot. A bake's
-    own alarms go first: every way a rollout ends passes here (or through the abandonment below)."""
+    own alarms go first: CloudWatch failing is retried by the state (CloudWatchUnavailable) and, on its
+    last attempt, fails open: it must not turn a rollout that has ended into a failed one, so the alarms
+    left are named in the metadata and the reconciler deletes them once the task has ended."""
     logger.append_keys(task_id=event.task_id)
+    metadata = outcome_metadata(event.state)
     if alarms is not None and _may_have_bake_alarms(event.state):
-        alarms.delete_for_task(event.task_id)
+        try:
+            alarms.delete_for_task(event.task_id)
+        except CloudWatchUnavailable:
+            if event.attempt < ALARM_DELETE_ATTEMPTS - 1:
+                raise
+            logger.warning("bake alarms not deleted; the task ends anyway", exc_info=True)
+            metrics.add_metric(name="BakeAlarmsLeft", unit=MetricUnit.Count, value=1)
+            metadata["bake_alarms_left"] = own_alarm_names(event.task_id)
     error = None
     if event.status == TaskStatus.FAILED:
         error = failure_to_error(event.failure or StepFailure(Error="States.Unknown", Cause="the workflow failed"))
         logger.warning("task failed", extra={"error_code": error.code})
-    task = store.finish(event.task_id, event.embedding_model_id, event.status, error, outcome_metadata(event.state))
+    task = store.finish(event.task_id, event.embedding_model_id, event.status, error, metadata)
     # DeployTaskSucceeded, DeployTaskFailed, DeleteTaskSucceeded, DeleteTaskFailed
     outcome = f"{task.kind.value.capitalize()}Task{task.status.value.capitalize()}"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
@@ -51,35 +66,28 @@ ENDED_WITHOUT_FINISHING = {"FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def finish_abandoned_task(
-    detail: ExecutionStatusDetail,
-    store: TaskStore,
-    models: ModelStore,
-    sagemaker: SageMaker,
-    alarms: Alarms | None = None,
+    detail: ExecutionStatusDetail, store: TaskStore, models: ModelStore, repairs: Repairs
 ) -> Task | None:
-    """An execution ended without its MarkSucceeded/MarkFailed (aborted by an operator, timed out,
-    or failed in its last step): compensate what it left half done (logic/abandonment.py), then mark
-    the task failed with what was done and free the slot, so neither waits for the next request to
-    notice. A task the workflow already finished is left as it is."""
+    """An execution ended without its MarkSucceeded/MarkFailed (aborted by an operator, timed out, or
+    failed in its last step): start the task's repair (logic/repair.py), which cleans up and ends the task
+    with the truth; the task holds its slot until then. Nothing is deleted or re-routed here. A task that
+    ended and freed its slot is left as it is; a repeated event finds the repair already started."""
     logger.append_keys(task_id=detail.name)
-    if detail.status not in ENDED_WITHOUT_FINISHING:
-        return None
+    if detail.status not in ENDED_WITHOUT_FINISHING or detail.name.startswith("repair-"):
+        return None  # the rule matches the task workflows only; a repair is never repaired by another
     try:
         task = store.get(detail.name)
     except TaskNotFound:
         logger.warning("no task for the execution", extra={"execution_arn": detail.executionArn})
         return None
-    if task.status.is_terminal:
-        return task
+    holder = models.active_task(task.embedding_model_id)
+    if holder is None or holder.task_id != task.id:
+        return task  # finished by its workflow (a failed rollout ends FAILED too): nothing left to repair
     reason = ": ".join(part for part in (detail.error, detail.cause) if part)
-    error: TaskError | None = TaskError(
+    error = TaskError(
         code="execution_aborted",
         message=f"its execution ended {detail.status} without finishing the task" + (f" ({reason})" if reason else ""),
     )
-    status = TaskStatus.FAILED
-    if CANCELLED_BY in task.metadata:  # a cancel stopped it and did not get to finish the task
-        status, error = TaskStatus.CANCELLED, None
-    done = compensate(task, models, sagemaker, alarms)
-    finished = store.finish(task.id, task.embedding_model_id, status, error, done)
-    metrics.add_metric(name=f"{task.kind.value.capitalize()}TaskAbandoned", unit=MetricUnit.Count, value=1)
-    return finished
+    if start_repair(task, error, models, repairs):
+        metrics.add_metric(name=f"{task.kind.value.capitalize()}TaskAbandoned", unit=MetricUnit.Count, value=1)
+    return task

@@ -79,6 +79,21 @@ class ReconcilerSettings(_EnvSettings):
     reconcile_dry_run: bool
 
 
+class RepairStartSettings(_EnvSettings):
+    """The functions that start repairs (the abandonment handler, the unstarted-task sweep)."""
+
+    repair_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
+
+
+class RepairSettings(_EnvSettings):
+    """ConvergeModel: whose endpoints it may touch, how often it looks again, and for how long."""
+
+    deployment_target: str = Field(min_length=1)
+    green_poll_seconds: int = Field(ge=0)
+    green_timeout_seconds: int = Field(ge=0)
+    removal_timeout_seconds: int = Field(ge=0)
+
+
 SettingsT = TypeVar("SettingsT", bound=_EnvSettings)
 
 
