@@ -10,6 +10,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from inference_deploy import dependencies
 from inference_deploy.adapters import aws as aws_clients
@@ -196,3 +198,36 @@ def faults(aws: EmulatedAws) -> Iterator[FaultInjector]:
     yield injector
     injector.plan.clear()
     LambdaTimeouts.clear()
+
+
+class ParkedWaits:
+    """Wait states of `threshold` seconds or more block until `release()`, then end at once: a workflow
+    parked in a long Wait (a drain, say) while a test acts, with no test sitting the wait out."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait(self, seconds: float) -> bool:
+        """True when this wait is parked (and so was released); False for a short wait, run as usual."""
+        if seconds < self.threshold:
+            return False
+        assert self._released.wait(timeout=600), "a parked Wait state was never released"
+        return True
+
+
+@pytest.fixture
+def parked_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[ParkedWaits]:
+    parked = ParkedWaits(threshold=3600)
+    real = WaitFunction._wait_interval
+
+    def wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
+        if not parked.wait(wait_seconds):
+            real(self, env, wait_seconds)
+
+    monkeypatch.setattr(WaitFunction, "_wait_interval", wait_interval)
+    yield parked
+    parked.release()

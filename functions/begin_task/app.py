@@ -10,6 +10,6 @@ from inference_deploy.models.workflow import TaskStepEvent
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(TaskStepEvent)
+@workflow_step(TaskStepEvent, honours_cancel=True)
 def lambda_handler(event: TaskStepEvent) -> dict[str, Any]:
     return {"status": begin_task(event.task_id, dependencies.task_store()).status.value}

@@ -1,4 +1,4 @@
-"""POST /deploy/{task_id}/cancel and POST /delete/{task_id}/cancel: stop a task and undo what it did."""
+"""POST /deploy/{task_id}/cancel and POST /delete/{task_id}/cancel: ask a task's workflow to undo it."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ app = build_resolver()
 CANCELLED = cast(
     OpenAPIResponse,
     {
-        "description": "The task is cancelled (also when it already was): its execution stopped, what it did undone",
+        "description": "The cancel is recorded (also when it already was): the task is `cancelling` while its "
+        "workflow undoes what it did, then `cancelled`; poll the task (Location) to see it end",
         "headers": {
             "Location": {
                 "description": "Path of the task, under the API's stage.",
@@ -65,10 +66,7 @@ def _cancel(kind: TaskKind, task_id: str, request: CancelRequest | None) -> Resp
         cancelled_by=caller,
         reason=request.reason if request else None,
         store=dependencies.task_store(),
-        models=dependencies.model_store(),
-        sagemaker=dependencies.sagemaker(),
-        alarms=dependencies.alarms(),
-        executions=dependencies.executions(),
+        tokens=dependencies.task_tokens(),
         # Allowed to whoever may create a task of this kind for the task's model (403, nothing written).
         authorize=lambda found: authorize_request(app.current_event, found.embedding_model_id, kind.value),
     )

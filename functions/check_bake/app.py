@@ -8,6 +8,6 @@ from inference_deploy.models.workflow import BakeCheck, CheckBakeEvent
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(CheckBakeEvent)
+@workflow_step(CheckBakeEvent, honours_cancel=True)
 def lambda_handler(event: CheckBakeEvent) -> BakeCheck:
     return check_bake(event, dependencies.alarms(), dependencies.model_store(), dependencies.task_store())

@@ -9,6 +9,6 @@ from inference_deploy.models.workflow import AwaitGreenEvent, GreenWait
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(AwaitGreenEvent)
+@workflow_step(AwaitGreenEvent, honours_cancel=True)
 def lambda_handler(event: AwaitGreenEvent) -> GreenWait:
     return await_green(event, dependencies.task_store(), dependencies.sagemaker(), dependencies.task_tokens())

@@ -8,6 +8,6 @@ from inference_deploy.models.workflow import BakeWatch, CreateBakeAlarmsEvent
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(CreateBakeAlarmsEvent)
+@workflow_step(CreateBakeAlarmsEvent, honours_cancel=True)
 def lambda_handler(event: CreateBakeAlarmsEvent) -> BakeWatch:
     return create_bake_alarms(event, dependencies.alarms())

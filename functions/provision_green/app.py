@@ -8,6 +8,6 @@ from inference_deploy.models.workflow import ProvisionedGreen, ProvisionGreenEve
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(ProvisionGreenEvent)
+@workflow_step(ProvisionGreenEvent, honours_cancel=True)
 def lambda_handler(event: ProvisionGreenEvent) -> ProvisionedGreen:
-    return provision_green(event, dependencies.sagemaker())
+    return provision_green(event, dependencies.sagemaker(), dependencies.task_store())

@@ -8,6 +8,6 @@ from inference_deploy.models.workflow import ModelStepEvent, ResolvedModel
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(ModelStepEvent)
+@workflow_step(ModelStepEvent, honours_cancel=True)
 def lambda_handler(event: ModelStepEvent) -> ResolvedModel:
     return resolve_model(event.embedding_model_id, dependencies.sagemaker(), dependencies.model_store())

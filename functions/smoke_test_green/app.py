@@ -8,6 +8,6 @@ from inference_deploy.models.workflow import SmokeTestEvent, SmokeTestResult
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(SmokeTestEvent)
+@workflow_step(SmokeTestEvent, honours_cancel=True)
 def lambda_handler(event: SmokeTestEvent) -> SmokeTestResult:
     return smoke_test_green(event, dependencies.sagemaker())

@@ -8,6 +8,6 @@ from inference_deploy.models.workflow import SwitchedTraffic, SwitchTrafficEvent
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(SwitchTrafficEvent)
+@workflow_step(SwitchTrafficEvent, honours_cancel=True)
 def lambda_handler(event: SwitchTrafficEvent) -> SwitchedTraffic:
     return switch_traffic(event, dependencies.task_store())

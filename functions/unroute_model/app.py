@@ -8,7 +8,7 @@ from inference_deploy.models.workflow import UnroutedModel, UnrouteEvent
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(UnrouteEvent)
+@workflow_step(UnrouteEvent, honours_cancel=True)
 def lambda_handler(event: UnrouteEvent) -> UnroutedModel:
     return unroute_model(
         event.embedding_model_id,

@@ -240,20 +240,28 @@ def test_a_deploy_cancelled_before_its_switch_discards_green_and_blue_keeps_serv
     cancelled = _cancel("deploy", created["id"], {"reason": "wrong model version"})
 
     assert cancelled.status == 202, cancelled.body
-    task = cancelled.body
+    assert cancelled.body["status"] == "cancelling", "the workflow undoes it; the answer does not wait"
+    assert cancelled.body["metadata"]["cancelled_by"] == CALLER
+    assert read("deploy", created["id"]).body["status"] in {"cancelling", "cancelled"}
+    # The cancel woke the green wait (its token failed): the workflow discards green and ends the task.
+    ended = wait_for(aws, created["execution_arn"])
+    assert ended["status"] == "SUCCEEDED", "it did what was asked: no failed-executions alarm for a cancel"
+    states = executed_states(aws, created["execution_arn"])
+    assert states[states.index("AwaitGreen") + 1 :] == [
+        "BeginDiscard",
+        "DiscardGreen",
+        "IsGreenDiscarded",
+        "MarkCancelled",
+        "Cancelled",
+    ]
+    task = read("deploy", created["id"]).body
     assert task["status"] == "cancelled"
     assert task["error"] is None
     assert task["metadata"]["cancelled_by"] == CALLER
     assert task["metadata"]["cancel_reason"] == "wrong model version"
     assert task["metadata"]["green_discarded"] is True
-    # Stopped in its green wait: moto ends it FAILED (States.Timeout), where Step Functions says ABORTED;
-    # either way it ran nothing after the wait (the cancel itself discarded green).
-    stopped = wait_for(aws, created["execution_arn"])
-    assert stopped["status"] in {"ABORTED", "FAILED"}
-    assert executed_states(aws, created["execution_arn"])[-1] == "AwaitGreen"
     assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
     assert _serving()["endpoint_name"] == blue["endpoint_name"]
-    assert read("deploy", created["id"]).body == task
 
     again = _cancel("deploy", created["id"], {"reason": "another reason"})
     assert again.status == 202
@@ -284,22 +292,28 @@ def test_a_deploy_cancelled_during_its_bake_rolls_back_to_blue(aws):
     cancelled = _cancel("deploy", green["id"])
 
     assert cancelled.status == 202, cancelled.body
-    assert cancelled.body["status"] == "cancelled"
-    assert cancelled.body["metadata"]["compensation"] == "rolled_back"
-    assert "cancel_reason" not in cancelled.body["metadata"]
+    assert cancelled.body["status"] == "cancelling"
+    wait_for(aws, green["execution_arn"])
+    assert executed_states(aws, green["execution_arn"])[-4:] == [
+        "RollBackOnCancel",
+        "RollBack",
+        "MarkCancelled",
+        "Cancelled",
+    ]
+    task = read("deploy", green["id"]).body
+    assert task["status"] == "cancelled", task["error"]
+    assert task["metadata"]["rollback_reason"] == "cancelled"
+    assert task["metadata"]["rolled_back_to"] == blue["endpoint_name"]
+    assert task["metadata"]["green_discarded"] is True
+    assert "cancel_reason" not in task["metadata"]
     assert _serving()["endpoint_name"] == blue["endpoint_name"]
     assert _serving().get("previous") is None
     assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
     assert _alarm_names(aws) == set()
-    # A CheckBake already running when the cancel landed still records its run (AWS lets an invoked
-    # Lambda finish after StopExecution), so compare a second cancel with the task once the run ended.
-    wait_for(aws, green["execution_arn"])
     again = _cancel("deploy", green["id"])
     assert again.status == 202
-    assert again.body == read("deploy", green["id"]).body, "a second cancel answers the task as stored"
-    for key in ("cancelled_by", "cancel_requested_at", "compensation", "rolled_back_to"):
-        assert again.body["metadata"][key] == cancelled.body["metadata"][key]
-    assert (again.body["status"], again.body["updated_at"]) == ("cancelled", cancelled.body["updated_at"])
+    assert again.body == task, "a second cancel answers the task as stored"
+    assert request("deploy", MODEL).status == 202, "the slot is free"
 
 
 def test_a_deploy_past_its_switch_without_a_bake_cannot_be_cancelled(aws, monkeypatch):
@@ -330,7 +344,7 @@ def test_a_finished_task_cannot_be_cancelled(aws):
     assert read("deploy", done["id"]).body == done
 
 
-def test_a_delete_cancelled_before_its_endpoints_go_routes_the_model_again(aws, monkeypatch):
+def test_a_delete_cancelled_before_its_endpoints_go_routes_the_model_again(aws, monkeypatch, parked_waits):
     register_model(aws, MODEL)
     served = run_task(aws, "deploy", MODEL)["metadata"]
     monkeypatch.setenv("DRAIN_SECONDS", LONG)
@@ -339,13 +353,24 @@ def test_a_delete_cancelled_before_its_endpoints_go_routes_the_model_again(aws, 
     assert _serving() is None, "unrouted while it drains"
 
     cancelled = _cancel("delete", created["id"], {"reason": "still in use"})
-
     assert cancelled.status == 202, cancelled.body
-    assert cancelled.body["status"] == "cancelled"
-    assert cancelled.body["metadata"]["compensation"] == "routing_restored"
+    assert cancelled.body["status"] == "cancelling"
+    parked_waits.release()  # the drain ends; the removal's first step sees the mark
+
+    wait_for(aws, created["execution_arn"])
+    assert executed_states(aws, created["execution_arn"])[-5:] == [
+        "DeleteEndpoints",
+        "RestoreRouting",
+        "IsRemovalPastReturn",
+        "MarkCancelled",
+        "Cancelled",
+    ]
+    task = read("delete", created["id"]).body
+    assert task["status"] == "cancelled", task["error"]
+    assert "removal_started_at" not in task["metadata"]
     assert _serving()["endpoint_name"] == served["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {served["endpoint_name"]: "InService"}
-    assert _cancel("delete", created["id"]).body == cancelled.body
+    assert _cancel("delete", created["id"]).body == task
 
 
 def test_a_delete_whose_removal_began_cannot_be_cancelled(aws):
@@ -379,11 +404,13 @@ def test_a_delete_cancelled_while_its_unroute_is_in_flight_stays_routed(aws, mon
     unroute sees the cancel mark and routes the model back itself."""
     register_model(aws, MODEL)
     served = run_task(aws, "deploy", MODEL)["metadata"]
+    in_flight = threading.Event()
     cancelled_first = threading.Event()
     unrouted = threading.Event()
     real_unroute = ModelStore.unroute
 
     def unroute_after_the_cancel(self: ModelStore, embedding_model_id: str) -> Any:
+        in_flight.set()
         assert cancelled_first.wait(timeout=300), "the test never cancelled"
         try:
             return real_unroute(self, embedding_model_id)
@@ -392,7 +419,8 @@ def test_a_delete_cancelled_while_its_unroute_is_in_flight_stays_routed(aws, mon
 
     monkeypatch.setattr(ModelStore, "unroute", unroute_after_the_cancel)
     created = request("delete", MODEL).body
-    _entered(aws, created["execution_arn"], "UnrouteModel")
+    # In flight: past the step's own look at the cancel mark, its write not made yet.
+    assert in_flight.wait(timeout=300), "the unroute never ran"
 
     cancelled = _cancel("delete", created["id"], {"reason": "still in use"})
     cancelled_first.set()
@@ -401,6 +429,7 @@ def test_a_delete_cancelled_while_its_unroute_is_in_flight_stays_routed(aws, mon
 
     assert cancelled.status == 202, cancelled.body
     assert read("delete", created["id"]).body["status"] == "cancelled"
+    assert executed_states(aws, created["execution_arn"])[-3:] == ["UnrouteModel", "MarkCancelled", "Cancelled"]
     assert _serving() is not None, "the late unroute left the model unrouted"
     assert _serving()["endpoint_name"] == served["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {served["endpoint_name"]: "InService"}

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from inference_deploy import dependencies
+from inference_deploy.logic import green_deploy
 from inference_deploy.models.common import MODEL_ID_PATTERN
 from tests.component.workflow_helpers import (
     endpoint_configs,
@@ -175,9 +176,11 @@ def test_a_green_that_never_comes_up_times_out_and_is_discarded_once_sagemaker_a
 
 
 def test_a_green_sagemaker_never_lets_go_of_is_reported_left_behind(aws, monkeypatch):
+    """Past every bound (a Creating green is waited for up to the hour SageMaker may take, here none)."""
     register_model(aws, MODEL, endpoint_status="Creating")
     monkeypatch.setenv("GREEN_TIMEOUT_SECONDS", "0")
     monkeypatch.setenv("REMOVAL_TIMEOUT_SECONDS", "0")
+    monkeypatch.setattr(green_deploy, "CREATING_LIMIT_SECONDS", 0)
     dependencies.reset()
 
     failed = run_task(aws, "deploy", MODEL)

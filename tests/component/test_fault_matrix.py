@@ -21,11 +21,20 @@ import pytest
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy import dependencies
+from inference_deploy.adapters import aws as aws_clients
 from inference_deploy.naming import green_endpoint, name_prefix, resource_tags
 from local_stack.emulator import EmulatedAws
-from local_stack.faults import FaultKind
+from local_stack.faults import Fault, FaultKind
 from local_stack.lambdas import LambdaTimeouts
-from tests.component.workflow_helpers import endpoint_configs, endpoints_of, read, request
+from tests.component.test_bake_and_cancel import _cancel, _waiting_for_green
+from tests.component.workflow_helpers import (
+    endpoint_configs,
+    endpoints_of,
+    read,
+    repair_of,
+    repairs_started,
+    request,
+)
 from tests.conftest import TEMPLATE, TEST_PARAMETERS, LambdaContext, load_event, register_model, wait_for
 
 _MODEL_NUMBERS = itertools.count(1)
@@ -125,7 +134,8 @@ def _prepare(aws, model: str, scenario: str) -> None:
     blue_task = "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V3"
     blue = green_endpoint(model, blue_task)
     sagemaker = aws.client("sagemaker")
-    tags = [{"Key": k, "Value": v} for k, v in resource_tags(model, blue_task, "sagemaker-realtime").items()]
+    target = aws.stack.function("SweepModelEndpointsFunction").environment["DEPLOYMENT_TARGET"]
+    tags = [{"Key": k, "Value": v} for k, v in resource_tags(model, blue_task, target).items()]
     variant = {
         "VariantName": "AllTraffic",
         "ModelName": model,
@@ -155,7 +165,9 @@ def _prepare(aws, model: str, scenario: str) -> None:
         register_model(aws, model, response="nan")
 
 
-def _deliver_status_change(execution: dict[str, Any]) -> None:
+def _deliver_status_change(aws: EmulatedAws, execution: dict[str, Any]) -> None:
+    """What EventBridge would deliver for an execution that ended without finishing its task; the
+    handler starts the task's repair, whose end is the task's end, so wait for it too."""
     if execution["status"] in ("SUCCEEDED", "RUNNING"):
         return
     event = load_event("execution_status_change")
@@ -167,22 +179,24 @@ def _deliver_status_change(execution: dict[str, Any]) -> None:
         cause=execution.get("cause"),
     )
     finish_abandoned_handler(event, LambdaContext())
+    if execution["name"] in repairs_started(aws):
+        wait_for(aws, repair_of(aws, execution["name"]), timeout=120)
 
 
-def _run(aws, model: str, route: str) -> dict[str, Any]:
+def _run(aws, model: str, route: str, **fields: Any) -> dict[str, Any]:
     """POST the task as a client would: once, and again (same body) if the first answer was an error
     that says to retry. Returns the task the caller ends up with, after its execution ended."""
-    created = request(route, model)
+    created = request(route, model, **fields)
     if created.status in (500, 503):
-        created = request(route, model)
+        created = request(route, model, **fields)
     assert created.status == 202, created.body
-    execution = wait_for(aws, created.body["execution_arn"])
-    _deliver_status_change(execution)
+    execution = wait_for(aws, created.body["execution_arn"], timeout=120)
+    _deliver_status_change(aws, execution)
     return read(route, created.body["id"]).body
 
 
 def _assert_true(aws, model: str, route: str, task: dict[str, Any]) -> None:
-    assert task["status"] in ("succeeded", "failed"), task
+    assert task["status"] in ("succeeded", "failed", "cancelled"), task
     served = read("models", model)
     record = served.body if served.status == 200 else None
     live = {name for name, status in endpoints_of(aws, model).items() if status != "Deleting"}
@@ -195,8 +209,8 @@ def _assert_true(aws, model: str, route: str, task: dict[str, Any]) -> None:
         if task["status"] == "succeeded":
             assert record is not None, "succeeded, but nothing serves"
             assert record["endpoint_name"] == green, "succeeded, but green does not serve"
-        else:
-            assert record is None or record["endpoint_name"] != green, "failed, but green serves"
+        elif task["error"] is None or task["error"]["code"] not in KEPT_GREEN:
+            assert record is None or record["endpoint_name"] != green, f"{task['status']}, but green serves"
     else:
         assert (record is None) == (task["status"] == "succeeded"), f"delete {task['status']} but record {record}"
     assert _slot_free(aws, model), "the model's slot is still held"
@@ -215,7 +229,7 @@ def _tasks_left_active(aws, model: str) -> list[str]:
     return [
         i["id"]["S"]
         for i in items
-        if i["embedding_model_id"]["S"] == model and i["status"]["S"] in ("pending", "in_progress")
+        if i["embedding_model_id"]["S"] == model and i["status"]["S"] in ("pending", "in_progress", "cancelling")
     ]
 
 
@@ -245,3 +259,122 @@ def test_a_step_that_times_out_after_its_side_effect_leaves_a_true_task(aws, fau
 
     assert LambdaTimeouts.pending(function) == 0, "the step never ran: the row tests nothing"
     _assert_true(aws, model, _route(scenario), task)
+
+
+# ---------------------------------------------------------------- the endings' own calls, failing
+
+# Failures that end a task with green kept on purpose (blue could not take traffic again): still true.
+KEPT_GREEN = {"alarm_during_bake", "cancel_not_honoured", "bake_check_failed"}
+FAILURES = ("throttled", "connect_timeout", "read_timeout")
+USER_ALARM = "matrix-user-alarm"
+
+
+@dataclass(frozen=True)
+class EndingRow:
+    scenario: str  # failing_deploy (green discarded), rollback (an alarm trips the bake), bake (it passes), delete
+    function: str
+    service: str
+    operation: str
+
+
+ENDING_ROWS = [
+    EndingRow("failing_deploy", "DiscardGreenFunction", "sagemaker", "DescribeEndpoint"),
+    EndingRow("rollback", "CheckBakeFunction", "cloudwatch", "DescribeAlarms"),
+    EndingRow("rollback", "RollBackFunction", "sagemaker", "DescribeEndpoint"),
+    EndingRow("rollback", "FinishTaskFunction", "cloudwatch", "DeleteAlarms"),
+    EndingRow("bake", "CheckBakeFunction", "cloudwatch", "DescribeAlarms"),
+    EndingRow("bake", "FinishTaskFunction", "cloudwatch", "DeleteAlarms"),
+    EndingRow("delete", "SweepModelEndpointsFunction", "sagemaker", "DescribeEndpoint"),
+]
+
+
+def _tripped_alarm(aws: EmulatedAws) -> str:
+    """A caller's alarm already in ALARM: the bake's first check rolls back."""
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=USER_ALARM,
+        Namespace="Search",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=USER_ALARM, StateValue="ALARM", StateReason="Threshold Crossed")
+    return USER_ALARM
+
+
+def _fields(aws: EmulatedAws, scenario: str) -> dict[str, Any]:
+    if scenario == "rollback":
+        return {"bake_seconds": 3600, "rollback_alarms": [_tripped_alarm(aws)]}
+    if scenario == "bake":
+        return {"bake_seconds": 1}
+    return {}
+
+
+def _ending_params() -> list[Any]:
+    return [
+        pytest.param(row, failure, id=f"{row.scenario}-{row.function}-{row.operation}-{failure}")
+        for row in ENDING_ROWS
+        for failure in FAILURES
+    ]
+
+
+@pytest.mark.parametrize(("row", "failure"), _ending_params())
+def test_a_call_an_ending_makes_failing_still_leaves_a_true_task(aws, faults, model, row, failure):
+    """DescribeEndpoint, DescribeAlarms and DeleteAlarms, made by the steps that end a rollout, throttled
+    or losing their connection once: the step retries or fails, and the ending is still true."""
+    _prepare(aws, model, "failing_deploy" if row.scenario == "failing_deploy" else "deploy")
+    if failure == "throttled":
+        code = "ThrottlingException" if row.service == "sagemaker" else "Throttling"
+        fault = faults.plan.add(
+            Fault(row.service, row.operation, "error", times=1, code=code, in_function=row.function),
+            getattr(aws_clients, row.service)(),
+        )
+    else:
+        fault = faults.lose_answer(row.service, row.operation, failure, in_function=row.function)
+    fields = _fields(aws, row.scenario)
+
+    task = _run(aws, model, _route(row.scenario), **fields)
+
+    assert fault.hits == 1, "the fault never fired: the row tests nothing"
+    _assert_true(aws, model, _route(row.scenario), task)
+    alarms = {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    if task["status"] != "succeeded" or "bake_alarms_left" not in task["metadata"]:
+        assert not {a for a in alarms if task["id"] in a}, "the bake's own alarms outlived it"
+    else:  # left by a failing DeleteAlarms, and said so; never a failed rollout for it
+        assert set(task["metadata"]["bake_alarms_left"]) == {a for a in alarms if task["id"] in a}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_cancel_whose_wake_fails_is_retried_and_still_ends_the_task_true(aws, faults, model, failure, monkeypatch):
+    """The cancel's SendTaskFailure (waking a deploy that waits for green) throttled or losing its
+    connection: the mark is recorded, the caller gets 503 with Retry-After, and its retry wakes the wait
+    (or finds it woken), so the task ends cancelled with green discarded."""
+    _prepare(aws, model, "deploy")
+    register_model(aws, model, creating_polls=1, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "3600")
+    created = request("deploy", model).body
+    _waiting_for_green(aws, created["execution_arn"])
+    if failure == "throttled":
+        fault = faults.plan.add(
+            Fault("stepfunctions", "SendTaskFailure", "error", times=1, code="ThrottlingException"),
+            aws_clients.stepfunctions(),
+        )
+    else:
+        fault = faults.lose_answer("stepfunctions", "SendTaskFailure", failure)
+
+    first = _cancel("deploy", created["id"])
+    assert first.status == 503, first.body
+    assert "Retry-After" in first.headers
+    assert read("deploy", created["id"]).body["status"] == "cancelling", "the mark was recorded"
+    again = _cancel("deploy", created["id"])
+    assert again.status == 202, again.body
+    execution = wait_for(aws, created["execution_arn"], timeout=120)
+    _deliver_status_change(aws, execution)
+
+    assert fault.hits == 1
+    task = read("deploy", created["id"]).body
+    assert task["status"] == "cancelled", task["error"]
+    _assert_true(aws, model, "deploy", task)

@@ -13,6 +13,7 @@ from moto.sagemaker.models import sagemaker_backends
 
 from inference_deploy import dependencies
 from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.logic import green_deploy
 from inference_deploy.models.task import GreenWaitRecord
 from local_stack.emulator import EmulatedAws
 from local_stack.sagemaker import settle_endpoint
@@ -181,6 +182,7 @@ def test_a_green_still_creating_at_its_deadline_fails_the_task_at_the_next_look(
     monkeypatch.setenv("GREEN_TIMEOUT_SECONDS", "2")
     monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "1")
     monkeypatch.setenv("REMOVAL_TIMEOUT_SECONDS", "0")
+    monkeypatch.setattr(green_deploy, "CREATING_LIMIT_SECONDS", 0)  # green never leaves Creating here
     dependencies.reset()
 
     task = _finished(aws, _start_deploy(aws))

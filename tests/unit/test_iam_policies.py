@@ -53,13 +53,14 @@ MODEL_ATTRIBUTES = {"embedding_model_id", "active_task", "serving", "unrouted"}
 # What each function may name in a request on the models table (dynamodb:Attributes), from what it calls.
 MODELS_TABLE_ATTRIBUTES = {
     "CreateTaskFunction": {"embedding_model_id", "active_task", "serving"},
-    "FinishTaskFunction": {"embedding_model_id", "active_task"},
-    "FailUnstartedTasksFunction": {"embedding_model_id", "active_task"},
-    "FinishAbandonedTaskFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
+    "FinishTaskFunction": {"embedding_model_id", "active_task", "serving"},
+    "FailUnstartedTasksFunction": {"embedding_model_id", "active_task", "serving"},
+    "FinishAbandonedTaskFunction": {"embedding_model_id", "active_task", "serving"},
+    "ConvergeModelFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
+    "EndRepairedTaskFunction": {"embedding_model_id", "active_task", "serving"},
     "SwitchTrafficFunction": {"embedding_model_id", "serving"},
     "CheckBakeFunction": {"embedding_model_id", "serving"},
     "RollBackFunction": {"embedding_model_id", "serving"},
-    "CancelTaskFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
     "UnrouteModelFunction": {"embedding_model_id", "serving", "unrouted"},
     "RestoreRoutingFunction": {"embedding_model_id", "serving", "unrouted"},
 }
@@ -230,6 +231,23 @@ def test_deletes_also_require_the_service_tag():
         assert statement["Condition"]["StringEquals"]["aws:ResourceTag/managed_by"] == MANAGED_BY, name
 
 
+@pytest.mark.parametrize("name", ["SweepModelEndpointsFunction", "ReconcileEndpointsFunction"])
+def test_sweeps_and_reconciles_delete_only_this_stacks_endpoints(name):
+    """Another stack in the account names its endpoints alike for the same model: only the
+    deployment_target tag tells them apart, in the code (its own variable) and in IAM."""
+    deletes = [
+        s
+        for n, s in _sagemaker_write_statements()
+        if n == name and set(_as_list(s["Action"])) & {"sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig"}
+    ]
+    assert deletes, name
+    for statement in deletes:
+        target = statement["Condition"]["StringEquals"]["aws:ResourceTag/deployment_target"]
+        assert target == {"Ref": "DeploymentTarget"}, name
+    variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
+    assert variables["DEPLOYMENT_TARGET"] == {"Ref": "DeploymentTarget"}, name
+
+
 def test_smoke_test_invokes_only_endpoints_under_the_prefix():
     invokes = [s for n, s in _sagemaker_write_statements() if n == "SmokeTestGreenFunction"]
     assert invokes == [
@@ -351,15 +369,24 @@ _CALLS: dict[str, Any] = {
     "FinishTaskFunction": lambda s: [s.release_slot_item("m", "deploy-x")["Update"], s.release_slot("m", "deploy-x")],
     "FailUnstartedTasksFunction": lambda s: [
         list(s.slot_holders()),
+        s.hand_slot_to("m", "deploy-x", "arn:aws:states:us-east-1:1:execution:r:repair-deploy-x"),
         s.release_slot("m", "deploy-x"),
         s.release_slot_item("m", "deploy-x")["Update"],
     ],
     "FinishAbandonedTaskFunction": lambda s: [
+        s.active_task("m"),
+        s.hand_slot_to("m", "deploy-x", "arn:aws:states:us-east-1:1:execution:r:repair-deploy-x"),
+    ],
+    "ConvergeModelFunction": lambda s: [
+        s.active_task("m"),
         s.serving("m"),
         s.unrouted("m"),
         s.restore(_record()),
         s.end_bake("m", "deploy-x"),
         s.roll_back("m", "deploy-x", _previous()),
+    ],
+    "EndRepairedTaskFunction": lambda s: [
+        s.serving("m"),
         s.release_slot_item("m", "deploy-x")["Update"],
         s.release_slot("m", "deploy-x"),
     ],
@@ -372,16 +399,6 @@ _CALLS: dict[str, Any] = {
         s.serving("m"),
         s.end_bake("m", "deploy-x"),
         s.roll_back("m", "deploy-x", _previous()),
-    ],
-    "CancelTaskFunction": lambda s: [
-        s.cancellable_check_item("m", "deploy-x")["ConditionCheck"],
-        s.serving("m"),
-        s.unrouted("m"),
-        s.restore(_record()),
-        s.end_bake("m", "deploy-x"),
-        s.roll_back("m", "deploy-x", _previous()),
-        s.release_slot_item("m", "deploy-x")["Update"],
-        s.release_slot("m", "deploy-x"),
     ],
     "UnrouteModelFunction": lambda s: [s.unroute("m"), s.unrouted("m"), s.restore_unrouted("m")],
     "RestoreRoutingFunction": lambda s: [s.restore(_record()), s.restore_unrouted("m")],

@@ -197,13 +197,29 @@ def test_every_lambda_task_retries_lambdas_transient_errors(name):
 @pytest.mark.parametrize("name", sorted(STATE_MACHINES))
 def test_every_step_but_the_final_status_write_catches_into_a_failure_path(name):
     for state_name, state in _states(_asl(name)):
-        if state["Type"] == "Task" and state_name not in {"MarkSucceeded", "MarkFailed"}:
+        if state["Type"] == "Task" and state_name not in {"MarkSucceeded", "MarkFailed", "MarkCancelled"}:
             catches = state.get("Catch", [])
             if catches and catches[0]["ErrorEquals"] == ["TaskCancelled"]:
-                # A commit the task's cancel refused: the cancel undoes the rollout and finishes the task.
-                assert catches[0]["Next"] == "Cancelled", state_name
+                # Cancelled before anything was made ends the task at once; during a bake it rolls back.
+                assert catches[0]["Next"] in {"MarkCancelled", "RollBackOnCancel"}, state_name
                 catches = catches[1:]
             assert [c["ErrorEquals"] for c in catches] == [["States.ALL"]], state_name
+
+
+@pytest.mark.parametrize("name", ["DeployStateMachine", "DeleteStateMachine"])
+def test_a_cancelled_task_ends_through_mark_cancelled_after_its_compensation(name):
+    """TaskCancelled is caught like any failure once something exists to undo; the compensation's end
+    (a Choice on the failure) then ends the task cancelled rather than failed."""
+    states = dict(_states(_asl(name)))
+    assert states["MarkCancelled"]["Parameters"]["status"] == "cancelled"
+    assert states["MarkCancelled"]["Next"] == "Cancelled"
+    assert states["Cancelled"]["Type"] == "Succeed", "a cancel honoured is not a failed execution (no alarm)"
+    choosers = [
+        n
+        for n, s in states.items()
+        if s["Type"] == "Choice" and any(c.get("Next") == "MarkCancelled" for c in s.get("Choices", []))
+    ]
+    assert choosers == (["IsGreenDiscarded"] if name == "DeployStateMachine" else ["IsRemovalPastReturn"])
 
 
 @pytest.mark.parametrize("name", sorted(STATE_MACHINES))

@@ -243,6 +243,18 @@ class AlarmDuringBake(DomainError):
     code = "alarm_during_bake"
 
 
+class BakeCheckFailed(DomainError):
+    """The bake's alarms could not be checked and blue could not take traffic again: green kept serving."""
+
+    code = "bake_check_failed"
+
+
+class CancelNotHonoured(DomainError):
+    """A cancel during the bake found blue no longer InService: green kept serving, nothing rolled back."""
+
+    code = "cancel_not_honoured"
+
+
 class TaskCancelled(DomainError):
     """The task was cancelled: a workflow step that would commit a change refuses to."""
 

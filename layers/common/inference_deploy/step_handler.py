@@ -3,7 +3,8 @@ a JSON-ready result out. Exceptions propagate on purpose: Lambda reports their c
 `errorType`, which the state machines' Retry and Catch rules match.
 
 Live progress: each state passes `progress` (its task id and `$$.State.Name`); the wrapper names the
-running state on the task before the step and appends the run (start, end, error) after it; a step
+running state on the task before the step and appends the run (start, end, error) after it; that same write tells
+whether the task is being cancelled (status `cancelling`), which a step that honours cancel obeys; a step
 that fails its state through a task token instead of raising reports that error in `failed_with`. A progress
 write that fails is logged and counted, never raised: progress must not fail a rollout."""
 
@@ -18,7 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from inference_deploy import dependencies
-from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.adapters.task_store import StepStart, TaskStore
+from inference_deploy.errors import TaskCancelled
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.task import StepRun
 from inference_deploy.models.workflow import StepProgress
@@ -28,8 +30,12 @@ type LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 def workflow_step[EventT: BaseModel](
-    model: type[EventT],
+    model: type[EventT], *, honours_cancel: bool = False
 ) -> Callable[[Callable[[EventT], BaseModel | dict[str, Any]]], LambdaHandler]:
+    """`honours_cancel`: a step that moves a rollout forward; on a task being cancelled it does nothing
+    and raises TaskCancelled, which the state machine routes into the same compensation as a failure.
+    Compensation steps (discard, roll back, restore, finish) leave it off: they are how a cancel ends."""
+
     def wrap(step: Callable[[EventT], BaseModel | dict[str, Any]]) -> LambdaHandler:
         @logger.inject_lambda_context(clear_state=True)
         @metrics.log_metrics
@@ -41,8 +47,11 @@ def workflow_step[EventT: BaseModel](
                     logger.append_keys(**{key: event[key]})
             progress = _progress(event.get("progress"))
             started = utc_now()
-            extends = _started(progress, started) if progress is not None else None
+            start = _started(progress, started) if progress is not None else None
+            extends = start.extends if start is not None else None
             try:
+                if honours_cancel and start is not None and start.cancelling:
+                    raise TaskCancelled(f"task {event.get('task_id')} is being cancelled: step not run")
                 result = step(parsed)
             except Exception as exc:
                 if progress is not None:
@@ -74,7 +83,7 @@ def _failed_with(result: object) -> str | None:
     return error if isinstance(error, str) else None
 
 
-def _started(progress: StepProgress, started: datetime) -> int | None:
+def _started(progress: StepProgress, started: datetime) -> StepStart | None:
     return _record(progress, lambda store: store.step_started(progress.task_id, progress.step, started))
 
 

@@ -9,6 +9,7 @@ next), composing the entries ModelStore builds for them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,15 @@ from inference_deploy.models.task import (
 )
 from inference_deploy.observability import logger
 
+
+@dataclass(frozen=True)
+class StepStart:
+    """What recording a step's start learnt: the run it extends, and whether a cancel is in progress."""
+
+    extends: int | None
+    cancelling: bool
+
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -55,8 +65,9 @@ GREEN_WAIT_ATTRIBUTE = "green_wait"  # not part of the Task model: the API never
 _ACTIVE_STATUSES = {
     ":pending": serialize(TaskStatus.PENDING.value),
     ":running": serialize(TaskStatus.IN_PROGRESS.value),
+    ":cancelling": serialize(TaskStatus.CANCELLING.value),
 }
-_IS_ACTIVE = "#s IN (:pending, :running)"
+_IS_ACTIVE = "#s IN (:pending, :running, :cancelling)"
 # The task metadata key a cancel writes first; the workflow's commits (switch, end of bake, removal) check it.
 CANCELLED_BY = "cancelled_by"
 
@@ -212,15 +223,21 @@ class TaskStore:
     # ---------------------------------------------------------------- the workflow's writes
 
     def mark_in_progress(self, task_id: str) -> Task:
-        """pending -> in_progress; a repeat (Lambda retry) on an in_progress task is a no-op."""
+        """pending -> in_progress; a repeat (Lambda retry) on an in_progress task is a no-op; a task
+        cancelled before its execution began raises TaskCancelled (never back to in_progress)."""
+        update = self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"]
+        update["ConditionExpression"] = "attribute_exists(id) AND #s IN (:pending, :running)"
+        update["ExpressionAttributeValues"] = {
+            k: v for k, v in update["ExpressionAttributeValues"].items() if k != ":cancelling"
+        }
         try:
-            response = self._client.update_item(
-                **self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"], ReturnValues="ALL_NEW"
-            )
+            response = self._client.update_item(**update, ReturnValues="ALL_NEW")
         except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"start {task_id}") from exc
             current = self.get(task_id)
+            if current.status is TaskStatus.CANCELLING:
+                raise TaskCancelled(f"task {task_id} was cancelled before its execution began") from exc
             if current.status is not TaskStatus.IN_PROGRESS:
                 raise TaskConflict(f"task {task_id} is {current.status.value}, it cannot start") from exc
             return current
@@ -243,6 +260,9 @@ class TaskStore:
             )
         except CallFailed as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
+                # A cancel wrote its mark first and found no token to fail: this wait must not begin.
+                if self.get(task_id).status is TaskStatus.CANCELLING:
+                    raise TaskCancelled(f"task {task_id} was cancelled before it waited for green") from exc
                 raise TaskConflict(f"task {task_id} is not running, it cannot wait for green") from exc
             raise translate(exc, f"record the green wait of {task_id}") from exc
 
@@ -291,10 +311,11 @@ class TaskStore:
 
     # ---------------------------------------------------------------- live progress
 
-    def step_started(self, task_id: str, step: str, at: datetime) -> int | None:
+    def step_started(self, task_id: str, step: str, at: datetime) -> StepStart:
         """Name the workflow state now running on an active task (a finished task is left as it is).
-        When the task's last recorded run is of this same state (a polling loop, a retry), return its
-        index, for `step_ended` to extend that run instead of adding one per round."""
+        When the task's last recorded run is of this same state (a polling loop, a retry), say its
+        index, for `step_ended` to extend that run instead of adding one per round; and whether the
+        task was being cancelled, read from the same write (no extra read per step)."""
         try:
             response = self._client.update_item(
                 TableName=self._tasks,
@@ -317,12 +338,14 @@ class TaskStore:
         except CallFailed as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"progress of {task_id}") from exc
-            return None
-        metadata = from_item(response.get("Attributes", {})).get("metadata") or {}
+            return StepStart(extends=None, cancelling=False)
+        before = from_item(response.get("Attributes", {}))
+        cancelling = before.get("status") == TaskStatus.CANCELLING.value
+        metadata = before.get("metadata") or {}
         runs = metadata.get("step_runs") or []
         if runs and metadata.get("current_step") == step and runs[-1].get("step") == step:
-            return len(runs) - 1
-        return None
+            return StepStart(extends=len(runs) - 1, cancelling=cancelling)
+        return StepStart(extends=None, cancelling=cancelling)
 
     def step_ended(self, task_id: str, run: StepRun, *, extends: int | None = None) -> None:
         """Record a finished run of a state: appended to the task's step runs, or, when it `extends` the
@@ -407,6 +430,19 @@ class TaskStore:
                 raise TaskCancelled(f"task {task_id} was cancelled or rolled back during its bake") from exc
             raise translate(exc, f"end the bake of {task_id}") from exc
 
+    def mark_creating_green(self, task_id: str) -> None:
+        """Record that green is about to be created, unless the task was cancelled: a cancel either lands
+        first (and this raises TaskCancelled, nothing created) or finds the mark and the create after it
+        checks again (cancel_requested), so a green made under a cancel is discarded, never left."""
+        try:
+            self._client.update_item(
+                **self._unless_cancelled(task_id, {}, first_only=("green_requested_at",))["Update"]
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise TaskCancelled(f"task {task_id} was cancelled before green was created") from exc
+            raise translate(exc, f"record the green request of {task_id}") from exc
+
     def mark_removal_started(self, task_id: str) -> None:
         """A delete's point of no return (its first endpoint delete), unless it was cancelled first."""
         try:
@@ -422,14 +458,20 @@ class TaskStore:
         """Whether a cancel of the task was recorded (a consistent read: a mark written before is seen)."""
         return CANCELLED_BY in self.get(task_id).metadata
 
+    def green_wait_token(self, task_id: str) -> str | None:
+        """The token of the green wait the task is in (or last was in), for a cancel to wake it."""
+        wait = self.green_wait(task_id)
+        return wait.token if wait is not None else None
+
     def request_cancel(self, task: Task, cancellation: dict[str, str]) -> bool:
-        """Record who cancelled and why, only while the task can still be undone: active; a deploy not
+        """Mark the task `cancelling` and record who cancelled and why, only while the task can still be
+        undone: active; a deploy not
         switched, or switched and baking (its record still names blue as previous); a delete whose
         removal has not begun. One transaction, so a switch or a removal either lands before it (and
         this refuses) or not at all. False if an earlier cancel was recorded (the first one stays)."""
-        names = {"#s": "status", "#md": "metadata", "#cb": CANCELLED_BY}
-        values: dict[str, Any] = {**_ACTIVE_STATUSES}
-        sets = []
+        names = {"#s": "status", "#md": "metadata", "#cb": CANCELLED_BY, "#u": "updated_at"}
+        values: dict[str, Any] = {**_ACTIVE_STATUSES, ":now": serialize(format_timestamp(utc_now()))}
+        sets = ["#s = :cancelling", "#u = :now"]
         for i, (key, value) in enumerate(sorted(cancellation.items())):
             names[f"#c{i}"] = key
             values[f":c{i}"] = serialize(value)

@@ -1,10 +1,15 @@
-"""Cancelling a task: record who and why, stop its execution, undo what it did, end it `cancelled`.
+"""Cancelling a task: a request the workflow honours, not a stop.
 
-The cancel mark is written in one transaction with a check of the serving record, and the workflow's
-commits past which a task cannot be undone (the switch without a bake, the end of a bake, a delete's
-first endpoint delete) check the mark in theirs: of a cancel and such a commit, exactly one lands.
-The undo is the same compensation an aborted execution gets (logic/abandonment.py), so if this
-function dies after stopping the execution, the ABORTED event's handler finishes the job, `cancelled`.
+The cancel marks the task `cancelling` (with who and why) in one transaction with a check that it can
+still be undone: active; a deploy whose green does not serve, or serves while baking (blue is still
+there to go back to); a delete whose removal has not begun. The workflow's commits past which a task
+cannot be undone (the switch, the end of a bake, a delete's first endpoint delete) check the mark in
+theirs, so of a cancel and such a commit exactly one lands. A task waiting for green is woken (its
+stored task token failed with TaskCancelled); every other step sees the mark when it starts (the step
+wrapper) and raises TaskCancelled, which the state machine routes into the same compensation as any
+failure: discard green (waiting while SageMaker refuses), roll back during a bake, restore routing of a
+delete. The workflow then ends the task `cancelled`, saying what it cleaned. StopExecution stays an
+operator's last resort: an execution stopped that way is finished by the model's repair.
 """
 
 from __future__ import annotations
@@ -13,13 +18,9 @@ from collections.abc import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inference_deploy.adapters.alarms import Alarms
-from inference_deploy.adapters.executions import Executions
-from inference_deploy.adapters.model_store import ModelStore
-from inference_deploy.adapters.sagemaker import SageMaker
+from inference_deploy.adapters.executions import TaskTokens
 from inference_deploy.adapters.task_store import CANCELLED_BY, TaskStore
 from inference_deploy.errors import TaskNotCancellable, TaskNotFound
-from inference_deploy.logic.abandonment import compensate
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.task import Task, TaskKind, TaskStatus
 from inference_deploy.observability import logger, metrics
@@ -32,15 +33,13 @@ def cancel_task(
     cancelled_by: str,
     reason: str | None,
     store: TaskStore,
-    models: ModelStore,
-    sagemaker: SageMaker,
-    alarms: Alarms,
-    executions: Executions,
+    tokens: TaskTokens,
     authorize: Callable[[Task], object] = lambda task: None,
 ) -> Task:
-    """The task, ended `cancelled`; a repeat answers the same task. TaskNotCancellable (409) once it
-    ended otherwise or is past undoing. `authorize` sees the task once it is known to be of this kind,
-    before anything is written, and raises to refuse."""
+    """The task as the cancel left it: `cancelling` (the workflow is undoing it) or already `cancelled`;
+    a repeat answers the task as stored and changes nothing. TaskNotCancellable (409) once it ended
+    otherwise or is past undoing. `authorize` sees the task once it is known to be of this kind, before
+    anything is written, and raises to refuse."""
     logger.append_keys(task_id=task_id)
     task = store.get(task_id)
     if task.kind is not kind:
@@ -50,17 +49,22 @@ def cancel_task(
         return task
     if task.status.is_terminal:
         raise TaskNotCancellable(f"task {task_id} is {task.status.value}", task.status.value)
-    if CANCELLED_BY not in task.metadata:
+    if task.status is not TaskStatus.CANCELLING:
         cancellation = {CANCELLED_BY: cancelled_by, "cancel_requested_at": format_timestamp(utc_now())}
         if reason:
             cancellation["cancel_reason"] = reason
-        store.request_cancel(task, cancellation)
-        task = store.get(task_id)
-    stopped = executions.stop(task.execution_arn or "", f"cancelled by {cancelled_by}")
-    logger.info("cancelling", extra={"execution_stopped": stopped})
-    done = compensate(task, models, sagemaker, alarms)
-    finished = store.finish(task.id, task.embedding_model_id, TaskStatus.CANCELLED, None, done)
-    if finished.status is not TaskStatus.CANCELLED:  # its workflow finished it first
-        raise TaskNotCancellable(f"task {task_id} is {finished.status.value}", finished.status.value)
-    metrics.add_metric(name=f"{kind.value.capitalize()}TaskCancelled", unit=MetricUnit.Count, value=1)
-    return finished
+        if store.request_cancel(task, cancellation):
+            metrics.add_metric(name=f"{kind.value.capitalize()}TaskCancelRequested", unit=MetricUnit.Count, value=1)
+    # Also on a repeat: the first cancel may have recorded its mark and lost the wake (503, retried).
+    _wake(task_id, store, tokens)
+    return store.get(task_id)
+
+
+def _wake(task_id: str, store: TaskStore, tokens: TaskTokens) -> None:
+    """Fail the green wait the task is in, if any: it would otherwise sleep until green settles. A wait
+    that begins after the mark refuses to (TaskStore.await_green), so no wait is missed."""
+    token = store.green_wait_token(task_id)
+    if token is None:
+        return
+    woken = tokens.fail(token, "TaskCancelled", f"task {task_id} was cancelled while it waited for green")
+    logger.info("cancel requested", extra={"green_wait_woken": woken})

@@ -19,15 +19,19 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import (
     AlarmDuringBake,
+    BakeCheckFailed,
+    CancelNotHonoured,
     DimensionChanged,
     EndpointBusy,
     GreenFailed,
     GreenTimeout,
     RolledBack,
     ServingRecordChanged,
+    TaskCancelled,
 )
 from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.logic.endpoints import delete_endpoint
+from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.workflow import (
@@ -43,6 +47,7 @@ from inference_deploy.models.workflow import (
     ProvisionGreenEvent,
     ResolvedModel,
     RollBackEvent,
+    RolledBackTraffic,
     SmokeTestEvent,
     SmokeTestResult,
     SwitchedTraffic,
@@ -58,6 +63,8 @@ PROBE_TEXTS = (
 )
 
 _STILL_CREATING = {"Creating", "Updating", "SystemUpdating"}
+# How long SageMaker may keep a new endpoint Creating before it ends InService or Failed.
+CREATING_LIMIT_SECONDS = 3600
 # The status check_green reports for a green DescribeEndpoint does not show yet (eventual consistency).
 NOT_VISIBLE_YET = "NotVisibleYet"
 
@@ -68,8 +75,12 @@ def resolve_model(embedding_model_id: str, sagemaker: SageMaker, models: ModelSt
     return ResolvedModel(model_arn=model_arn, blue=models.serving(embedding_model_id), at=utc_now())
 
 
-def provision_green(event: ProvisionGreenEvent, sagemaker: SageMaker) -> ProvisionedGreen:
+def provision_green(event: ProvisionGreenEvent, sagemaker: SageMaker, store: TaskStore) -> ProvisionedGreen:
+    """Create green, between two looks at the cancel mark: a conditional write before (a cancel already
+    recorded creates nothing) and a consistent read after (a cancel that landed during the create gets
+    TaskCancelled, and the workflow discards the green just made, waiting while SageMaker refuses)."""
     plan = event.deployment
+    store.mark_creating_green(event.task_id)
     sagemaker.create_endpoint(
         plan.green,
         model_name=event.embedding_model_id,
@@ -79,6 +90,8 @@ def provision_green(event: ProvisionGreenEvent, sagemaker: SageMaker) -> Provisi
     )
     now = utc_now()
     logger.info("green requested", extra={"endpoint_name": plan.green.endpoint_name})
+    if store.cancel_requested(event.task_id):
+        raise TaskCancelled(f"task {event.task_id} was cancelled while green was being created")
     return ProvisionedGreen(deadline=now + timedelta(seconds=event.timing.green_timeout_seconds), at=now)
 
 
@@ -184,28 +197,58 @@ def check_bake(event: CheckBakeEvent, alarms: Alarms, models: ModelStore, store:
     return BakeCheck(wait_seconds=max(0, min(event.watch.check_seconds, left)), at=utc_now())
 
 
-def roll_back(event: RollBackEvent, sagemaker: SageMaker, models: ModelStore) -> NoReturn:
-    """An alarm tripped during the bake: traffic back to blue (one conditional write), green deleted, and
-    the task fails `rolled_back` naming the alarm. A first deploy has no blue: green stays and serves,
-    and the task fails saying so."""
-    alarm = f"alarm {event.tripped.name} went to ALARM during the bake ({event.tripped.reason or 'no reason given'})"
-    record = models.serving(event.embedding_model_id)
-    previous = record.previous if record is not None and record.task_id == event.task_id else None
-    if previous is None:
-        if record is not None and record.task_id == event.task_id:
-            models.end_bake(event.embedding_model_id, event.task_id)
-            raise AlarmDuringBake(
-                f"{alarm}; green {event.green.endpoint_name} is left serving: a first deploy "
-                "has no previous endpoint to roll back to"
+def roll_back(event: RollBackEvent, sagemaker: SageMaker, models: ModelStore) -> RolledBackTraffic:
+    """End a bake by going back to blue: an alarm tripped, the task was cancelled, or the alarms could
+    not be checked. Idempotent: a retry whose first write landed (its answer lost, or green's delete
+    throttled) finds the record on blue and deletes green. Blue must be InService to take traffic
+    again; if it is not, green stays (the only endpoint that can serve) and the task fails saying so.
+    A cancel ends here (the workflow then marks the task cancelled); the other reasons fail the task
+    (RolledBack, or AlarmDuringBake/BakeCheckFailed when green is kept)."""
+    why = _why(event)
+    model_id, green = event.embedding_model_id, event.green.endpoint_name
+    record = models.serving(model_id)
+    if record is not None and record.task_id == event.task_id:
+        previous = record.previous
+        blue = sagemaker.endpoint_state(previous.endpoint_name) if previous is not None else None
+        if previous is None or blue is None or blue.status != "InService":
+            models.end_bake(model_id, event.task_id)
+            where = (
+                "a first deploy has no previous endpoint to roll back to"
+                if previous is None
+                else f"blue {previous.endpoint_name} is {blue.status if blue else 'gone'} and cannot take traffic"
             )
-        raise ServingRecordChanged(f"{alarm}, but the serving record no longer names green: nothing rolled back")
-    if not models.roll_back(event.embedding_model_id, event.task_id, previous):
-        raise ServingRecordChanged(f"{alarm}, but the serving record changed meanwhile: nothing rolled back")
+            _keep_green(event, f"{why}; green {green} is left serving: {where}")
+        assert previous is not None  # _keep_green raised otherwise
+        if not models.roll_back(model_id, event.task_id, previous):
+            raise ServingRecordChanged(f"{why}, but the serving record changed meanwhile: nothing rolled back")
+        rolled_back_to = previous.endpoint_name
+    elif record is not None and event.blue is not None and record.endpoint_name == event.blue.endpoint_name:
+        rolled_back_to = record.endpoint_name  # this step's earlier attempt rolled back; finish its clean-up
+    else:
+        raise ServingRecordChanged(f"{why}, but the serving record no longer names green: nothing rolled back")
     delete_endpoint(event.green, sagemaker)
-    logger.warning("rolled back", extra={"endpoint_name": previous.endpoint_name, "alarm": event.tripped.name})
-    raise RolledBack(
-        f"{alarm}: traffic rolled back to {previous.endpoint_name}, green {event.green.endpoint_name} discarded"
-    )
+    logger.warning("rolled back", extra={"endpoint_name": rolled_back_to, "reason": event.why.reason})
+    if event.why.reason == "cancelled":
+        return RolledBackTraffic(rolled_back_to=rolled_back_to, green_discarded=True, at=utc_now())
+    raise RolledBack(f"{why}: traffic rolled back to {rolled_back_to}, green {green} discarded")
+
+
+def _why(event: RollBackEvent) -> str:
+    if event.why.tripped is not None:
+        trip = event.why.tripped
+        return f"alarm {trip.name} went to ALARM during the bake ({trip.reason or 'no reason given'})"
+    if event.why.reason == "cancelled":
+        return "the task was cancelled during its bake"
+    failure = failure_to_error(event.why.failure) if event.why.failure else None
+    return f"the bake's alarms could not be checked ({failure.message if failure else 'no reason given'})"
+
+
+def _keep_green(event: RollBackEvent, message: str) -> NoReturn:
+    if event.why.reason == "alarm":
+        raise AlarmDuringBake(message)
+    if event.why.reason == "cancelled":
+        raise CancelNotHonoured(message)
+    raise BakeCheckFailed(message)
 
 
 def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelStore) -> DiscardedGreen:
@@ -224,7 +267,10 @@ def discard_green(event: DiscardGreenEvent, sagemaker: SageMaker, models: ModelS
         state = sagemaker.endpoint_state(event.green.endpoint_name)
         now = datetime.now(UTC)  # to the microsecond, as the state's EnteredTime
         started = event.started_at or now
-        if state is None or now >= started + timedelta(seconds=event.timeout_seconds):
+        # A Creating green ends on its own (InService or Failed; SageMaker may take up to an hour):
+        # wait that out too, so a green is deleted as soon as SageMaker allows, not left running.
+        limit = event.timeout_seconds + (CREATING_LIMIT_SECONDS if state and state.status == "Creating" else 0)
+        if state is None or now >= started + timedelta(seconds=limit):
             raise
         logger.info("green cannot be deleted yet", extra={"endpoint_name": event.green.endpoint_name})
         return DiscardedGreen(deleted=False, done=False, status=state.status, at=utc_now())

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from inference_deploy.logic.failures import failure_to_error
-from inference_deploy.models.common import format_timestamp
+from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.workflow import (
     BakeCheck,
     BakeWatch,
@@ -17,6 +17,8 @@ from inference_deploy.models.workflow import (
     GreenStatus,
     ProvisionedGreen,
     ResolvedModel,
+    RollBackReason,
+    RolledBackTraffic,
     SmokeTestResult,
     StepFailure,
     SweepResult,
@@ -51,6 +53,8 @@ class ExecutionState(BaseModel):
     removal_check: SweepResult | None = None
     bake_watch: BakeWatch | None = None
     bake_check: BakeCheck | None = None
+    rollback_why: RollBackReason | None = None
+    rollback: RolledBackTraffic | None = None
 
 
 def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
@@ -98,9 +102,15 @@ def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> 
         out["bake_alarms"] = state.bake_watch.alarms
     if state.bake_check is not None and state.bake_check.done:
         steps["bake_passed"] = format_timestamp(state.bake_check.at)
-    if state.bake_check is not None and state.bake_check.tripped is not None:
-        steps["alarm_tripped"] = format_timestamp(state.bake_check.at)
-        out["tripped_alarm"] = state.bake_check.tripped.model_dump()
+    if state.rollback_why is not None and state.rollback_why.tripped is not None:
+        steps["alarm_tripped"] = format_timestamp(state.bake_check.at if state.bake_check else utc_now())
+        out["tripped_alarm"] = state.rollback_why.tripped.model_dump()
+    if state.rollback_why is not None:
+        out["rollback_reason"] = state.rollback_why.reason
+    if state.rollback is not None:  # a cancel during the bake, undone
+        steps["rolled_back"] = format_timestamp(state.rollback.at)
+        out["rolled_back_to"] = state.rollback.rolled_back_to
+        out["green_discarded"] = state.rollback.green_discarded
 
 
 def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:

@@ -20,6 +20,8 @@ class TaskKind(StrEnum):
 class TaskStatus(StrEnum):
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
+    # A cancel was requested: the workflow is undoing what it did; ends `cancelled` once that is done.
+    CANCELLING = "cancelling"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"

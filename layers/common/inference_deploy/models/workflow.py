@@ -6,7 +6,7 @@ with statemachine/*.asl.json (the component tests run the real ASL against these
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -214,11 +214,29 @@ class BakeCheck(_Payload):
     at: Timestamp
 
 
+class RollBackReason(_Payload):
+    """Why a bake is rolled back: an alarm tripped, the task was cancelled, or the alarms could not be
+    checked (`failure`, what CheckBake raised): an unproven green is never kept on a guess."""
+
+    reason: Literal["alarm", "cancelled", "check_failed"]
+    tripped: AlarmTrip | None = None
+    failure: StepFailure | None = None
+
+
 class RollBackEvent(_Payload):
     task_id: TaskId
     embedding_model_id: ModelId
     green: EndpointRef
-    tripped: AlarmTrip
+    blue: ServingRecord | None = Field(default=None, description="The serving record before the switch.")
+    why: RollBackReason
+
+
+class RolledBackTraffic(_Payload):
+    """A cancel during the bake, undone: traffic is back on `rolled_back_to` and green is deleted."""
+
+    rolled_back_to: str
+    green_discarded: bool
+    at: Timestamp
 
 
 class DeleteEndpointEvent(_Payload):
@@ -291,6 +309,7 @@ class FinishTaskEvent(_Payload):
     status: TaskStatus
     failure: StepFailure | None = None
     state: dict[str, Any] = Field(default_factory=dict, description="The execution state, for the task's metadata.")
+    attempt: int = Field(default=0, ge=0, description="The state's retry count ($$.State.RetryCount).")
 
 
 class ExecutionStatusDetail(_Payload):

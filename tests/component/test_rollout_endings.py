@@ -1,0 +1,173 @@
+"""How a rollout ends when something goes wrong during its bake or while green is made: regressions for
+findings of the review of every ending (issue 18), each through the API handlers and the real deploy
+state machine on the local stack. Every test checks the ending is true: the task's status, the serving
+record and the endpoints that exist agree, and nothing is left running that nothing owns."""
+
+from __future__ import annotations
+
+import threading
+
+from inference_deploy.adapters.sagemaker import SageMaker
+from local_stack.emulator import EmulatedAws
+from tests.component.test_bake_and_cancel import (
+    LONG,
+    MODEL,
+    _alarm_names,
+    _baking,
+    _cancel,
+    _entered,
+    _serving,
+    _trip,
+    _waiting_for_green,
+)
+from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
+from tests.conftest import register_model, wait_for
+
+
+def _slot(aws: EmulatedAws) -> object:
+    item = aws.client("dynamodb").get_item(
+        TableName=aws.stack.tables["ModelsTable"].name,
+        Key={"embedding_model_id": {"S": MODEL}},
+        ConsistentRead=True,
+    )
+    return item.get("Item", {}).get("active_task")
+
+
+def test_a_rollback_whose_green_delete_is_throttled_still_discards_green(aws, faults):
+    """Finding 3: RollBack's write landed, green's delete was throttled; its retry found the record on
+    blue and answered "nothing rolled back" while green kept running."""
+    blue, green = _baking(aws)
+    faults.fail("sagemaker", "DeleteEndpoint", "ThrottlingException", times=1)
+
+    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx")
+    wait_for(aws, green["execution_arn"], timeout=120)
+
+    task = read("deploy", green["id"]).body
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "rolled_back", task["error"]
+    assert faults.calls["DeleteEndpoint"] >= 2, "the throttled delete was tried again"
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert endpoint_configs(aws) == {blue["endpoint_config_name"]}
+    assert _alarm_names(aws) == set()
+    assert _slot(aws) is None
+
+
+def test_a_bake_that_cannot_be_checked_rolls_back_and_frees_the_slot_only_then(aws, faults):
+    """Finding 4: a CheckBake failure went to MarkFailed with `previous` still in the record and freed the
+    slot, so a new deploy was accepted beside an unproven green."""
+    blue, green = _baking(aws)
+    faults.lambda_times_out("CheckBakeFunction")
+
+    wait_for(aws, green["execution_arn"], timeout=120)
+
+    assert "RollBackUnchecked" in executed_states(aws, green["execution_arn"])
+    task = read("deploy", green["id"]).body
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "rolled_back"
+    assert "could not be checked" in task["error"]["message"]
+    assert task["metadata"]["rollback_reason"] == "check_failed"
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _serving().get("previous") is None
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert _alarm_names(aws) == set()
+    assert _slot(aws) is None
+
+
+def test_a_rollback_never_routes_to_a_blue_that_is_gone(aws):
+    """Finding 6: nothing checked blue was InService before routing back to it; with blue deleted under
+    the bake, the record pointed at nothing and green was deleted too."""
+    blue, green = _baking(aws)
+    aws.client("sagemaker").delete_endpoint(EndpointName=blue["endpoint_name"])  # an operator, mid-bake
+
+    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx")
+    wait_for(aws, green["execution_arn"], timeout=120)
+
+    task = read("deploy", green["id"]).body
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "alarm_during_bake"
+    assert "left serving" in task["error"]["message"]
+    assert blue["endpoint_name"] in task["error"]["message"]
+    record = _serving()
+    assert record["endpoint_name"] == green["metadata"]["endpoint_name"], "green is the endpoint that can serve"
+    assert record.get("previous") is None
+    assert endpoints_of(aws, MODEL) == {green["metadata"]["endpoint_name"]: "InService"}
+    assert _alarm_names(aws) == set()
+    assert _slot(aws) is None
+
+
+def test_a_cancel_during_the_bake_with_blue_gone_keeps_green_and_says_so(aws):
+    blue, green = _baking(aws)
+    aws.client("sagemaker").delete_endpoint(EndpointName=blue["endpoint_name"])
+
+    assert _cancel("deploy", green["id"]).status == 202
+    wait_for(aws, green["execution_arn"], timeout=120)
+
+    task = read("deploy", green["id"]).body
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "cancel_not_honoured"
+    assert _serving()["endpoint_name"] == green["metadata"]["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {green["metadata"]["endpoint_name"]: "InService"}
+    assert _slot(aws) is None
+
+
+def test_a_cancel_while_green_is_creating_waits_for_sagemaker_and_deletes_it(aws, monkeypatch):
+    """Finding 8: a cancel while green was Creating ended `cancelled` with green left to the reconciler
+    (billed for up to 1.25 h). Now the workflow asks again until SageMaker allows the delete."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]
+    # Creating for the wait's look and the discard's first three looks; no event ends the wait.
+    register_model(aws, MODEL, creating_polls=4, state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", LONG)
+    created = request("deploy", MODEL).body
+    _waiting_for_green(aws, created["execution_arn"])
+
+    assert _cancel("deploy", created["id"]).status == 202
+    wait_for(aws, created["execution_arn"], timeout=120)
+
+    states = executed_states(aws, created["execution_arn"])
+    assert "WaitToDiscard" in states, "SageMaker refused the delete while green was Creating"
+    task = read("deploy", created["id"]).body
+    assert task["status"] == "cancelled"
+    assert task["metadata"]["green_discarded"] is True
+    assert "discard_green_error" not in task["metadata"]
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert endpoint_configs(aws) == {blue["endpoint_config_name"]}
+    assert _slot(aws) is None
+
+
+def test_a_cancel_landing_while_provision_green_creates_discards_the_green_it_made(aws, monkeypatch):
+    """Finding 5: StopExecution does not stop a running Lambda, and ProvisionGreen never checked the mark:
+    the task said green_discarded while two endpoints were InService."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]
+    real_create = SageMaker.create_endpoint
+    cancelled: dict[str, int] = {}
+
+    def create_then_cancel(self: SageMaker, *args: object, **kwargs: object) -> object:
+        made = real_create(self, *args, **kwargs)  # type: ignore[arg-type]
+        task_id = read("deploy-status", MODEL).body["id"]
+        cancelled["status"] = _cancel_elsewhere(task_id)
+        return made
+
+    monkeypatch.setattr(SageMaker, "create_endpoint", create_then_cancel)
+    created = request("deploy", MODEL).body
+    wait_for(aws, created["execution_arn"], timeout=120)
+
+    assert cancelled == {"status": 202}
+    _entered(aws, created["execution_arn"], "DiscardGreen")
+    task = read("deploy", created["id"]).body
+    assert task["status"] == "cancelled"
+    assert task["metadata"]["green_discarded"] is True
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _slot(aws) is None
+
+
+def _cancel_elsewhere(task_id: str) -> int:
+    """The cancel, from another caller's thread (the step's Lambda environment is not the cancel's)."""
+    answer: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: answer.setdefault("status", _cancel("deploy", task_id).status))
+    thread.start()
+    thread.join(timeout=120)
+    return answer["status"]
