@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 from inference_deploy.adapters.sagemaker import SageMaker
+from inference_deploy.logic import green_deploy
 from local_stack.emulator import EmulatedAws
 from tests.component.test_bake_and_cancel import (
     LONG,
@@ -171,3 +172,28 @@ def _cancel_elsewhere(task_id: str) -> int:
     thread.start()
     thread.join(timeout=120)
     return answer["status"]
+
+
+def test_a_cancelled_deploy_whose_green_sagemaker_never_lets_go_of_fails_saying_why(aws, monkeypatch):
+    """Past every bound (here none): the cancel could not be carried out, and the error says why."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]
+    register_model(aws, MODEL, endpoint_status="Creating", state_change_events="false")
+    monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", LONG)
+    monkeypatch.setenv("REMOVAL_TIMEOUT_SECONDS", "0")
+    monkeypatch.setattr(green_deploy, "CREATING_LIMIT_SECONDS", 0)
+    created = request("deploy", MODEL).body
+    _waiting_for_green(aws, created["execution_arn"])
+
+    assert _cancel("deploy", created["id"]).status == 202
+    wait_for(aws, created["execution_arn"], timeout=120)
+
+    task = read("deploy", created["id"]).body
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "endpoint_busy", task["error"]
+    assert task["metadata"]["green_discarded"] is False
+    assert task["metadata"]["cancelled_by"]
+    green = task["metadata"]["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService", green: "Creating"}
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _slot(aws) is None

@@ -47,13 +47,23 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
             metadata["bake_alarms_left"] = own_alarm_names(event.task_id)
     error = None
     if event.status == TaskStatus.FAILED:
-        error = failure_to_error(event.failure or StepFailure(Error="States.Unknown", Cause="the workflow failed"))
+        error = failure_to_error(_why_failed(event))
         logger.warning("task failed", extra={"error_code": error.code})
     task = store.finish(event.task_id, event.embedding_model_id, event.status, error, metadata)
     # DeployTaskSucceeded, DeployTaskFailed, DeleteTaskSucceeded, DeleteTaskFailed
     outcome = f"{task.kind.value.capitalize()}Task{task.status.value.capitalize()}"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     return task
+
+
+def _why_failed(event: FinishTaskEvent) -> StepFailure:
+    """The step's failure; for a cancel whose clean-up then failed (green SageMaker would not let go of),
+    the clean-up's: the task failed because it could not be undone, not because it was cancelled."""
+    failure = event.failure or StepFailure(Error="States.Unknown", Cause="the workflow failed")
+    cleanup = event.state.get("cleanup_failure")
+    if failure.Error == "TaskCancelled" and isinstance(cleanup, dict):
+        return StepFailure.model_validate(cleanup)
+    return failure
 
 
 def _may_have_bake_alarms(state: dict[str, Any]) -> bool:
