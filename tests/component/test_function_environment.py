@@ -79,4 +79,5 @@ def test_each_route_answers_through_its_own_function_with_only_its_own_variables
         aws.client("lambda").invoke(FunctionName=invoked.name, Payload=json.dumps(event))["Payload"].read()
     )
 
+    print("PROBE", sample, answer["statusCode"], answer.get("body"))
     assert answer["statusCode"] in (200, 404), answer

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from inference_deploy.logic.failures import failure_to_error
-from inference_deploy.models.workflow import StepFailure
+from inference_deploy.logic.lifecycle import _why_failed
+from inference_deploy.models.workflow import FinishTaskEvent, StepFailure
 
 
 def _lambda_failure(error_type: str, message: str) -> StepFailure:
@@ -31,3 +32,18 @@ def test_platform_and_unexpected_errors_get_generic_codes(name, code):
 
 def test_a_cause_that_is_not_json_is_kept_as_the_message():
     assert failure_to_error(StepFailure(Error="States.Timeout", Cause="took too long")).message == "took too long"
+
+
+@pytest.mark.parametrize("undoing", ["cleanup_failure", "restore_failure"])
+def test_a_cancel_that_could_not_be_undone_fails_with_the_undoings_error(undoing):
+    busy = {"Error": "EndpointBusy", "Cause": json.dumps({"errorMessage": "endpoint idt-x is Creating"})}
+    event = FinishTaskEvent(
+        task_id="deploy-01HYG7Q8W3K5M2N4P6R8S0T1V3",
+        embedding_model_id="m",
+        status="failed",
+        failure={"Error": "TaskCancelled", "Cause": "cancelled"},
+        state={undoing: busy},
+    )
+    assert failure_to_error(_why_failed(event)).code == "endpoint_busy"
+    plain = event.model_copy(update={"failure": StepFailure(Error="GreenFailed", Cause="x")})
+    assert _why_failed(plain).Error == "GreenFailed", "a failure that is not a cancel keeps its own error"

@@ -57,12 +57,15 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
 
 
 def _why_failed(event: FinishTaskEvent) -> StepFailure:
-    """The step's failure; for a cancel whose clean-up then failed (green SageMaker would not let go of),
-    the clean-up's: the task failed because it could not be undone, not because it was cancelled."""
+    """The step's failure; for a cancel whose undoing then failed (a green SageMaker would not let go of,
+    routing that could not be restored), the undoing's: the task failed because it could not be undone,
+    not because it was cancelled."""
     failure = event.failure or StepFailure(Error="States.Unknown", Cause="the workflow failed")
-    cleanup = event.state.get("cleanup_failure")
-    if failure.Error == "TaskCancelled" and isinstance(cleanup, dict):
-        return StepFailure.model_validate(cleanup)
+    if failure.Error == "TaskCancelled":
+        for key in ("cleanup_failure", "restore_failure"):
+            undoing = event.state.get(key)
+            if isinstance(undoing, dict):
+                return StepFailure.model_validate(undoing)
     return failure
 
 
