@@ -83,7 +83,9 @@ def test_the_next_task_can_start_as_soon_as_a_caller_sees_the_last_one_finish(aw
     for route in ("deploy", "deploy", "delete", "deploy"):
         created = request(route, MODEL)
         assert created.status == 202, created.body
-        while read(route, created.body["id"]).body["status"] not in ("succeeded", "failed"):
+        deadline = time.monotonic() + 120  # a bound against a hang, not a timing assertion
+        while (status := read(route, created.body["id"]).body["status"]) not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, f"{route} task {created.body['id']} still {status} after 120 s"
             time.sleep(0.01)
         assert _slot(aws) is None, "a finished task must have freed the slot in the same write"
 
@@ -299,6 +301,39 @@ def test_a_serving_record_changed_under_the_workflow_is_not_overwritten(aws, mon
 
     assert failed["error"]["code"] == "serving_record_changed"
     assert read("models", MODEL).body["endpoint_name"] == "switched-by-someone-else"
+    assert failed["metadata"]["endpoint_name"] not in endpoints_of(aws, MODEL)
+
+
+@pytest.mark.parametrize(
+    ("changed", "to"),
+    [("endpoint_name", "switched-by-someone-else"), ("task_id", "deploy-01HYG7Q8W3K5M2N4P6R8S0T1V3")],
+)
+def test_a_serving_record_that_still_matches_blue_in_one_field_only_is_not_overwritten(aws, monkeypatch, changed, to):
+    """The switch needs both blue's task and blue's endpoint to still be there: a record that kept one
+    of them (the same task with another endpoint, another task on the same endpoint) has changed."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)
+    real_smoke_test = smoke_step.smoke_test_green
+
+    def someone_changes_one_field_meanwhile(event, sagemaker):
+        aws.client("dynamodb").update_item(
+            TableName=aws.stack.tables["ModelsTable"].name,
+            Key={"embedding_model_id": {"S": MODEL}},
+            UpdateExpression="SET serving.#field = :to",
+            ExpressionAttributeNames={"#field": changed},
+            ExpressionAttributeValues={":to": {"S": to}},
+        )
+        return real_smoke_test(event, sagemaker)
+
+    monkeypatch.setattr(smoke_step, "smoke_test_green", someone_changes_one_field_meanwhile)
+    failed = run_task(aws, "deploy", MODEL)
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "serving_record_changed"
+    serving = read("models", MODEL).body
+    assert serving[changed] == to, "the changed record was left as it was"
+    kept = "task_id" if changed == "endpoint_name" else "endpoint_name"
+    assert serving[kept] == (blue["id"] if kept == "task_id" else blue["metadata"]["endpoint_name"])
     assert failed["metadata"]["endpoint_name"] not in endpoints_of(aws, MODEL)
 
 
