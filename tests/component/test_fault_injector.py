@@ -13,7 +13,7 @@ from local_stack.__main__ import main as local_stack_main
 from local_stack.faults import FaultSpecError, parse_fault, parse_faults
 from local_stack.lambdas import LambdaTimeouts, current_function
 from local_stack.run import install_faults
-from tests.component.workflow_helpers import read
+from tests.component.workflow_helpers import read, run_task
 from tests.conftest import register_model
 
 TABLE_KEY = {"embedding_model_id": {"S": "fault-probe"}}
@@ -91,6 +91,26 @@ def test_a_fault_can_target_one_lambda_function(aws, faults):
 
     assert current_function() is None
     assert faults.plan.pending()
+
+    # Every step of a deploy writes its progress (UpdateItem); the fault fires in the targeted one only.
+    fired_in: list[str | None] = []
+
+    def progress_write(params: dict) -> bool:
+        if not {"#cs", "#sr"} & set(params.get("ExpressionAttributeNames", {})):
+            return False
+        fired_in.append(current_function())
+        return True
+
+    targeted = faults.lose_answer(
+        "dynamodb", "UpdateItem", "connection_error", in_function="SwitchTrafficFunction", when=progress_write
+    )
+    register_model(aws, "embed-probe")
+
+    task = run_task(aws, "deploy", "embed-probe")
+
+    assert task["status"] == "succeeded", task["error"]  # a lost progress write never fails the rollout
+    assert targeted.hits == 1, "the fault fires in the function it targets"
+    assert fired_in == ["SwitchTrafficFunction"], "and in no other, though every step before it wrote progress"
 
 
 def test_a_lambda_can_time_out_after_its_handler_ran(aws, faults):
