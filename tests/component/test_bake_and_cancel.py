@@ -222,7 +222,18 @@ def test_a_deploy_naming_a_missing_alarm_is_refused_and_nothing_is_written(aws):
     ],
 )
 def test_bake_fields_out_of_bounds_are_refused(aws, fields):
-    assert request("deploy", MODEL, **fields).status == 422
+    register_model(aws, MODEL)  # a deployable model: only the field out of bounds stands in the way
+
+    refused = request("deploy", MODEL, **fields)
+
+    assert refused.status == 422, refused.body
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.body["code"] == "validation_error"
+    (field,) = fields
+    assert [e["location"] for e in refused.body["errors"]] == [f"body.{field}"], "the problem names the field"
+    assert read("deploy-status", MODEL).status == 404
+    machine = aws.stack.state_machines["DeployStateMachine"].arn
+    assert aws.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
 
 
 # ---------------------------------------------------------------- cancel

@@ -40,6 +40,19 @@ def until(condition: Any, what: str, timeout: float = 60.0) -> Any:
     raise AssertionError(f"never saw {what}")
 
 
+def assert_ended_on(task: dict[str, Any], last: str) -> None:
+    """The task's progress ends where the workflow did: its last state is the current step and the last
+    run, and every run, that one included, has ended."""
+    assert task["status"] in ("succeeded", "failed", "cancelled"), task["status"]
+    metadata = task["metadata"]
+    assert metadata["current_step"] == last
+    runs = metadata["step_runs"]
+    assert runs[-1]["step"] == last, [r["step"] for r in runs]
+    assert runs[-1]["started_at"] >= metadata["current_step_started_at"]
+    for run in runs:
+        assert run["started_at"] <= run["ended_at"], run
+
+
 def test_a_running_deploy_shows_its_current_step_and_the_steps_done(aws):
     register_model(aws, MODEL, endpoint_status="Creating")  # green never leaves Creating
     created = request("deploy", MODEL)
@@ -74,6 +87,7 @@ def test_green_wait_rounds_extend_one_run_instead_of_adding_one_each(aws, monkey
     assert len(waits) == 1
     assert waits[0]["runs"] == 4  # three looks Creating, one InService
     assert green_waits(aws, task["execution_arn"]) == 4
+    assert_ended_on(task, "MarkSucceeded")
 
 
 def test_a_finished_deploy_lists_every_step_it_ran_and_keeps_its_outcome(aws):
@@ -87,8 +101,7 @@ def test_a_finished_deploy_lists_every_step_it_ran_and_keeps_its_outcome(aws):
     assert task["status"] == "succeeded"
     assert [r["step"] for r in task["metadata"]["step_runs"]] == ran(aws, "deploy", created.body["execution_arn"])
     assert "RetireBlue" in [r["step"] for r in task["metadata"]["step_runs"]]
-    assert task["metadata"]["step_runs"][-1]["step"] == "MarkSucceeded"
-    assert task["metadata"]["current_step"] == "MarkSucceeded"
+    assert_ended_on(task, "MarkSucceeded")
     assert "retire_blue" in task["metadata"]["steps"]  # the terminal write left the runs and its outcome
 
 
@@ -102,6 +115,7 @@ def test_a_failed_deploy_records_the_failing_run_and_its_error(aws):
     failing = next(r for r in runs if r["step"] == "AwaitGreen")
     assert failing["error"] == "GreenFailed"
     assert [r["step"] for r in runs][-2:] == ["DiscardGreen", "MarkFailed"]
+    assert_ended_on(task, "MarkFailed")
 
 
 def test_a_finished_delete_lists_every_step_it_ran(aws):
@@ -114,6 +128,7 @@ def test_a_finished_delete_lists_every_step_it_ran(aws):
     assert task["status"] == "succeeded"
     assert [r["step"] for r in task["metadata"]["step_runs"]] == ran(aws, "delete", created.body["execution_arn"])
     assert task["metadata"]["step_runs"][0]["step"] == "MarkInProgress"
+    assert_ended_on(task, "MarkSucceeded")
 
 
 def test_a_progress_write_that_fails_never_fails_the_rollout(aws, faults):
