@@ -17,7 +17,15 @@ from switch_traffic.app import lambda_handler as switch_handler
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.errors import TaskCancelled
 from local_stack.emulator import EmulatedAws
-from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
+from tests.component.workflow_helpers import (
+    caller_alarm,
+    endpoint_configs,
+    endpoints_of,
+    executed_states,
+    read,
+    request,
+    run_task,
+)
 from tests.conftest import ApiResponse, LambdaContext, call_api, load_event, register_model, wait_for
 
 MODEL = "embed-bake-1"
@@ -61,17 +69,7 @@ def _cancel(route: str, task_id: str, body: dict[str, Any] | None = None) -> Api
 
 
 def _user_alarm(aws: EmulatedAws, name: str = USER_ALARM) -> str:
-    aws.client("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        Namespace="Search",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    return name
+    return caller_alarm(aws, name)
 
 
 def _alarm_names(aws: EmulatedAws) -> set[str]:

@@ -28,6 +28,7 @@ from local_stack.faults import Fault, FaultKind
 from local_stack.lambdas import LambdaTimeouts
 from tests.component.test_bake_and_cancel import _cancel, _waiting_for_green
 from tests.component.workflow_helpers import (
+    caller_alarm,
     endpoint_configs,
     endpoints_of,
     read,
@@ -290,19 +291,7 @@ ENDING_ROWS = [
 
 def _tripped_alarm(aws: EmulatedAws) -> str:
     """A caller's alarm already in ALARM: the bake's first check rolls back."""
-    cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName=USER_ALARM,
-        Namespace="Search",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName=USER_ALARM, StateValue="ALARM", StateReason="Threshold Crossed")
-    return USER_ALARM
+    return caller_alarm(aws, USER_ALARM, in_alarm=True)
 
 
 def _fields(aws: EmulatedAws, scenario: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from local_stack.emulator import EmulatedAws
 from local_stack.lambdas import current_function
 from tests.component.test_bake_and_cancel import _cancel, _waiting_for_green
 from tests.component.test_reconciler import reconcile
-from tests.component.workflow_helpers import executed_states, read, repair_of, request, run_task
+from tests.component.workflow_helpers import caller_alarm, executed_states, read, repair_of, request, run_task
 from tests.conftest import TEMPLATE, LambdaContext, load_event, register_model, wait_for
 
 MODEL = "embed-permissions"
@@ -86,19 +86,8 @@ def calls(aws: EmulatedAws) -> Iterator[set[Call]]:
 
 
 def _tripped_alarm(aws: EmulatedAws) -> str:
-    cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName="permissions-user-alarm",
-        Namespace="Search",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName="permissions-user-alarm", StateValue="ALARM", StateReason="test")
-    return "permissions-user-alarm"
+    """A caller's alarm already in ALARM: the bake's first check rolls back."""
+    return caller_alarm(aws, "permissions-user-alarm", in_alarm=True)
 
 
 def _as_function[T](function: str, call: Callable[[], T]) -> T:

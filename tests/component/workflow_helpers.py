@@ -100,3 +100,21 @@ def repairs_started(aws: EmulatedAws) -> list[str]:
     sfn = aws.client("stepfunctions")
     machine = aws.stack.state_machines["RepairStateMachine"].arn
     return [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+
+
+def caller_alarm(aws: EmulatedAws, name: str, *, in_alarm: bool = False) -> str:
+    """A CloudWatch alarm of the caller's own, as a deploy's `rollback_alarms` names it (in ALARM if asked)."""
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="Search",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    if in_alarm:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Threshold Crossed")
+    return name
