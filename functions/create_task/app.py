@@ -96,6 +96,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
             settings=settings,
             store=dependencies.task_store(),
             executions=dependencies.executions(),
+            repairs=dependencies.repairs(),
         )
 
     if idempotency_key is None:

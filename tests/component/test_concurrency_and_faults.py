@@ -107,23 +107,33 @@ def test_a_delete_racing_a_running_deploy_waits_for_it(aws, monkeypatch):
     assert endpoints_of(aws, MODEL) == {}
 
 
-def test_a_slot_whose_execution_was_aborted_is_reclaimed(aws):
+def test_a_create_meeting_a_slot_whose_execution_was_aborted_hands_it_to_its_repair(aws):
+    """The stale holder is not failed and taken over on the spot (that would leave its green up, or a bake
+    unresolved): the request starts the holder's repair and answers 409; once the repair has ended the
+    holder, the next request is accepted."""
     stale = _start_slow_deploy(aws)
     sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + 120
     while read("deploy", stale["id"]).body["status"] == "pending":
+        assert time.monotonic() < deadline, "the stale deploy never started"
         time.sleep(0.01)
     sfn.stop_execution(executionArn=stale["execution_arn"], error="OperatorAbort")
     wait_for(aws, stale["execution_arn"])
     assert read("deploy", stale["id"]).body["status"] == "in_progress"  # nothing ran its MarkFailed
 
     register_model(aws, MODEL)
-    fresh = run_task(aws, "deploy", MODEL)
+    refused = request("deploy", MODEL)
 
-    assert fresh["status"] == "succeeded", fresh["error"]
+    assert refused.status == 409, refused.body
+    assert "repair" in refused.body["detail"]
+    wait_for(aws, repair_of(aws, stale["id"]), timeout=120)
     abandoned = read("deploy", stale["id"]).body
     assert abandoned["status"] == "failed"
     assert abandoned["error"]["code"] == "execution_aborted"
     assert "ended without finishing" in abandoned["error"]["message"]
+    fresh = run_task(aws, "deploy", MODEL)
+    assert fresh["status"] == "succeeded", fresh["error"]
+    assert endpoints_of(aws, MODEL) == {fresh["metadata"]["endpoint_name"]: "InService"}, "the stale green is gone"
 
 
 def _container_copy(handler_file: str, n: int) -> Any:

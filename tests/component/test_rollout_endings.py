@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 
+from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
+
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.logic import green_deploy
 from local_stack.emulator import EmulatedAws
@@ -21,8 +23,16 @@ from tests.component.test_bake_and_cancel import (
     _trip,
     _waiting_for_green,
 )
-from tests.component.workflow_helpers import endpoint_configs, endpoints_of, executed_states, read, request, run_task
-from tests.conftest import register_model, wait_for
+from tests.component.workflow_helpers import (
+    endpoint_configs,
+    endpoints_of,
+    executed_states,
+    read,
+    repair_of,
+    request,
+    run_task,
+)
+from tests.conftest import LambdaContext, load_event, register_model, wait_for
 
 
 def _slot(aws: EmulatedAws) -> object:
@@ -196,4 +206,33 @@ def test_a_cancelled_deploy_whose_green_sagemaker_never_lets_go_of_fails_saying_
     green = task["metadata"]["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService", green: "Creating"}
     assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _slot(aws) is None
+
+
+def test_a_rollback_that_fails_keeps_the_slot_until_the_repair_settles_the_bake(aws, faults):
+    """The slot is never freed while the record names the task's green with a `previous`: a RollBack
+    that fails ends the task failed with the slot held, and the repair its execution's end starts rolls
+    back and frees it."""
+    blue, green = _baking(aws)
+    faults.fail("sagemaker", "DescribeEndpoint", "AccessDeniedException", times=1)  # RollBack's look at blue
+
+    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx")
+    execution = wait_for(aws, green["execution_arn"], timeout=120)
+
+    assert read("deploy", green["id"]).body["status"] == "failed"
+    assert _serving()["previous"]["endpoint_name"] == blue["endpoint_name"], "the bake is unresolved"
+    assert _slot(aws) is not None, "held while previous is set"
+    assert request("deploy", MODEL).status == 409, "no new deploy beside an unresolved bake"
+
+    # The execution's end (EventBridge's event; moto delivers none) starts the model's repair.
+    event = load_event("execution_status_change")
+    event["detail"].update(executionArn=execution["executionArn"], name=green["id"], status=execution["status"])
+    finish_abandoned_handler(event, LambdaContext())
+    assert wait_for(aws, repair_of(aws, green["id"]), timeout=120)["status"] == "SUCCEEDED"
+
+    assert read("deploy", green["id"]).body["status"] == "failed", "an ended task keeps its status"
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert _serving().get("previous") is None
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+    assert _alarm_names(aws) == set()
     assert _slot(aws) is None

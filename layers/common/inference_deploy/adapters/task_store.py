@@ -91,6 +91,11 @@ class TaskStore:
         self._models = models
         self._client = client or aws.dynamodb()
 
+    @property
+    def models(self) -> ModelStore:
+        """The model store whose slot entries this store's transactions compose."""
+        return self._models
+
     # ---------------------------------------------------------------- creating and taking back
 
     def create(self, task: Task) -> None:
@@ -103,15 +108,13 @@ class TaskStore:
             on_conflict=lambda: self._explain_conflict(task),
         )
 
-    def reclaim(self, task: Task, holder: ActiveTask, *, fail_holder: TaskError | None) -> None:
-        """Create `task` in the slot of a holder whose execution has ended, marking the holder failed
-        (when it never wrote a terminal status) in the same transaction."""
+    def reclaim(self, task: Task, holder: ActiveTask) -> None:
+        """Create `task` in the slot of a holder that names no task (nothing of it to end or clean up:
+        a holder that exists is handed to its repair instead, logic/tasks.py)."""
         items = [
             self._put_task(task),
             self._models.claim_slot_item(task, replacing=holder.task_id),
         ]
-        if fail_holder is not None:
-            items.append(self._status_update(holder.task_id, TaskStatus.FAILED, fail_holder, {}))
         self._recorded_once(
             task,
             items,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.alarms import Alarms
-from inference_deploy.adapters.executions import Executions
+from inference_deploy.adapters.executions import Executions, Repairs
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import (
     DomainError,
@@ -20,10 +19,11 @@ from inference_deploy.errors import (
     WorkflowServiceUnavailable,
 )
 from inference_deploy.ids import new_task_id
+from inference_deploy.logic.repair import start_repair
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings
-from inference_deploy.models.task import Task, TaskError, TaskKind
+from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind
 from inference_deploy.models.workflow import BakePlan, DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.naming import green_endpoint
 from inference_deploy.observability import logger, metrics
@@ -92,6 +92,7 @@ def create_task(
     settings: CreateTaskSettings,
     store: TaskStore,
     executions: Executions,
+    repairs: Repairs,
 ) -> Task:
     """Record a pending task, then start its execution; if the start fails, take the task back.
     `requested_by` is the authorization's grant (logic/authorization.py): who asked, with their owner tag."""
@@ -104,7 +105,7 @@ def create_task(
     else:
         metadata = _delete_metadata(request, initiated_by, requested_by, settings.deployment_target)
     task = Task.new(task_id, request.embedding_model_id, metadata, executions.arn_for(kind, task_id))
-    _claim_and_record(task, store, executions)
+    _claim_and_record(task, store, executions, repairs)
     execution_input = ExecutionInput(
         task_id=task_id,
         embedding_model_id=task.embedding_model_id,
@@ -151,9 +152,12 @@ START_GRACE = timedelta(seconds=60)
 RUNNING_STATUSES = {"RUNNING", "PENDING_REDRIVE"}
 
 
-def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> None:
+def _claim_and_record(task: Task, store: TaskStore, executions: Executions, repairs: Repairs) -> None:
     """Record the task in its model's slot. If another task holds the slot but its execution has ended
-    (aborted, timed out, deleted by hand, or never started), take the slot over; otherwise ModelBusy."""
+    (aborted, timed out, deleted by hand, or never started), that task is handed to its repair, the one
+    path that ends a task its execution left (logic/repair.py): the model may have a green up, a bake
+    unresolved or a delete half done, which a new task must not start beside. Either way ModelBusy: the
+    caller retries once the holder has ended. Only a slot naming a task that does not exist is taken over."""
     try:
         store.create(task)
         return
@@ -161,21 +165,29 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions) -> N
         holder = taken.holder
     status = executions.status(holder.execution_arn)
     never_started = status is None and utc_now() - holder.since > START_GRACE
+    busy = f"{holder.kind.value} task {holder.task_id} of model {task.embedding_model_id} is active"
     if status in RUNNING_STATUSES or (status is None and not never_started):
-        raise ModelBusy(
-            holder, f"{holder.kind.value} task {holder.task_id} of model {task.embedding_model_id} is active"
-        )
-    fail_holder = None
-    with contextlib.suppress(TaskNotFound):
-        if not store.get(holder.task_id).status.is_terminal:
-            fail_holder = TaskError(
-                code="execution_aborted",
-                message=f"its execution ended without finishing the task ({status or 'never started'})",
-            )
-    logger.warning("reclaiming a stale slot", extra={"holder": holder.task_id, "execution_status": status})
+        raise ModelBusy(holder, busy)
     try:
-        store.reclaim(task, holder, fail_holder=fail_holder)
-    except ModelBusy as exc:  # another request reclaimed it first
+        stale = store.get(holder.task_id)
+    except TaskNotFound:
+        logger.warning("taking over a slot that names no task", extra={"holder": holder.task_id})
+        _take_over(task, holder, store)
+        return
+    reason = TaskError(
+        code="execution_not_started" if status is None else "execution_aborted",
+        message=f"its execution ended without finishing the task ({status or 'never started'})",
+    )
+    logger.warning("the slot's task was left unfinished: repairing it", extra={"holder": holder.task_id})
+    start_repair(stale, reason, store.models, repairs)
+    ended = status or "before it started"
+    raise ModelBusy(holder, f"{busy}: its execution ended {ended} and its repair is cleaning up; retry once it ends")
+
+
+def _take_over(task: Task, holder: ActiveTask, store: TaskStore) -> None:
+    try:
+        store.reclaim(task, holder)
+    except ModelBusy as exc:  # another request took it first
         raise ModelBusy(
             exc.holder,
             f"{exc.holder.kind.value} task {exc.holder.task_id} of model {task.embedding_model_id} is active",
