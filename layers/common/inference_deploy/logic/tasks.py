@@ -14,6 +14,7 @@ from inference_deploy.errors import (
     DomainError,
     ExecutionStartFailed,
     ModelBusy,
+    ModelNotServed,
     TaskNotFound,
     UnknownAlarms,
     WorkflowServiceUnavailable,
@@ -180,6 +181,9 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions, repa
     )
     logger.warning("the slot's task was left unfinished: repairing it", extra={"holder": holder.task_id})
     start_repair(stale, reason, store.models, repairs)
+    if task.kind is TaskKind.DELETE and not store.models.model_state(task.embedding_model_id)[1]:
+        # never served: whatever the repair does, there is nothing to delete (as without a holder)
+        raise ModelNotServed(f"model {task.embedding_model_id} is not served: there is nothing to delete")
     ended = status or "before it started"
     raise ModelBusy(holder, f"{busy}: its execution ended {ended} and its repair is cleaning up; retry once it ends")
 
