@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from inference_deploy import dependencies
 from inference_deploy.logic.removal import sweep_model_endpoints
-from inference_deploy.models.settings import _EnvSettings, load_settings
+from inference_deploy.models.settings import SweepSettings, load_settings
 from inference_deploy.models.workflow import SweepEvent, SweepResult
 from inference_deploy.step_handler import workflow_step
-
-
-class SweepSettings(_EnvSettings):
-    """The stack's own deployment target, from its environment rather than the event: a delete can
-    never be pointed at another stack's endpoints by what the execution carries."""
-
-    deployment_target: str = Field(min_length=1)
 
 
 @workflow_step(SweepEvent)

@@ -26,6 +26,16 @@ def name_prefix(embedding_model_id: str) -> str:
     return green_endpoint(embedding_model_id, "x-" + "0" * 26).endpoint_name[:-27]
 
 
+def model_resource_tags(embedding_model_id: str, deployment_target: str) -> dict[str, str]:
+    """The tags every resource this stack made for the model carries, whichever task made it: what a
+    sweep or a repair looks for (never another stack's, which tags another deployment_target)."""
+    return {
+        "embedding_model_id": embedding_model_id,
+        "deployment_target": deployment_target,
+        MANAGED_BY_TAG: MANAGED_BY,
+    }
+
+
 def resource_tags(embedding_model_id: str, task_id: str, deployment_target: str) -> dict[str, str]:
     return {
         "embedding_model_id": embedding_model_id,

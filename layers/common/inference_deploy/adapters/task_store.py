@@ -47,15 +47,6 @@ from inference_deploy.models.task import (
 )
 from inference_deploy.observability import logger
 
-
-@dataclass(frozen=True)
-class StepStart:
-    """What recording a step's start learnt: the run it extends, and whether a cancel is in progress."""
-
-    extends: int | None
-    cancelling: bool
-
-
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -68,8 +59,18 @@ _ACTIVE_STATUSES = {
     ":cancelling": serialize(TaskStatus.CANCELLING.value),
 }
 _IS_ACTIVE = "#s IN (:pending, :running, :cancelling)"
+# Only these may start: a task being cancelled never goes back to in_progress.
+_STARTABLE = {k: v for k, v in _ACTIVE_STATUSES.items() if k != ":cancelling"}
 # The task metadata key a cancel writes first; the workflow's commits (switch, end of bake, removal) check it.
 CANCELLED_BY = "cancelled_by"
+
+
+@dataclass(frozen=True)
+class StepStart:
+    """What recording a step's start learnt: the run it extends, and whether a cancel is in progress."""
+
+    extends: int | None
+    cancelling: bool
 
 
 def task_to_item(task: Task) -> dict[str, Any]:
@@ -228,11 +229,7 @@ class TaskStore:
     def mark_in_progress(self, task_id: str) -> Task:
         """pending -> in_progress; a repeat (Lambda retry) on an in_progress task is a no-op; a task
         cancelled before its execution began raises TaskCancelled (never back to in_progress)."""
-        update = self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {})["Update"]
-        update["ConditionExpression"] = "attribute_exists(id) AND #s IN (:pending, :running)"
-        update["ExpressionAttributeValues"] = {
-            k: v for k, v in update["ExpressionAttributeValues"].items() if k != ":cancelling"
-        }
+        update = self._status_update(task_id, TaskStatus.IN_PROGRESS, None, {}, from_statuses=_STARTABLE)["Update"]
         try:
             response = self._client.update_item(**update, ReturnValues="ALL_NEW")
         except CallFailed as exc:
@@ -571,13 +568,20 @@ class TaskStore:
         }
 
     def _status_update(
-        self, task_id: str, status: TaskStatus, error: TaskError | None, metadata: dict[str, Any]
+        self,
+        task_id: str,
+        status: TaskStatus,
+        error: TaskError | None,
+        metadata: dict[str, Any],
+        *,
+        from_statuses: dict[str, Any] = _ACTIVE_STATUSES,
     ) -> TransactWriteItemTypeDef:
+        """The entry moving an active task (or one in `from_statuses`) to `status`."""
         names: dict[str, str] = {"#s": "status", "#u": "updated_at"}
         values: dict[str, Any] = {
             ":s": serialize(status.value),
             ":u": serialize(format_timestamp(utc_now())),
-            **_ACTIVE_STATUSES,
+            **from_statuses,
         }
         sets = ["#s = :s", "#u = :u"]
         if error is not None:
@@ -595,7 +599,7 @@ class TaskStore:
                 "TableName": self._tasks,
                 "Key": {"id": {"S": task_id}},
                 "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": f"attribute_exists(id) AND {_IS_ACTIVE}",
+                "ConditionExpression": f"attribute_exists(id) AND #s IN ({', '.join(from_statuses)})",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
             }

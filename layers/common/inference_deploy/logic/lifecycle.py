@@ -93,9 +93,8 @@ def finish_abandoned_task(
     except TaskNotFound:
         logger.warning("no task for the execution", extra={"execution_arn": detail.executionArn})
         return None
-    holder = models.active_task(task.embedding_model_id)
-    if holder is None or holder.task_id != task.id:
-        return task  # finished by its workflow (a failed rollout ends FAILED too): nothing left to repair
+    # start_repair hands over the slot only while the task holds it: a task its workflow finished (a
+    # failed rollout ends FAILED too) has freed it, and nothing is started.
     reason = ": ".join(part for part in (detail.error, detail.cause) if part)
     error = TaskError(
         code="execution_aborted",

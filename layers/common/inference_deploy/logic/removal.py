@@ -13,7 +13,7 @@ from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.workflow import RestoredRouting, SweepEvent, SweepResult, UnroutedModel
-from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, name_prefix
+from inference_deploy.naming import model_resource_tags, name_prefix
 from inference_deploy.observability import logger
 
 
@@ -66,11 +66,7 @@ def sweep_model_endpoints(
     if event.task_id is not None and store is not None:
         store.mark_removal_started(event.task_id)
     prefix = name_prefix(event.embedding_model_id)
-    tags = {
-        "embedding_model_id": event.embedding_model_id,
-        "deployment_target": deployment_target,
-        MANAGED_BY_TAG: MANAGED_BY,
-    }
+    tags = model_resource_tags(event.embedding_model_id, deployment_target)
     deleted: list[str] = []
     remaining: list[str] = []
     for endpoint in list(sagemaker.endpoints_tagged(prefix, tags)):

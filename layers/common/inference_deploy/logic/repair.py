@@ -28,7 +28,7 @@ from inference_deploy.models.repair import ConvergeEvent, EndRepairEvent, Repair
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.settings import RepairSettings
 from inference_deploy.models.task import Task, TaskError, TaskKind, TaskStatus
-from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, name_prefix
+from inference_deploy.naming import model_resource_tags, name_prefix
 from inference_deploy.observability import logger, metrics
 
 IN_SERVICE = "InService"
@@ -198,11 +198,7 @@ def _delete_unserved(
         if record.previous is not None:
             keep |= {record.previous.endpoint_name, record.previous.endpoint_config_name}
     prefix = name_prefix(task.embedding_model_id)
-    tags = {
-        "embedding_model_id": task.embedding_model_id,
-        MANAGED_BY_TAG: MANAGED_BY,
-        "deployment_target": deployment_target,
-    }
+    tags = model_resource_tags(task.embedding_model_id, deployment_target)
     busy: set[str] = set()
     for endpoint in list(sagemaker.endpoints_tagged(prefix, tags)):
         if endpoint.name in keep or endpoint.status == DELETING:

@@ -73,6 +73,13 @@ class EventSettings(_EnvSettings):
     event_bus_name: str = Field(min_length=1)
 
 
+class SweepSettings(_EnvSettings):
+    """The delete sweep: the stack's own deployment target, from its environment rather than the event,
+    so a delete can never be pointed at another stack's endpoints by what the execution carries."""
+
+    deployment_target: str = Field(min_length=1)
+
+
 class ReconcilerSettings(_EnvSettings):
     deployment_target: str = Field(min_length=1)
     reconcile_grace_seconds: int = Field(ge=0)
