@@ -58,21 +58,6 @@ class Executions:
         except BotoCoreError as exc:
             raise WorkflowServiceUnavailable(f"no answer reading execution {arn} ({type(exc).__name__})") from exc
 
-    def stop(self, arn: str, cause: str) -> bool:
-        """Stop a running execution; False if it had ended or never started. Steps already running
-        finish on their own (Step Functions does not interrupt a Lambda): the commits they could race
-        check the task's cancel mark in their own conditional writes."""
-        try:
-            self._client.stop_execution(executionArn=arn, error="TaskCancelled", cause=cause[:32768])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-                return False
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            raise WorkflowServiceUnavailable(f"could not stop execution {arn} ({code})") from exc
-        except BotoCoreError as exc:
-            raise WorkflowServiceUnavailable(f"no answer stopping execution {arn} ({type(exc).__name__})") from exc
-        return True
-
 
 class Repairs:
     """Repair executions (statemachine/repair.asl.json): at most one per task, named after it."""

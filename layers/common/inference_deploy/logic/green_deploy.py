@@ -218,7 +218,6 @@ def roll_back(event: RollBackEvent, sagemaker: SageMaker, models: ModelStore) ->
                 else f"blue {previous.endpoint_name} is {blue.status if blue else 'gone'} and cannot take traffic"
             )
             _keep_green(event, f"{why}; green {green} is left serving: {where}")
-        assert previous is not None  # _keep_green raised otherwise
         if not models.roll_back(model_id, event.task_id, previous):
             raise ServingRecordChanged(f"{why}, but the serving record changed meanwhile: nothing rolled back")
         rolled_back_to = previous.endpoint_name
