@@ -42,14 +42,20 @@ RUNTIME_CONFIG = Config(
 # One client per service per process, built under a lock: the local stack runs Lambda handlers on
 # several threads at once (workflow steps, event deliveries), and two clients built by a race would
 # split what one caller configures (fault injection, metering) from what another uses.
+# One session for all of them: a session caches the loaded service models, endpoints and credentials,
+# so each further client costs a fraction of the first (a session per client re-read them all, most
+# of a cold start's first request). Sessions are not thread-safe, hence clients are built under the lock.
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_sessions: list[boto3.session.Session] = []  # at most one
 
 
 def _client(service: str, config: Config) -> Any:
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+            if not _sessions:
+                _sessions.append(boto3.session.Session())
+            _clients[service] = _sessions[0].client(service, config=config)  # type: ignore[call-overload]
         return _clients[service]
 
 
@@ -91,3 +97,4 @@ def reset_clients() -> None:
     """Forget every cached client (tests switch emulated accounts between cases)."""
     with _lock:
         _clients.clear()
+        _sessions.clear()
