@@ -34,7 +34,7 @@ class MethodPatch:
     def acquire(self) -> None:
         with self._lock:
             if self._users == 0:
-                original: Method = getattr(self._owner, self._name)
+                original: Any = getattr(self._owner, self._name, None)  # None: a method moto lacks, added while held
                 self._own_original = self._owner.__dict__.get(self._name)
                 setattr(self._owner, self._name, self._make_replacement(original))
             self._users += 1

@@ -30,6 +30,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from local_stack._patch import Lifecycle
+from local_stack.cloudwatch import CloudWatchEmulator
 from local_stack.dynamodb import AtomicDynamoDB
 from local_stack.eventbridge import EventRules
 from local_stack.executions import StoppableExecutions, wait_for_execution
@@ -138,6 +139,7 @@ class _Emulation(Lifecycle):
             self._start_backend(running)
             router = running.enter_context(LambdaRouter())
             running.enter_context(SageMakerEmulator())
+            running.enter_context(CloudWatchEmulator())
             running.enter_context(AtomicDynamoDB())
             running.enter_context(StoppableExecutions())
             self._stack = deploy(
