@@ -18,6 +18,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from inference_deploy import dependencies
@@ -202,7 +205,9 @@ def faults(aws: EmulatedAws) -> Iterator[FaultInjector]:
 
 class ParkedWaits:
     """Wait states of `threshold` seconds or more block until `release()`, then end at once: a workflow
-    parked in a long Wait (a drain, say) while a test acts, with no test sitting the wait out."""
+    parked in a long Wait (a drain, say) while a test acts, with no test sitting the wait out. Task
+    token waits with a timeout that long (the bake) are parked alike: completed tokens end them as
+    usual, and `release()` makes them time out at once (the bake's end reached)."""
 
     def __init__(self, threshold: int) -> None:
         self.threshold = threshold
@@ -218,6 +223,14 @@ class ParkedWaits:
         assert self._released.wait(timeout=600), "a parked Wait state was never released"
         return True
 
+    def token_wait(self, endpoint: Any) -> Any:
+        """A parked task token wait: its outcome once completed, None (timed out) once released."""
+        while not self._released.is_set():
+            outcome = endpoint.wait(timeout=0.05)
+            if outcome is not None or endpoint._notify_event.is_set():  # completed, or interrupted (stopped)
+                return outcome
+        return endpoint.get_outcome()
+
 
 @pytest.fixture
 def parked_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[ParkedWaits]:
@@ -229,5 +242,13 @@ def parked_waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[ParkedWaits]:
             real(self, env, wait_seconds)
 
     monkeypatch.setattr(WaitFunction, "_wait_interval", wait_interval)
+    real_token_wait = StateTaskServiceCallback._wait_for_task_token_timeout
+
+    def token_wait(self: StateTaskServiceCallback, timeout_seconds: int, callback_endpoint: Any) -> Any:
+        if timeout_seconds < parked.threshold:
+            return real_token_wait(self, timeout_seconds, callback_endpoint)
+        return parked.token_wait(callback_endpoint)
+
+    monkeypatch.setattr(StateTaskServiceCallback, "_wait_for_task_token_timeout", token_wait)
     yield parked
     parked.release()

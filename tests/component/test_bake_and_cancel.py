@@ -1,7 +1,8 @@
 """The bake after a switch (blue kept, alarms watched, rolled back when one trips) and cancelling tasks,
 through the API handlers and the real state machines on moto. Nothing here waits on the clock: a bake is
 ended by moving its end into the past, an alarm is tripped with SetAlarmState once the execution is in
-its bake loop, and long waits are set where a test needs the workflow parked."""
+its bake (AwaitBake, where the composite alarm's event wakes it), and long waits are set where a test
+needs the workflow parked (`parked_waits`: the bake's wait times out when released)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tests.component.workflow_helpers import (
     request,
     run_task,
 )
-from tests.conftest import ApiResponse, LambdaContext, call_api, load_event, register_model, wait_for
+from tests.conftest import ApiResponse, LambdaContext, ParkedWaits, call_api, load_event, register_model, wait_for
 
 MODEL = "embed-bake-1"
 LONG = "3600"  # a wait the test interrupts, never sits out
@@ -73,15 +74,17 @@ def _user_alarm(aws: EmulatedAws, name: str = USER_ALARM) -> str:
 
 
 def _alarm_names(aws: EmulatedAws) -> set[str]:
-    return {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found = aws.client("cloudwatch").describe_alarms(AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    return {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
 
 
 def _trip(aws: EmulatedAws, name: str, reason: str = "Threshold Crossed: 7 errors") -> None:
     aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
 
 
-def _end_bake_now(aws: EmulatedAws, model_id: str = MODEL) -> None:
-    """The bake's time is up: its end, as the serving record holds it, moved into the past."""
+def _end_bake_now(aws: EmulatedAws, parked: ParkedWaits, model_id: str = MODEL) -> None:
+    """The bake's time is up: its end, as the serving record holds it, moved into the past, and its
+    wait (parked) timed out."""
     aws.client("dynamodb").update_item(
         TableName=aws.stack.tables["ModelsTable"].name,
         Key={"embedding_model_id": {"S": model_id}},
@@ -89,22 +92,23 @@ def _end_bake_now(aws: EmulatedAws, model_id: str = MODEL) -> None:
         ConditionExpression="attribute_exists(serving.bake_ends_at)",
         ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00Z"}},
     )
+    parked.release()
 
 
 def _baking(aws: EmulatedAws, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A served model (blue) and a second deploy parked in its bake loop: (blue's metadata, green task)."""
+    """A served model (blue) and a second deploy parked in its bake: (blue's metadata, green task)."""
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)["metadata"]
     created = request("deploy", MODEL, bake_seconds=int(LONG), **fields)
     assert created.status == 202, created.body
-    _entered(aws, created.body["execution_arn"], "CheckBake")
+    _entered(aws, created.body["execution_arn"], "AwaitBake")
     return blue, created.body
 
 
 # ---------------------------------------------------------------- the bake
 
 
-def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(aws):
+def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(aws, parked_waits):
     blue, green = _baking(aws)
 
     record = _serving()
@@ -118,12 +122,17 @@ def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(a
     assert _alarm_names(aws) == {
         f"inference-deployment-bake-{green['id']}-5xx",
         f"inference-deployment-bake-{green['id']}-latency",
+        f"inference-deployment-bake-{green['id']}-watch",
     }
+    own = f"inference-deployment-bake-{green['id']}"
+    watch = aws.client("cloudwatch").describe_alarms(AlarmNames=[f"{own}-watch"])
+    assert watch["CompositeAlarms"][0]["AlarmRule"] == f'ALARM("{own}-5xx") OR ALARM("{own}-latency")'
+
     during = read("deploy", green["id"]).body
     assert during["status"] == "in_progress"
     assert during["metadata"]["bake_ends_at"] == record["bake_ends_at"]
 
-    _end_bake_now(aws)
+    _end_bake_now(aws, parked_waits)
     wait_for(aws, green["execution_arn"])
 
     done = read("deploy", green["id"]).body
@@ -179,7 +188,7 @@ def test_the_deployments_own_alarm_on_green_trips_a_rollback_too(aws):
 def test_a_first_deploy_bakes_only_when_asked_and_an_alarm_leaves_green_serving(aws):
     register_model(aws, MODEL)
     created = request("deploy", MODEL, bake_seconds=int(LONG)).body
-    _entered(aws, created["execution_arn"], "CheckBake")
+    _entered(aws, created["execution_arn"], "AwaitBake")
     assert _serving()["previous"] is None
 
     _trip(aws, f"inference-deployment-bake-{created['id']}-latency", "Threshold Crossed: p50 3 s")

@@ -100,7 +100,8 @@ def _slot(aws: EmulatedAws) -> Any:
 
 
 def _alarms(aws: EmulatedAws) -> set[str]:
-    return {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found = aws.client("cloudwatch").describe_alarms()
+    return {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
 
 
 def _assert_true_ending(aws: EmulatedAws, serving: dict[str, Any] | None, expected_endpoint: str | None) -> None:
@@ -136,7 +137,7 @@ DEPLOY_ROWS = [
             "SmokeTestGreen",
             "CreateBakeAlarms",
             "SwitchTraffic",
-            "CheckBake",
+            "AwaitBake",
         )
         for when in ("before", "after")
     ],

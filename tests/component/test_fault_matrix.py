@@ -329,7 +329,8 @@ def test_a_call_an_ending_makes_failing_still_leaves_a_true_task(aws, faults, mo
 
     assert fault.hits == 1, "the fault never fired: the row tests nothing"
     _assert_true(aws, model, _route(row.scenario), task)
-    alarms = {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found = aws.client("cloudwatch").describe_alarms()
+    alarms = {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
     if task["status"] != "succeeded" or "bake_alarms_left" not in task["metadata"]:
         assert not {a for a in alarms if task["id"] in a}, "the bake's own alarms outlived it"
     else:  # left by a failing DeleteAlarms, and said so; never a failed rollout for it

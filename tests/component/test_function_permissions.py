@@ -103,7 +103,7 @@ def _abort_and_repair(aws: EmulatedAws) -> None:
     """A deploy stopped by an operator mid-bake: the status event starts the model's repair."""
     created = request("deploy", MODEL, bake_seconds=3600).body
     deadline = time.monotonic() + 120
-    while "CheckBake" not in executed_states(aws, created["execution_arn"]):
+    while "AwaitBake" not in executed_states(aws, created["execution_arn"]):
         assert time.monotonic() < deadline, "the deploy never baked"
         time.sleep(0.05)
     aws.client("stepfunctions").stop_execution(executionArn=created["execution_arn"], error="OperatorAbort")

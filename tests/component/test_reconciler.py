@@ -205,7 +205,7 @@ def _baking(aws: EmulatedAws, **fields: Any) -> tuple[dict[str, Any], dict[str, 
     created = request("deploy", MODEL, bake_seconds=LONG, **fields)
     assert created.status == 202, created.body
     deadline = time.monotonic() + 120
-    while "CheckBake" not in executed_states(aws, created.body["execution_arn"]):
+    while "AwaitBake" not in executed_states(aws, created.body["execution_arn"]):
         assert time.monotonic() < deadline, "the deploy never reached its bake"
         time.sleep(0.05)
     return blue, created.body
@@ -295,19 +295,22 @@ def test_bake_alarms_that_outlived_their_task_are_deleted_and_an_active_bakes_ar
     run_task(aws, "deploy", "embed-reconcile-2")
     baking = request("deploy", "embed-reconcile-2", bake_seconds=LONG).body
     deadline = time.monotonic() + 120
-    while "CheckBake" not in executed_states(aws, baking["execution_arn"]):
+    while "AwaitBake" not in executed_states(aws, baking["execution_arn"]):
         assert time.monotonic() < deadline, "the second deploy never baked"
         time.sleep(0.05)
-    alarms = {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found = aws.client("cloudwatch").describe_alarms()
+    alarms = {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
     assert left <= alarms
 
     assert set(reconcile(aws, monkeypatch, dry_run=True)["would_delete"]) >= left
     report = reconcile(aws, monkeypatch)
 
     assert left <= set(report["deleted"])
-    remaining = {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found = aws.client("cloudwatch").describe_alarms()
+    remaining = {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
     assert remaining == alarms - left
     assert {a for a in remaining if baking["id"] in a} == {
         f"inference-deployment-bake-{baking['id']}-5xx",
         f"inference-deployment-bake-{baking['id']}-latency",
+        f"inference-deployment-bake-{baking['id']}-watch",
     }

@@ -59,8 +59,8 @@ def _deliver_abandonment(task: dict) -> None:
 
 
 def _alarms(aws: EmulatedAws, task_id: str) -> set[str]:
-    found = aws.client("cloudwatch").describe_alarms(AlarmNames=own_alarm_names(task_id))["MetricAlarms"]
-    return {a["AlarmName"] for a in found}
+    found = aws.client("cloudwatch").describe_alarms(AlarmNames=own_alarm_names(task_id))
+    return {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
 
 
 def _slot(aws: EmulatedAws) -> dict | None:
@@ -76,13 +76,12 @@ def _serving() -> dict:
 
 
 def _baking_deploy(aws: EmulatedAws, monkeypatch) -> tuple[dict, dict]:
-    """Blue serves; a second deploy has switched to green and waits between two looks at its bake's
-    alarms (blue kept as previous)."""
+    """Blue serves; a second deploy has switched to green and waits in its bake (blue kept as previous)."""
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)
     monkeypatch.setenv("BAKE_CHECK_SECONDS", str(LONG_BAKE))
     created = request("deploy", MODEL, bake_seconds=LONG_BAKE).body
-    _entered(aws, created, "WaitBake")
+    _entered(aws, created, "AwaitBake")
     return blue, created
 
 

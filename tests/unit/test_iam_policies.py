@@ -484,6 +484,7 @@ def test_the_dead_letter_queue_admits_only_the_stack_rules():
                         {"Fn::GetAtt": ["FinishAbandonedTaskFunctionExecutionEnded", "Arn"]},
                         {"Fn::GetAtt": ["ReconcileEndpointsFunctionEvery", "Arn"]},
                         {"Fn::GetAtt": ["ResumeGreenWaitFunctionGreenSettled", "Arn"]},
+                        {"Fn::GetAtt": ["ResumeBakeFunctionBakeAlarm", "Arn"]},
                     ]
                 }
             },

@@ -1,5 +1,6 @@
 """CloudWatch alarms: the ones a deploy request names (checked to exist), and the ones a bake creates on
-green's own metrics, named after the task so every path that ends a rollout can delete them."""
+green's own metrics, named after the task so every path that ends a rollout can delete them, with one
+composite alarm over all of them whose state change event wakes the bake's wait."""
 
 from __future__ import annotations
 
@@ -24,12 +25,26 @@ _PERIOD_SECONDS = 60
 _DESCRIBE_PAGE = 100
 
 
-_OWN_SUFFIXES = ("-5xx", "-latency")
+_WATCH_SUFFIX = "-watch"
+_OWN_SUFFIXES = ("-5xx", "-latency", _WATCH_SUFFIX)
 
 
 def own_alarm_names(task_id: str) -> list[str]:
-    """The alarms a deploy task's bake creates on green's metrics (deterministic: a clean-up needs no state)."""
+    """The alarms a deploy task's bake creates: two on green's metrics and the composite over them and the
+    caller's (deterministic: a clean-up needs no state; one DeleteAlarms takes them, one composite at most)."""
     return [f"{ALARM_PREFIX}{task_id}{suffix}" for suffix in _OWN_SUFFIXES]
+
+
+def watch_alarm_name(task_id: str) -> str:
+    """The bake's composite alarm: ALARM when any watched alarm is."""
+    return f"{ALARM_PREFIX}{task_id}{_WATCH_SUFFIX}"
+
+
+def task_watched_by(name: str) -> str | None:
+    """The deploy task whose bake waits on the composite alarm `name`, if it is named like one."""
+    if name.startswith(ALARM_PREFIX) and name.endswith(_WATCH_SUFFIX):
+        return name[len(ALARM_PREFIX) : -len(_WATCH_SUFFIX)] or None
+    return None
 
 
 def task_of_alarm(name: str) -> str | None:
@@ -90,10 +105,13 @@ class Alarms:
         error_threshold: int,
         latency_threshold_ms: int,
         tags: dict[str, str],
+        watched: Sequence[str] = (),
     ) -> list[str]:
         """Alarms on green's Invocation5XXErrors (sum per minute) and ModelLatency (average per minute, in
-        microseconds as SageMaker reports it). Missing data is not breaching: an idle green is healthy."""
-        errors_name, latency_name = own_alarm_names(task_id)
+        microseconds as SageMaker reports it), missing data not breaching (an idle green is healthy); then
+        the composite alarm, in ALARM when any of them or of `watched` (the caller's) is, so that one
+        state change event says the bake must end. Its actions are off: EventBridge gets the event anyway."""
+        errors_name, latency_name, watch_name = own_alarm_names(task_id)
         dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
         tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
         try:
@@ -125,23 +143,42 @@ class Alarms:
                 TreatMissingData="notBreaching",
                 Tags=tag_list,
             )
+            children = [*watched, errors_name, latency_name]
+            self._client.put_composite_alarm(
+                AlarmName=watch_name,
+                AlarmDescription=f"Bake of {task_id}: any watched alarm in ALARM ends it",
+                AlarmRule=" OR ".join(f'ALARM("{name}")' for name in children),
+                ActionsEnabled=False,
+                Tags=tag_list,
+            )
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "create the bake alarms") from exc
-        return [errors_name, latency_name]
+        return [errors_name, latency_name, watch_name]
 
     def bake_alarm_names(self) -> list[str]:
         """Every alarm named like a bake's own (one DescribeAlarms page per 100)."""
         try:
             pages = self._client.get_paginator("describe_alarms").paginate(
-                AlarmNamePrefix=ALARM_PREFIX, AlarmTypes=["MetricAlarm"]
+                AlarmNamePrefix=ALARM_PREFIX, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
             )
-            return [alarm["AlarmName"] for page in pages for alarm in page.get("MetricAlarms", [])]
+            return [
+                alarm["AlarmName"]
+                for page in pages
+                for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "list the bake alarms") from exc
 
     def delete(self, names: Sequence[str]) -> None:
+        """DeleteAlarms takes up to 100 names with at most one composite: each composite on its own first."""
+        composites = [name for name in names if task_watched_by(name) is not None]
+        others = [name for name in names if task_watched_by(name) is None]
+        batches = [[name] for name in composites] + [
+            others[start : start + _DESCRIBE_PAGE] for start in range(0, len(others), _DESCRIBE_PAGE)
+        ]
         try:
-            self._client.delete_alarms(AlarmNames=list(names))
+            for batch in batches:
+                self._client.delete_alarms(AlarmNames=batch)
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "delete alarms") from exc
 

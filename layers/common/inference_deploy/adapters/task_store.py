@@ -37,6 +37,7 @@ from inference_deploy.errors import (
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.task import (
     ActiveTask,
+    BakeWaitRecord,
     GreenWaitRecord,
     StepRun,
     Task,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 BY_MODEL_KIND_INDEX = "ByModelKind"
 GREEN_WAIT_ATTRIBUTE = "green_wait"  # not part of the Task model: the API never shows it
+BAKE_WAIT_ATTRIBUTE = "bake_wait"  # nor this
 _ACTIVE_STATUSES = {
     ":pending": serialize(TaskStatus.PENDING.value),
     ":running": serialize(TaskStatus.IN_PROGRESS.value),
@@ -83,6 +85,7 @@ def item_to_task(item: dict[str, Any]) -> Task:
     values = from_item(item)
     values.pop("model_kind", None)
     values.pop(GREEN_WAIT_ATTRIBUTE, None)
+    values.pop(BAKE_WAIT_ATTRIBUTE, None)
     return Task.model_validate(values)
 
 
@@ -265,6 +268,47 @@ class TaskStore:
                     raise TaskCancelled(f"task {task_id} was cancelled before it waited for green") from exc
                 raise TaskConflict(f"task {task_id} is not running, it cannot wait for green") from exc
             raise translate(exc, f"record the green wait of {task_id}") from exc
+
+    def await_bake(self, task_id: str, token: str, alarms: list[str]) -> None:
+        """Record the bake wait's task token (and the alarms it watches) on the running task, for the
+        alarm state change event and a cancel to find; refused once a cancel was recorded."""
+        try:
+            self._client.update_item(
+                TableName=self._tasks,
+                Key={"id": {"S": task_id}},
+                UpdateExpression="SET #w = :w",
+                ConditionExpression="attribute_exists(id) AND #s = :running",
+                ExpressionAttributeNames={"#w": BAKE_WAIT_ATTRIBUTE, "#s": "status"},
+                ExpressionAttributeValues={
+                    ":w": serialize({"token": token, "alarms": alarms}),
+                    ":running": _ACTIVE_STATUSES[":running"],
+                },
+            )
+        except CallFailed as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                if self.get(task_id).status is TaskStatus.CANCELLING:
+                    raise TaskCancelled(f"task {task_id} was cancelled before its bake") from exc
+                raise TaskConflict(f"task {task_id} is not running, it cannot bake") from exc
+            raise translate(exc, f"record the bake wait of {task_id}") from exc
+
+    def bake_wait(self, task_id: str) -> BakeWaitRecord | None:
+        """The task's recorded bake wait, if the task exists and is baking (or baked)."""
+        recorded = self._waits(task_id).get(BAKE_WAIT_ATTRIBUTE)
+        return BakeWaitRecord.model_validate(recorded) if recorded else None
+
+    def _waits(self, task_id: str) -> dict[str, Any]:
+        """The task's recorded waits (green and bake), read consistently: a token stored before is seen."""
+        try:
+            response = self._client.get_item(
+                TableName=self._tasks,
+                Key={"id": {"S": task_id}},
+                ProjectionExpression="#g, #b",
+                ExpressionAttributeNames={"#g": GREEN_WAIT_ATTRIBUTE, "#b": BAKE_WAIT_ATTRIBUTE},
+                ConsistentRead=True,
+            )
+        except CallFailed as exc:
+            raise translate(exc, f"read the waits of {task_id}") from exc
+        return from_item(response.get("Item", {}))
 
     def green_wait(self, task_id: str) -> GreenWaitRecord | None:
         """The task's recorded green wait, if the task exists and is waiting (or last waited)."""
@@ -458,10 +502,13 @@ class TaskStore:
         """Whether a cancel of the task was recorded (a consistent read: a mark written before is seen)."""
         return CANCELLED_BY in self.get(task_id).metadata
 
-    def green_wait_token(self, task_id: str) -> str | None:
-        """The token of the green wait the task is in (or last was in), for a cancel to wake it."""
-        wait = self.green_wait(task_id)
-        return wait.token if wait is not None else None
+    def wait_token(self, task_id: str) -> str | None:
+        """The token of the wait the task is in (or last was in), for a cancel to wake it: its bake's
+        once it baked (the green wait ended before), else its green wait's."""
+        waits = self._waits(task_id)
+        recorded = waits.get(BAKE_WAIT_ATTRIBUTE) or waits.get(GREEN_WAIT_ATTRIBUTE)
+        token = recorded.get("token") if isinstance(recorded, dict) else None
+        return token if isinstance(token, str) else None
 
     def request_cancel(self, task: Task, cancellation: dict[str, str]) -> bool:
         """Mark the task `cancelling` and record who cancelled and why, only while the task can still be

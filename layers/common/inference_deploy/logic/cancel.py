@@ -4,8 +4,8 @@ The cancel marks the task `cancelling` (with who and why) in one transaction wit
 still be undone: active; a deploy whose green does not serve, or serves while baking (blue is still
 there to go back to); a delete whose removal has not begun. The workflow's commits past which a task
 cannot be undone (the switch, the end of a bake, a delete's first endpoint delete) check the mark in
-theirs, so of a cancel and such a commit exactly one lands. A task waiting for green is woken (its
-stored task token failed with TaskCancelled); every other step sees the mark when it starts (the step
+theirs, so of a cancel and such a commit exactly one lands. A task waiting for green or in its bake is
+woken (its stored task token failed with TaskCancelled); every other step sees the mark when it starts (the step
 wrapper) and raises TaskCancelled, which the state machine routes into the same compensation as any
 failure: discard green (waiting while SageMaker refuses), roll back during a bake, restore routing of a
 delete. The workflow then ends the task `cancelled`, saying what it cleaned. StopExecution stays an
@@ -61,10 +61,11 @@ def cancel_task(
 
 
 def _wake(task_id: str, store: TaskStore, tokens: TaskTokens) -> None:
-    """Fail the green wait the task is in, if any: it would otherwise sleep until green settles. A wait
-    that begins after the mark refuses to (TaskStore.await_green), so no wait is missed."""
-    token = store.green_wait_token(task_id)
+    """Fail the wait the task is in (for green, or its bake), if any: it would otherwise sleep until green
+    settles or the bake ends. A wait that begins after the mark refuses to (TaskStore.await_green,
+    TaskStore.await_bake), so no wait is missed."""
+    token = store.wait_token(task_id)
     if token is None:
         return
-    woken = tokens.fail(token, "TaskCancelled", f"task {task_id} was cancelled while it waited for green")
-    logger.info("cancel requested", extra={"green_wait_woken": woken})
+    woken = tokens.fail(token, "TaskCancelled", f"task {task_id} was cancelled while it waited")
+    logger.info("cancel requested", extra={"wait_woken": woken})

@@ -162,19 +162,23 @@ def switch_traffic(event: SwitchTrafficEvent, store: TaskStore) -> SwitchedTraff
 
 
 def create_bake_alarms(event: CreateBakeAlarmsEvent, alarms: Alarms) -> BakeWatch:
-    """Alarms on green's own metrics, tagged like green; watched with the request's alarms during the bake."""
+    """Alarms on green's own metrics, tagged like green, watched with the request's alarms during the bake
+    through one composite alarm over all of them (the last of `own`)."""
     own = alarms.create_for_green(
         event.task_id,
         event.green.endpoint_name,
         error_threshold=event.bake.error_threshold,
         latency_threshold_ms=event.bake.latency_threshold_ms,
         tags={"embedding_model_id": event.embedding_model_id, "task_id": event.task_id, MANAGED_BY_TAG: MANAGED_BY},
+        watched=event.bake.alarms,
     )
+    *on_green, watch = own
     return BakeWatch(
         seconds=event.bake.seconds,
         check_seconds=event.bake.check_seconds,
-        alarms=[*event.bake.alarms, *own],
+        alarms=[*event.bake.alarms, *on_green],
         own=own,
+        watch=watch,
         at=utc_now(),
     )
 

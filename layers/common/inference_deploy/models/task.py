@@ -122,3 +122,13 @@ class GreenWaitRecord(BaseModel):
     endpoint_name: str
     deadline: str
     token: str
+
+
+class BakeWaitRecord(BaseModel):
+    """A deploy task's bake wait: the task token to complete and the alarms it watches (the caller's and
+    the bake's own, under the one composite alarm whose state change event wakes the wait)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    alarms: list[str]

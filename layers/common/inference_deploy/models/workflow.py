@@ -60,6 +60,7 @@ class BakeWatch(_Payload):
     check_seconds: int = Field(default=0, ge=0)
     alarms: list[str] = Field(default_factory=list)
     own: list[str] = Field(default_factory=list)
+    watch: str | None = Field(default=None, description="The composite alarm over `alarms` the bake waits on.")
     at: Timestamp | None = None
 
 
@@ -147,6 +148,21 @@ class EndpointStateDetail(_Payload):
     EndpointStatus: str | None = None
 
 
+class AlarmState(_Payload):
+    value: str
+
+
+class AlarmStateDetail(_Payload):
+    alarmName: str  # noqa: N815 - the event's own spelling
+    state: AlarmState
+
+
+class AlarmStateChange(_Payload):
+    """EventBridge's "CloudWatch Alarm State Change" event (only the fields used)."""
+
+    detail: AlarmStateDetail
+
+
 class EndpointStateChange(_Payload):
     """EventBridge's "SageMaker Endpoint State Change" event (only the fields used)."""
 
@@ -200,9 +216,13 @@ class AlarmTrip(_Payload):
 
 
 class CheckBakeEvent(_Payload):
+    """A look at the bake; with `task_token` (AwaitBake, `.waitForTaskToken`) the token is stored first,
+    for the composite alarm's state change event (or a cancel) to complete."""
+
     task_id: TaskId
     embedding_model_id: ModelId
     watch: BakeWatch
+    task_token: str | None = Field(default=None, min_length=1)
 
 
 class BakeCheck(_Payload):
