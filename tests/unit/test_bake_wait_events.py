@@ -1,0 +1,49 @@
+"""The pieces of the event-driven bake that need no AWS: which alarm events the rule lets through and
+how an alarm's name leads to the task whose bake it ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from inference_deploy.adapters.alarms import own_alarm_names, task_watched_by, watch_alarm_name
+from inference_deploy.ids import new_ulid
+from local_stack.eventbridge import matches
+from local_stack.template import load_template
+from tests.conftest import TEMPLATE
+
+
+def _rule_pattern() -> dict:
+    (pattern,) = load_template(TEMPLATE).functions["ResumeBakeFunction"].event_patterns
+    return dict(pattern)
+
+
+def _event(name: str, state: str = "ALARM", source: str = "aws.cloudwatch") -> dict:
+    return {
+        "source": source,
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {"alarmName": name, "state": {"value": state}, "previousState": {"value": "OK"}},
+    }
+
+
+def test_the_rule_delivers_a_bake_alarm_going_to_alarm():
+    assert matches(_rule_pattern(), _event(watch_alarm_name(f"deploy-{new_ulid()}")))
+
+
+@pytest.mark.parametrize("state", ["OK", "INSUFFICIENT_DATA"])
+def test_the_rule_ignores_a_bake_alarm_going_anywhere_else(state):
+    assert not matches(_rule_pattern(), _event(watch_alarm_name(f"deploy-{new_ulid()}"), state))
+
+
+def test_the_rule_ignores_other_alarms_and_sources():
+    assert not matches(_rule_pattern(), _event("search-api-error-rate"))
+    assert not matches(_rule_pattern(), _event(watch_alarm_name("deploy-x"), source="aws.sagemaker"))
+
+
+def test_only_the_bakes_composite_alarm_leads_to_its_task():
+    task_id = f"deploy-{new_ulid()}"
+    errors, latency, watch = own_alarm_names(task_id)
+    assert task_watched_by(watch) == task_id
+    assert task_watched_by(errors) is None  # the composite's children: their change comes through it
+    assert task_watched_by(latency) is None
+    assert task_watched_by("search-api-error-rate-watch") is None
+    assert task_watched_by("inference-deployment-bake--watch") is None
