@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-from bench.common import ROOT, WORK_DIR, ChildFailed, base_environment, stop_child, tail
+from bench.common import (
+    CALLER_ROLE,
+    OWNER_TAGS,
+    ROOT,
+    WORK_DIR,
+    ChildFailed,
+    base_environment,
+    stop_child,
+    tail,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,22 +48,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from local_stack import emulator  # noqa: PLC0415 - after the ready pipe is set aside
     from local_stack.emulator import EmulatedAwsServer  # noqa: PLC0415
+    from local_stack.sagemaker import SAGEMAKER_TRUST_POLICY  # noqa: PLC0415
     from local_stack.template import load_template  # noqa: PLC0415
 
     template = load_template(ROOT / "template.yaml")
     for path in reversed(template.import_paths()):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
-    from local_stack.run_config import SAMPLE_ADMIN_PATTERN  # noqa: PLC0415
 
-    # The sample events' caller may deploy any model (the benchmarks send them); --parameter may say otherwise.
-    parameters = {"AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN}
-    parameters.update(item.split("=", 1) for item in args.parameter)
+    # No admins: the sample events' caller deploys as the owner of the bench's models (bench.common.OWNER_TAGS).
+    parameters = dict(item.split("=", 1) for item in args.parameter)
     config = {"stepfunctions": {"execute_state_machine": False}} if args.no_executions else {}
     with mock.patch.dict(emulator.MOTO_CONFIG, config):
         server = EmulatedAwsServer(template, host="127.0.0.1", port=0, parameters=parameters)
         server.start()
     stack = server.stack
+    iam = server.client("iam")
+    iam.create_role(RoleName=CALLER_ROLE, AssumeRolePolicyDocument=SAGEMAKER_TRUST_POLICY)
+    iam.tag_role(RoleName=CALLER_ROLE, Tags=[{"Key": k, "Value": v} for k, v in OWNER_TAGS.items()])
     summary = {
         "endpoint_url": server.endpoint_url,
         "startup_s": time.perf_counter() - started,

@@ -58,6 +58,7 @@ from bench.common import (
     WORK_DIR,
     ChildFailed,
     lambda_environment,
+    own_model,
     ratio,
     route_event,
     tail,
@@ -230,6 +231,8 @@ def _cold_start(
     profile: bool = False,
 ) -> dict[str, Any]:
     paths = staged.paths(variant, function_dir)
+    if route == "create":
+        own_model(server.endpoint_url, model)  # before the clock: the caller must own what it deploys
     name = f"cold-{route}-{variant.key}"
     spec_path = STAGE / f"{name}.spec.json"
     out_path = STAGE / f"{name}.out.json"

@@ -27,6 +27,11 @@ BASELINE_DIR = BENCH_DIR / "baseline"
 BASE_PATH = "/internal/inference-deployment"
 MODEL = "embed-deploy-123"  # the model the sample events name
 REGION = "us-east-1"
+# The sample events' caller (assumed role ml-platform-ci) and every model the bench deploys carry this
+# owner tag, and the bench's stack has no admin pattern: a create takes the owner's path, ListRoleTags then
+# DescribeModel + ListTags, the calls of an ordinary caller (an admin's skips the model's tags).
+CALLER_ROLE = "ml-platform-ci"
+OWNER_TAGS = {"team": "bench"}
 
 # route -> (the service's function directory, the baseline module, what it does)
 ROUTES: dict[str, tuple[str, str, str]] = {
@@ -233,11 +238,36 @@ def ratio(value: float, baseline: float) -> float:
 
 
 def rounded(value: Any, digits: int = 3) -> Any:
-    """Round every float in a JSON-like value for results.json (NaN, which JSON lacks, becomes null)."""
+    """Round every float in a JSON-like value for results.json (NaN, which JSON lacks, becomes null): to
+    `digits` decimals, or under 1 to `digits` + 1 significant digits, so a unit price (the Lambda
+    GB-second's $0.0000133334) is not written as 0.0."""
     if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else round(value, digits)
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return float(f"{value:.{digits + 1}g}") if 0 < abs(value) < 1 else round(value, digits)
     if isinstance(value, dict):
         return {k: rounded(v, digits) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [rounded(v, digits) for v in value]
     return value
+
+
+_owner_clients: dict[str, Any] = {}
+
+
+def own_model(endpoint_url: str, name: str) -> None:
+    """A SageMaker Model `name` on the emulated AWS server, owned (tagged) like the bench's caller. Its
+    endpoints are never created here (executions do not run), so the model's container is only named."""
+    import boto3  # noqa: PLC0415 - only the processes that deploy need it
+
+    if endpoint_url not in _owner_clients:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        _owner_clients[endpoint_url] = session.client("sagemaker", endpoint_url=endpoint_url)
+    _owner_clients[endpoint_url].create_model(
+        ModelName=name,
+        ExecutionRoleArn=f"arn:aws:iam::123456789012:role/{CALLER_ROLE}",
+        PrimaryContainer={"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:bench"},
+        Tags=[{"Key": key, "Value": value} for key, value in OWNER_TAGS.items()],
+    )

@@ -392,7 +392,45 @@ def _rollout(section: Mapping[str, Any]) -> str:
                     + _switch_delay(section.get("in_service_to_switch_s"))
                 ),
             ),
+            _all_in(section),
         )
+    )
+
+
+ALL_IN_COLUMNS = (
+    ("step_functions", "SFN"),
+    ("lambda_requests", "λ req"),
+    ("lambda_duration", "λ run"),
+    ("lambda_init", "λ INIT"),
+    ("dynamodb", "DDB"),
+    ("task_events_put_events", "PutEvents"),
+    ("task_events_publisher", "publisher"),
+    ("xray", "X-Ray"),
+    ("api_gateway", "API GW"),
+    ("cloudwatch_api", "CW API"),
+    ("cloudwatch_alarms", "alarms"),
+    ("total", "total"),
+)
+
+
+def _all_in(section: Mapping[str, Any]) -> str:
+    by_kind = section.get("all_in_by_creation_minutes") or {}
+    rows = [
+        (f"{kind} @ {minutes} min creation", *(priced["usd_per_1000"][key] for key, _ in ALL_IN_COLUMNS))
+        for kind, by_minutes in by_kind.items()
+        for minutes, priced in sorted(by_minutes.items(), key=lambda item: int(item[0]))
+    ]
+    if not rows:
+        return ""
+    adds = section.get("bake_adds_usd_per_1000", {}).get("10")
+    note = "assumptions: results.json rollout.all_in_assumptions (bench/README.md)"
+    if adds:
+        note += f"; a bake adds ${adds['workflow']:.4f} per 1,000 in workflow costs, ${adds['alarms']:.3f} in alarms"
+    return table(
+        "   All-in US dollars per 1,000 tasks (us-east-1 list prices, every assumption in results.json)",
+        ("task @ creation", *(label for _, label in ALL_IN_COLUMNS)),
+        rows,
+        note=note,
     )
 
 

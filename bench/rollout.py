@@ -21,6 +21,13 @@ serving endpoint (the usual rollout). State transitions are the `*StateEntered` 
 child), and for comparison the poll loop this replaced (30 s polls, 3 transitions and a Lambda each).
 The delay from green turning InService to SwitchTraffic is measured here too (local: moto's threads
 and in-process Lambdas, no EventBridge hop).
+
+A third deploy kind, `redeploy_baked`, is a redeploy with a bake: the bake is one task token wait
+(AwaitBake) that times out at the bake's end, so its counts do not depend on the bake's length (the
+bench bakes for BAKED_SECONDS). Then every rollout is priced all-in (`all_in`), each assumption named
+in ALL_IN_ASSUMPTIONS: Lambda INIT billed for every step (each assumed cold), the task-events pipeline
+(PutEvents and the stream's publisher Lambda), X-Ray traces, API Gateway requests, CloudWatch API
+calls and the bake's alarms (billed by the alarm-hour).
 """
 
 from __future__ import annotations
@@ -55,6 +62,34 @@ PRICES_US_EAST_1 = {
     "lambda_arm64_per_gb_second": 0.0000133334,
     "dynamodb_on_demand_per_1m_write_units": 0.625,
     "dynamodb_on_demand_per_1m_read_units": 0.125,
+    "eventbridge_per_1m_custom_events": 1.00,
+    "xray_per_1m_traces_recorded": 5.00,
+    "api_gateway_rest_per_1m_requests": 3.50,
+    "cloudwatch_per_1000_api_requests": 0.01,
+    "cloudwatch_metric_alarm_per_month": 0.10,
+    "cloudwatch_composite_alarm_per_month": 0.50,
+}
+BAKED_SECONDS = 2  # the bench's bake: its cost does not depend on its length (one wait that times out)
+HOURS_PER_MONTH = 730
+ALL_IN_ASSUMPTIONS = {
+    "lambda_init_ms": 800,
+    "lambda_init": "every Lambda invocation of a rollout is a cold start, INIT billed (since 1 Aug 2025) at "
+    "lambda_init_ms and the function's memory: steps run once per rollout, minutes apart",
+    "task_events": "one Status Change event per status (pending, in_progress, the end) and one Step Change "
+    "event per step run, each a PutEvents entry; the stream's publisher Lambda invoked once for the POST's "
+    "insert and once per step (a step's progress writes fall in one 1-second batching window), running "
+    "lambda_publisher_ms at 512 MB, cold twice per rollout (at its start and after the green wait, longer "
+    "than an idle environment is kept)",
+    "lambda_publisher_ms": 60,
+    "xray": "every trace sampled: the POST, the execution (Step Functions tracing carries its steps), the "
+    "final GET, each event-driven Lambda (green state change, bake alarm) and each publisher invocation",
+    "api_gateway": "two REST API requests per rollout (the POST and one GET of the ended task) and the GET's "
+    "Lambda (cold, lambda_get_ms); each further status poll costs one more request and Lambda",
+    "lambda_get_ms": 60,
+    "cloudwatch": "the service's CloudWatch API calls (PutMetricAlarm, PutCompositeAlarm, DescribeAlarms, "
+    "DeleteAlarms) at the API request price; a bake's alarms (two metric alarms and the composite) billed "
+    "by the started hour (a month is 730 hours): a bake of up to about 55 minutes pays one alarm-hour each",
+    "eventbridge": "AWS service events (SageMaker, CloudWatch) on the default bus and rule deliveries are free",
 }
 
 # ---------------------------------------------------------------- parent
@@ -121,7 +156,98 @@ def price(measured: Mapping[str, Any]) -> dict[str, Any]:
         ({"poll_rounds": t["poll_rounds"], **dollars(t["totals"])} for t in measured["tasks"] if t["kind"] == "delete"),
         None,
     )
+    baked = next((t for t in measured["tasks"] if t["kind"] == "redeploy_baked"), None)
+    if baked is not None:
+        result["redeploy_baked"] = {"poll_rounds": baked["poll_rounds"], **dollars(baked["totals"])}
+    result["all_in_assumptions"] = ALL_IN_ASSUMPTIONS
+    result["all_in_by_creation_minutes"] = {
+        kind: {
+            str(minutes): all_in(evaluate(formulas[kind]["formula"], (minutes * 60) // wait), extras)
+            for minutes in CREATION_MINUTES
+        }
+        for kind, extras in _extras(measured["tasks"]).items()
+        if kind in formulas
+    }
+    if baked is not None and "all_in" in baked and "redeploy" in result["all_in_by_creation_minutes"]:
+        # The bake's counts are its own; a creation longer than the fallback wait adds the redeploy's rounds.
+        per_round = {metric: terms["per_round"] for metric, terms in formulas["redeploy"]["formula"].items()}
+        extras = _extras(measured["tasks"])["redeploy_baked"]
+        result["all_in_by_creation_minutes"]["redeploy_baked"] = {
+            str(minutes): all_in(
+                {m: baked["totals"][m] + per_round[m] * ((minutes * 60) // wait) for m in METRICS}, extras
+            )
+            for minutes in CREATION_MINUTES
+        }
+        redeploy = result["all_in_by_creation_minutes"]["redeploy"]
+        result["bake_adds_usd_per_1000"] = {
+            minutes: {
+                "workflow": round(
+                    baked_priced["usd_per_1000"]["total"]
+                    - baked_priced["usd_per_1000"]["cloudwatch_alarms"]
+                    - redeploy[minutes]["usd_per_1000"]["total"],
+                    6,
+                ),
+                "alarms": baked_priced["usd_per_1000"]["cloudwatch_alarms"],
+            }
+            for minutes, baked_priced in result["all_in_by_creation_minutes"]["redeploy_baked"].items()
+        }
     return result
+
+
+def _extras(tasks: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per deploy kind, what the all-in price needs beyond the counts (from its run at the fewest rounds)."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in sorted(tasks, key=lambda t: t["poll_rounds"], reverse=True):
+        if "all_in" in task:
+            out[task["kind"]] = task["all_in"]
+    return out
+
+
+def all_in(counts: Mapping[str, float], extras: Mapping[str, Any]) -> dict[str, Any]:
+    """The rollout's price with everything it makes AWS bill, by item, per 1,000 rollouts."""
+    p, a = PRICES_US_EAST_1, ALL_IN_ASSUMPTIONS
+    base = dollars(counts)["usd_per_1000"]
+    gb_s = p["lambda_arm64_per_gb_second"]
+    init_gb_s = sum(a["lambda_init_ms"] / 1000 * memory / 1024 for memory in extras["invocation_memory_mb"])
+    events = extras["task_events"]
+    publishes = extras["publisher_invocations"]
+    publisher_gb_s = (2 * a["lambda_init_ms"] + publishes * a["lambda_publisher_ms"]) / 1000 * 512 / 1024
+    get_gb_s = (a["lambda_init_ms"] + a["lambda_get_ms"]) / 1000 * 512 / 1024
+    traces = 3 + extras["event_invocations"] + publishes
+    alarm_hours = extras["bake_alarm_hours"]
+    per_1000 = {
+        "step_functions": base["step_functions"],
+        "lambda_requests": base["lambda_requests"],
+        "lambda_duration": base["lambda_duration_assumed"],
+        "lambda_init": 1000 * init_gb_s * gb_s,
+        "dynamodb": base["dynamodb"],
+        "task_events_put_events": events * p["eventbridge_per_1m_custom_events"] / 1000,
+        "task_events_publisher": 1000 * publisher_gb_s * gb_s + publishes * p["lambda_per_1m_requests"] / 1000,
+        "xray": traces * p["xray_per_1m_traces_recorded"] / 1000,
+        "api_gateway": 2 * p["api_gateway_rest_per_1m_requests"] / 1000
+        + 1000 * get_gb_s * gb_s
+        + p["lambda_per_1m_requests"] / 1000,
+        "cloudwatch_api": extras["cloudwatch_calls"] * p["cloudwatch_per_1000_api_requests"],
+        "cloudwatch_alarms": 1000
+        * (
+            alarm_hours["metric"] * p["cloudwatch_metric_alarm_per_month"]
+            + alarm_hours["composite"] * p["cloudwatch_composite_alarm_per_month"]
+        )
+        / HOURS_PER_MONTH,
+    }
+    per_1000["total"] = sum(per_1000.values())
+    return {
+        "usd_per_1000": per_1000,
+        "counts": {
+            "lambda_cold_starts": len(extras["invocation_memory_mb"]),
+            "task_events": events,
+            "publisher_invocations": publishes,
+            "xray_traces": traces,
+            "api_requests": 2,
+            "cloudwatch_calls": extras["cloudwatch_calls"],
+            "alarm_hours": alarm_hours,
+        },
+    }
 
 
 def _old_poll_loop(formula: Mapping[str, Mapping[str, float]], polls: int) -> dict[str, float]:
@@ -190,6 +316,7 @@ class _Meter:
             self.invocations: list[_Invocation] = []
             self.write_units = 0.0
             self.read_units = 0.0
+            self.tasks_table_writes = 0
             self._deferred: list[tuple[str, dict[str, Any], bool]] = []
 
     def attach(self, client: Any) -> None:
@@ -256,6 +383,8 @@ class _Meter:
     ) -> None:
         parsed = parsed or {}
         table = request.get("TableName", "")
+        if table == self._tasks_table and kind != "ConditionCheck":  # each a stream record
+            self.tasks_table_writes += 1
         if kind == "Put":
             self._price_write(table, item_size(request["Item"]), transactional)
         elif kind == "Update" and parsed.get("Attributes"):
@@ -350,7 +479,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
         "GreenTimeoutSeconds": "120",
         "RemovalTimeoutSeconds": "120",
         "AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN,  # the sample events' caller may deploy any model
-        # Priced without a bake: a bake adds 3 transitions (CheckBake, BakeVerdict, WaitBake) per check round.
+        # No bake unless the request asks (redeploy_baked): its cost does not grow with its length.
         "BakeSeconds": "0",
         "BakeCheckSeconds": "0",
     }
@@ -370,6 +499,8 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             service_clients.sagemaker,
             service_clients.sagemaker_runtime,
             service_clients.stepfunctions,
+            service_clients.cloudwatch,
+            service_clients.events,
         ):
             meter.attach(factory())
         handlers: dict[str, Callable[..., Any]] = {}
@@ -380,14 +511,17 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             handlers[function.logical_id] = wrapped
         sfn = aws.client("stepfunctions")
 
-        def run_task(kind: str, route: str, model: str, rounds: int) -> None:
+        def run_task(kind: str, route: str, model: str, rounds: int, bake_seconds: int | None = None) -> None:
             # A long wait when no round should time out; a short one to make `rounds` of them.
             os.environ["GREEN_EVENT_WAIT_SECONDS"] = "120" if rounds == 0 else "1"
             clear_settings_cache()
             meter.reset()
             started = time.perf_counter()
             event = load_event(route)
-            event["body"] = json.dumps({"embedding_model_id": model})
+            request: dict[str, Any] = {"embedding_model_id": model}
+            if bake_seconds is not None:
+                request["bake_seconds"] = bake_seconds
+            event["body"] = json.dumps(request)
             answer = handlers["CreateTaskFunction"](event, LambdaContext())
             if answer["statusCode"] != 202:
                 raise RuntimeError(f"{kind} of {model} answered {answer['statusCode']}: {answer['body']}")
@@ -427,6 +561,9 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                 for i in invocations
             ]
             poll_function = "CheckGreenFunction" if route == "deploy" else "SweepModelEndpointsFunction"
+            event_functions = {"ResumeGreenWaitFunction", "ResumeBakeFunction"}
+            steps = [i for i in invocations if i.function not in event_functions | {"CreateTaskFunction"}]
+            cloudwatch_calls = {op: n for op, n in meter.calls.items() if op.startswith("cloudwatch.")}
             polls = [g for g, i in zip(gb, invocations, strict=True) if i.function == poll_function]
             tasks.append(
                 {
@@ -445,6 +582,19 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                         {"function": i.function, "ms": round(i.ms, 2), "aws_calls": sum(i.calls.values())}
                         for i in invocations
                     ],
+                    "all_in": {
+                        "invocation_memory_mb": [i.memory_mb for i in invocations],
+                        "task_events": 3 + len(steps),
+                        "tasks_table_writes": meter.tasks_table_writes,
+                        "publisher_invocations": 1 + len(steps),
+                        "event_invocations": sum(1 for i in invocations if i.function in event_functions),
+                        "cloudwatch_calls": sum(cloudwatch_calls.values()),
+                        # a 10-minute bake: each of its alarms lives less than an hour, billed one alarm-hour
+                        "bake_alarm_hours": {
+                            "metric": cloudwatch_calls.get("cloudwatch.PutMetricAlarm", 0),
+                            "composite": cloudwatch_calls.get("cloudwatch.PutCompositeAlarm", 0),
+                        },
+                    },
                     "poll_round_gb_seconds": {
                         "lambda_gb_seconds_measured": statistics.median(m for m, _ in polls) if polls else 0.0,
                         "lambda_gb_seconds_assumed": statistics.median(a for _, a in polls) if polls else 0.0,
@@ -474,7 +624,10 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             run_task("first_deploy", "deploy", model, rounds)
             _register_model(aws, model)  # a new model version, same behaviour
             run_task("redeploy", "deploy", model, rounds)
-        run_task("delete", "delete", f"bench-rollout-{poll_rounds[0]}", 0)
+        model = f"bench-rollout-{poll_rounds[0]}"
+        _register_model(aws, model)
+        run_task("redeploy_baked", "deploy", model, poll_rounds[0], bake_seconds=BAKED_SECONDS)
+        run_task("delete", "delete", model, 0)
         functions = {f.logical_id: f.memory_size for f in stack.functions.values()}
     dependencies.reset()
     wait_default = load_template(TEMPLATE).parameters["GreenEventWaitSeconds"].default

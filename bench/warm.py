@@ -40,6 +40,7 @@ from bench.common import (
     ChildFailed,
     LambdaContext,
     lambda_environment,
+    own_model,
     percentile,
     ratio,
     route_event,
@@ -253,7 +254,10 @@ def _handlers(variant: WarmVariant) -> tuple[dict[str, Callable[..., Any]], Call
 
         from inference_deploy.adapters import aws  # noqa: PLC0415
 
-        return {"create": create, "get": read, "status": read}, lambda: [aws.dynamodb(), aws.stepfunctions()]
+        def service_clients() -> list[Any]:  # every client a create or a read builds
+            return [aws.dynamodb(), aws.stepfunctions(), aws.iam(), aws.sagemaker(), aws.cloudwatch()]
+
+        return {"create": create, "get": read, "status": read}, service_clients
     from bench.baseline import create_task, read_task  # noqa: PLC0415
 
     def clients() -> list[Any]:
@@ -279,9 +283,10 @@ def worker(variant_key: str, commands: IO[str], answers: IO[str]) -> None:
     def invoke(route: str) -> float:
         event = copy.deepcopy(events[route])
         if route == "create":  # a model of its own: a model has one active task, and none finish here
-            event["body"] = json.dumps(
-                {"embedding_model_id": f"bench-warm-{variant.key.replace('_', '-')}-{next(creates)}"}
-            )
+            model = f"bench-warm-{variant.key.replace('_', '-')}-{next(creates)}"
+            event["body"] = json.dumps({"embedding_model_id": model})
+            if not wire.stubbed:  # stubbed, DescribeModel answers as recorded for an owned model
+                own_model(os.environ["AWS_ENDPOINT_URL"], model)
         os.environ["_X_AMZN_TRACE_ID"] = trace_header()  # a new trace per invocation, as the runtime does
         started = time.perf_counter()
         response = handlers[route](event, context)

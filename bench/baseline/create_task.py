@@ -1,13 +1,17 @@
 """Baseline for POST /deploy: the least a handler of the same contract does, with boto3 and the stdlib only.
 
 It validates the body as the contract asks (an object, known fields, a SageMaker-valid model id),
-writes the same task item and claims the model's slot in one TransactWriteItems (409 when another task
-holds it), starts the same execution and answers 202 with the task. No framework, no models, no
-logging, metrics or tracing. The client is built on the first request, as the service builds its own.
+authorizes the caller as the service does (ListRoleTags for an assumed role of this account; unless
+its ARN matches an admin pattern, DescribeModel + ListTags for the model's owner tag, 403 when the two
+differ), checks the named rollback alarms exist (DescribeAlarms, 422 when one does not), writes the
+same task item and claims the model's slot in one TransactWriteItems (409 when another task holds it),
+starts the same execution and answers 202 with the task. No framework, no models, no logging, metrics
+or tracing. The clients are built on the first request, from one session, as the service builds its own.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -20,15 +24,26 @@ from botocore.exceptions import ClientError
 
 MODEL_ID = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-FIELDS = {"embedding_model_id", "instance_type", "initial_instance_count", "allow_dimension_change"}
+FIELDS = {
+    "embedding_model_id",
+    "instance_type",
+    "initial_instance_count",
+    "allow_dimension_change",
+    "bake_seconds",
+    "rollback_alarms",
+}
+ASSUMED_ROLE = re.compile(r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([^/]+)/.+$")
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 _clients: dict[str, Any] = {}
+_sessions: list[Any] = []
 
 
 def _client(service: str) -> Any:
     if service not in _clients:
-        _clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        if not _sessions:
+            _sessions.append(boto3.session.Session())
+        _clients[service] = _sessions[0].client(service)
     return _clients[service]
 
 
@@ -60,7 +75,43 @@ def _invalid(body: Any) -> str | None:
         return "initial_instance_count must be 1-100"
     if type(body.get("allow_dimension_change", False)) is not bool:
         return "allow_dimension_change must be a boolean"
+    bake = body.get("bake_seconds")
+    if bake is not None and (type(bake) is not int or not 0 <= bake <= 10_800):
+        return "bake_seconds must be 0-10800"
+    alarms = body.get("rollback_alarms", [])
+    if (
+        not isinstance(alarms, list)
+        or len(alarms) > 10
+        or len(set(map(str, alarms))) != len(alarms)
+        or not all(isinstance(a, str) and 1 <= len(a) <= 255 for a in alarms)
+    ):
+        return "rollback_alarms must be up to 10 distinct alarm names"
     return None
+
+
+def _tags(pairs: list[dict[str, str]]) -> dict[str, str]:
+    return {pair["Key"]: pair["Value"] for pair in pairs}
+
+
+def _forbidden(caller: str, account: str, model: str) -> bool:
+    """The service's rule: admins by ARN pattern; otherwise the caller's and the model's owner tags match."""
+    key = os.environ["OWNER_TAG_KEY"]
+    match = ASSUMED_ROLE.match(caller)
+    arns = [caller]
+    team = None
+    if match:
+        arns.append(f"arn:aws:iam::{match[1]}:role/{match[2]}")
+        if match[1] == account:
+            team = _tags(_client("iam").list_role_tags(RoleName=match[2])["Tags"]).get(key) or None
+    patterns = [p for p in os.environ.get("ADMIN_PRINCIPAL_ARN_PATTERNS", "").split(",") if p]
+    if any(fnmatch.fnmatchcase(arn, pattern) for arn in arns for pattern in patterns):
+        return False
+    try:
+        arn = _client("sagemaker").describe_model(ModelName=model)["ModelArn"]
+    except ClientError:
+        return True
+    owner = _tags(_client("sagemaker").list_tags(ResourceArn=arn)["Tags"]).get(key) or None
+    return owner is None or owner != team
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -72,12 +123,22 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if problem:
         return _answer(422, {"code": "validation_error", "detail": problem})
     model = body["embedding_model_id"]
+    identity = event.get("requestContext", {}).get("identity", {})
+    caller = identity.get("userArn") or identity.get("caller") or "unknown"
+    if _forbidden(caller, str(event.get("requestContext", {}).get("accountId") or ""), model):
+        return _answer(403, {"code": "forbidden"})
+    if body.get("rollback_alarms"):
+        found = _client("cloudwatch").describe_alarms(
+            AlarmNames=body["rollback_alarms"], AlarmTypes=["MetricAlarm", "CompositeAlarm"], MaxRecords=100
+        )
+        names = {a["AlarmName"] for a in [*found.get("MetricAlarms", []), *found.get("CompositeAlarms", [])]}
+        if set(body["rollback_alarms"]) - names:
+            return _answer(422, {"code": "unknown_alarms"})
     task_id = f"deploy-{_ulid()}"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     machine = os.environ["DEPLOY_STATE_MACHINE_ARN"]
     prefix, _, name = machine.partition(":stateMachine:")
     green = f"{model[: 63 - 27]}-{task_id[7:].lower()}"
-    identity = event.get("requestContext", {}).get("identity", {})
     metadata = {
         "deployment_target": os.environ["DEPLOYMENT_TARGET"],
         "initiated_by": identity.get("userArn") or identity.get("caller") or "unknown",

@@ -27,6 +27,12 @@ def test_nan_becomes_null_in_the_results():
     assert rounded({"a": [math.nan, 1.23456]}) == {"a": [None, 1.235]}
 
 
+def test_a_small_price_keeps_its_significant_digits():
+    assert rounded({"lambda_arm64_per_gb_second": 0.0000133334}) == {"lambda_arm64_per_gb_second": 1.333e-05}
+    assert rounded(0.35449) == 0.3545
+    assert rounded(12.34567) == 12.346
+
+
 def test_item_size_follows_dynamodbs_rules():
     item = {
         "id": {"S": "deploy-1"},  # 2 + 8
@@ -229,6 +235,50 @@ def test_rollout_costs_are_fitted_per_fallback_round_and_priced_at_each_creation
     old = redeploy["old_poll_loop_by_creation_minutes"]["10"]["counts"]
     assert old["state_transitions"] == 12.0 + 3 * 20  # a 30 s poll round is 3 transitions
     assert priced["delete"]["usd_per_1000"]["step_functions"] == pytest.approx(0.25)
+
+
+def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length():
+    extras = {
+        "invocation_memory_mb": [512] * 10,
+        "task_events": 12,
+        "tasks_table_writes": 20,
+        "publisher_invocations": 10,
+        "event_invocations": 1,
+        "cloudwatch_calls": 0,
+        "bake_alarm_hours": {"metric": 0, "composite": 0},
+    }
+    baked_extras = {
+        **extras,
+        "invocation_memory_mb": [512] * 13,
+        "cloudwatch_calls": 5,
+        "bake_alarm_hours": {"metric": 2, "composite": 1},
+    }
+    measured = {
+        "green_event_wait_seconds": 900,
+        "tasks": [
+            {**_task("first_deploy", 0, 10), "all_in": extras},
+            _task("first_deploy", 1, 11),
+            {**_task("redeploy", 0, 12), "all_in": extras},
+            _task("redeploy", 1, 13),
+            {**_task("redeploy_baked", 0, 17), "all_in": baked_extras},
+        ],
+    }
+    priced = rollout.price(measured)
+    plain = priced["all_in_by_creation_minutes"]["redeploy"]["10"]["usd_per_1000"]
+    baked = priced["all_in_by_creation_minutes"]["redeploy_baked"]["10"]["usd_per_1000"]
+    assert plain["lambda_init"] == pytest.approx(10 * 0.8 * 0.5 * 0.0000133334 * 1000)
+    assert plain["task_events_put_events"] == pytest.approx(12 / 1000)
+    assert plain["xray"] == pytest.approx((3 + 1 + 10) * 5 / 1000)
+    assert plain["task_events_publisher"] == pytest.approx(
+        (2 * 0.8 + 10 * 0.06) * 0.5 * 0.0000133334 * 1000 + 10 * 0.2 / 1000
+    )
+    assert plain["cloudwatch_alarms"] == 0
+    assert baked["cloudwatch_alarms"] == pytest.approx(1000 * (2 * 0.10 + 0.50) / 730)
+    assert baked["cloudwatch_api"] == pytest.approx(5 * 0.01)
+    assert plain["total"] == pytest.approx(sum(v for k, v in plain.items() if k != "total"))
+    adds = priced["bake_adds_usd_per_1000"]["10"]
+    assert adds["workflow"] == pytest.approx(baked["total"] - baked["cloudwatch_alarms"] - plain["total"], abs=1e-6)
+    assert priced["bake_adds_usd_per_1000"]["1"] == adds, "no fallback rounds at 1 or 10 minutes: the same"
 
 
 def test_billed_transitions_count_retries_of_a_state():
