@@ -70,3 +70,48 @@ def test_only_a_request_with_an_idempotency_key_imports_the_idempotency_utility_
     assert seen["without_key"] == [202, 200, False]
     assert seen["with_key"] == [202, 202, True, True]
     assert seen["xray_sdk_imported"] is False
+
+
+READ_CHILD = """
+import json, sys
+from local_stack.emulator import EmulatedAws
+from tests.conftest import call_api, load_event
+
+with EmulatedAws("template.yaml", parameters=json.loads(sys.argv[1])) as aws:
+    from read_task.app import lambda_handler as read
+
+    answer = call_api(read, load_event("get_model_deploy_status"))
+    loaded = [name for name in sys.modules if name.startswith("inference_deploy.")]
+print(json.dumps({"status": answer.status, "loaded": loaded}))
+"""
+
+
+def test_a_read_imports_no_workflow_models_and_no_adapter_it_does_not_use():
+    """The adapters are imported by their factories: a read's cold start skips the workflow models (which
+    the alarms adapter imports), and the SageMaker, IAM, alarms, executions and event bus adapters."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(BASE_ENVIRONMENT)
+    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions", "."))
+    completed = subprocess.run(
+        [sys.executable, "-c", READ_CHILD, json.dumps(TEST_PARAMETERS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert seen["status"] == 404  # no task yet: the read ran through the store all the same
+    unused = {
+        "inference_deploy.models.workflow",
+        "inference_deploy.adapters.alarms",
+        "inference_deploy.adapters.sagemaker",
+        "inference_deploy.adapters.iam",
+        "inference_deploy.adapters.executions",
+        "inference_deploy.adapters.event_bus",
+    }
+    assert unused.isdisjoint(seen["loaded"]), sorted(unused & set(seen["loaded"]))
+    assert "inference_deploy.adapters.task_store" in seen["loaded"]

@@ -1,4 +1,8 @@
-"""The adapters every handler uses, built once per process on first use (never at import)."""
+"""The adapters every handler uses, built once per process on first use (never at import).
+
+Each adapter module is imported by its factory, on first use, so a function imports only the adapters
+it uses (and what they import: the alarms adapter alone brings in the workflow models), which keeps a
+read's cold start lighter."""
 
 from __future__ import annotations
 
@@ -6,12 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
-from inference_deploy.adapters.alarms import Alarms
-from inference_deploy.adapters.event_bus import EventBus
-from inference_deploy.adapters.executions import Executions, Repairs, TaskTokens
-from inference_deploy.adapters.iam import PrincipalDirectory
 from inference_deploy.adapters.model_store import ModelStore
-from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
     CreateTaskSettings,
@@ -26,6 +25,12 @@ from inference_deploy.models.task import TaskKind
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from inference_deploy.adapters.alarms import Alarms
+    from inference_deploy.adapters.event_bus import EventBus
+    from inference_deploy.adapters.executions import Executions, Repairs, TaskTokens
+    from inference_deploy.adapters.iam import PrincipalDirectory
+    from inference_deploy.adapters.sagemaker import SageMaker
 
 
 # Each factory reads its settings on every call and caches the adapter per settings: cheap, and a
@@ -52,17 +57,23 @@ def _model_store(settings: StoreSettings) -> ModelStore:
 
 @cache
 def sagemaker() -> SageMaker:
+    from inference_deploy.adapters.sagemaker import SageMaker  # noqa: PLC0415 - on first use
+
     return SageMaker()
 
 
 @cache
 def principal_directory() -> PrincipalDirectory:
     """One per process: its tag cache is what makes a warm container ask IAM once a minute per caller."""
+    from inference_deploy.adapters.iam import PrincipalDirectory  # noqa: PLC0415 - on first use
+
     return PrincipalDirectory()
 
 
 @cache
 def alarms() -> Alarms:
+    from inference_deploy.adapters.alarms import Alarms  # noqa: PLC0415 - on first use
+
     return Alarms()
 
 
@@ -72,6 +83,8 @@ def executions() -> Executions:
 
 @cache
 def _executions(settings: CreateTaskSettings) -> Executions:
+    from inference_deploy.adapters.executions import Executions  # noqa: PLC0415 - on first use
+
     return Executions(
         {TaskKind.DEPLOY: settings.deploy_state_machine_arn, TaskKind.DELETE: settings.delete_state_machine_arn}
     )
@@ -83,6 +96,8 @@ def event_bus() -> EventBus:
 
 @cache
 def _event_bus(settings: EventSettings) -> EventBus:
+    from inference_deploy.adapters.event_bus import EventBus  # noqa: PLC0415 - on first use
+
     return EventBus(settings.event_bus_name)
 
 
@@ -92,11 +107,15 @@ def repairs() -> Repairs:
 
 @cache
 def _repairs(settings: RepairStartSettings) -> Repairs:
+    from inference_deploy.adapters.executions import Repairs  # noqa: PLC0415 - on first use
+
     return Repairs(settings.repair_state_machine_arn)
 
 
 @cache
 def task_tokens() -> TaskTokens:
+    from inference_deploy.adapters.executions import TaskTokens  # noqa: PLC0415 - on first use
+
     return TaskTokens()
 
 
