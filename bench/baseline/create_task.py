@@ -1,9 +1,9 @@
 """Baseline for POST /deploy: the least a handler of the same contract does, with boto3 and the stdlib only.
 
 It validates the body as the contract asks (an object, known fields, a SageMaker-valid model id),
-authorizes the caller as the service does (ListRoleTags for an assumed role of this account; unless
-its ARN matches an admin pattern, DescribeModel + ListTags for the model's owner tag, 403 when the two
-differ), checks the named rollback alarms exist (DescribeAlarms, 422 when one does not), writes the
+authorizes the caller as the service does (ListRoleTags for an assumed role of this account, its
+answer kept a minute; unless its ARN matches an admin pattern, DescribeModel + ListTags for the model's
+owner tag, 403 when the two differ), checks the named rollback alarms exist (DescribeAlarms, 422 when one does not), writes the
 same task item and claims the model's slot in one TransactWriteItems (409 when another task holds it),
 starts the same execution and answers 202 with the task. No framework, no models, no logging, metrics
 or tracing. The clients are built on the first request, from one session, as the service builds its own.
@@ -37,6 +37,8 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 _clients: dict[str, Any] = {}
 _sessions: list[Any] = []
+_role_tags: dict[str, tuple[float, dict[str, str]]] = {}
+ROLE_TAGS_TTL_SECONDS = 60.0  # as the service's PrincipalDirectory: a warm container asks IAM once a minute
 
 
 def _client(service: str) -> Any:
@@ -102,7 +104,11 @@ def _forbidden(caller: str, account: str, model: str) -> bool:
     if match:
         arns.append(f"arn:aws:iam::{match[1]}:role/{match[2]}")
         if match[1] == account:
-            team = _tags(_client("iam").list_role_tags(RoleName=match[2])["Tags"]).get(key) or None
+            cached = _role_tags.get(match[2])
+            if cached is None or time.monotonic() - cached[0] >= ROLE_TAGS_TTL_SECONDS:
+                cached = (time.monotonic(), _tags(_client("iam").list_role_tags(RoleName=match[2])["Tags"]))
+                _role_tags[match[2]] = cached
+            team = cached[1].get(key) or None
     patterns = [p for p in os.environ.get("ADMIN_PRINCIPAL_ARN_PATTERNS", "").split(",") if p]
     if any(fnmatch.fnmatchcase(arn, pattern) for arn in arns for pattern in patterns):
         return False
