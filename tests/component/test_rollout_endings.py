@@ -64,11 +64,12 @@ def test_a_rollback_whose_green_delete_is_throttled_still_discards_green(aws, fa
     assert _slot(aws) is None
 
 
-def test_a_bake_that_cannot_be_checked_rolls_back_and_frees_the_slot_only_then(aws, faults):
+def test_a_bake_that_cannot_be_checked_rolls_back_and_frees_the_slot_only_then(aws, faults, parked_waits):
     """Finding 4: a CheckBake failure went to MarkFailed with `previous` still in the record and freed the
-    slot, so a new deploy was accepted beside an unproven green."""
+    slot, so a new deploy was accepted beside an unproven green. Here the look at the bake's end fails."""
     blue, green = _baking(aws)
     faults.lambda_times_out("CheckBakeFunction")
+    parked_waits.release()  # the bake's wait times out: its end has come, and CheckBake cannot look
 
     wait_for(aws, green["execution_arn"], timeout=120)
 
