@@ -432,12 +432,15 @@ def _settle_green(aws: Any, execution_arn: str, green: str, rounds: int, timeout
 
 
 def _green_waits(events: Sequence[Mapping[str, Any]]) -> int:
-    """AwaitGreen's tries: the first, and one per wait that timed out (its States.Timeout retry)."""
-    return sum(
-        1
-        for e in events
-        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].endswith("waitForTaskToken")
-    )
+    """AwaitGreen's tries: the first, and one per wait that timed out (its States.Timeout retry). The
+    bake's wait (AwaitBake) is a task token wait too, and not one of them."""
+    waits, state = 0, None
+    for e in events:
+        if e["type"].endswith("StateEntered"):
+            state = e["stateEnteredEventDetails"]["name"]
+        elif e["type"] == "TaskScheduled" and state == "AwaitGreen":
+            waits += 1
+    return waits
 
 
 def _transitions(events: Sequence[Mapping[str, Any]]) -> int:

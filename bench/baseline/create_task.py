@@ -2,11 +2,12 @@
 
 It validates the body as the contract asks (an object, known fields, a SageMaker-valid model id),
 authorizes the caller as the service does (ListRoleTags for an assumed role of this account, its
-answer kept a minute; unless its ARN matches an admin pattern, DescribeModel + ListTags for the model's
-owner tag, 403 when the two differ), checks the named rollback alarms exist (DescribeAlarms, 422 when one does not), writes the
-same task item and claims the model's slot in one TransactWriteItems (409 when another task holds it),
-starts the same execution and answers 202 with the task. No framework, no models, no logging, metrics
-or tracing. The clients are built on the first request, from one session, as the service builds its own.
+answer kept a minute; unless its ARN matches an admin pattern, DescribeModel + ListTags for the
+model's owner tag, 403 when the two differ), checks the named rollback alarms exist (DescribeAlarms,
+422 when one does not), writes the same task item and claims the model's slot in one
+TransactWriteItems (409 when another task holds it), starts the same execution and answers 202 with
+the task. No framework, no models, no logging, metrics or tracing. The clients are built on the first
+request, from one session, as the service builds its own.
 """
 
 from __future__ import annotations

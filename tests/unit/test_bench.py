@@ -281,6 +281,15 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
     assert priced["bake_adds_usd_per_1000"]["1"] == adds, "no fallback rounds at 1 or 10 minutes: the same"
 
 
+def test_only_the_green_waits_count_as_fallback_rounds_not_the_bakes_wait():
+    def entered(name: str) -> dict:
+        return {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name}}
+
+    scheduled = {"type": "TaskScheduled", "taskScheduledEventDetails": {"resource": "invoke.waitForTaskToken"}}
+    events = [entered("AwaitGreen"), scheduled, {"type": "TaskTimedOut"}, scheduled, entered("AwaitBake"), scheduled]
+    assert rollout._green_waits(events) == 2
+
+
 def test_billed_transitions_count_retries_of_a_state():
     def entered(name: str) -> dict:
         return {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name}}
