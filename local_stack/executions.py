@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -66,11 +68,26 @@ def _failing_task_with_cause(original: Method) -> Method:
     return send_task_failure
 
 
+def _unless_stopped(original: Method) -> Method:
+    """A stopped execution stays ABORTED. Moto's stop interrupts a task token wait, which then ends as
+    timed out; a Catch of States.Timeout (the bake's wait) ran on and its error overwrote the stop."""
+
+    def settle(env: Environment, *args: Any, **kwargs: Any) -> None:
+        if isinstance(env._program_state, ProgramStopped):  # no public accessor that does not copy
+            return
+        original(env, *args, **kwargs)
+
+    return settle
+
+
 class StoppableExecutions(PatchSet):
     """StopExecution works on an execution whose worker has not yet started running it, and on one
-    waiting for a task token, as in AWS; SendTaskFailure keeps its cause."""
+    waiting for a task token, as in AWS, and what still runs in it cannot turn ABORTED into FAILED or
+    TIMED_OUT; SendTaskFailure keeps its cause."""
 
     patches = (
         MethodPatch(ExecutionWorker, "stop", _stop_once_running),
+        MethodPatch(Environment, "set_error", _unless_stopped),
+        MethodPatch(Environment, "set_timed_out", _unless_stopped),
         MethodPatch(StepFunctionResponse, "send_task_failure", _failing_task_with_cause),
     )
