@@ -17,7 +17,8 @@ def _whole_number(value: Any) -> Any:
 
 
 InstanceCount = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
-# Step Functions' 25,000-event history bounds how long a bake may watch (see BakeCheckSeconds in template.yaml).
+# A bake is one wait whatever its length; 3 hours leave the rest of the rollout room in the deploy workflow's
+# 6-hour TimeoutSeconds (statemachine/deploy.asl.json).
 MAX_BAKE_SECONDS = 10_800
 MAX_ROLLBACK_ALARMS = 10
 AlarmName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
