@@ -134,6 +134,7 @@ DEPLOY_ROWS = [
             "ProvisionGreen",
             "AwaitGreen",
             "SmokeTestGreen",
+            "CheckEmbeddingCompatibility",
             "CreateBakeAlarms",
             "SwitchTraffic",
             "CheckBake",

@@ -11,6 +11,7 @@ from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.workflow import (
     BakeCheck,
     BakeWatch,
+    CompatibilityCheck,
     DeletedEndpoint,
     DeploymentPlan,
     DiscardedGreen,
@@ -40,6 +41,7 @@ class ExecutionState(BaseModel):
     provisioned: ProvisionedGreen | None = None
     green_status: GreenStatus | None = None
     smoke_test: SmokeTestResult | None = None
+    compatibility: CompatibilityCheck | None = None
     switched: SwitchedTraffic | None = None
     retired: DeletedEndpoint | None = None
     cleanup: DiscardedGreen | None = None
@@ -72,6 +74,8 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         steps["smoke_test"] = format_timestamp(state.smoke_test.at)
         out["embedding_dimension"] = state.smoke_test.embedding_dimension
         out["smoke_test_latency_ms"] = state.smoke_test.latency_ms
+    if state.compatibility is not None:
+        _compatibility(state.compatibility, out, steps)
     if state.switched is not None:
         steps["switch_traffic"] = format_timestamp(state.switched.at)
     _bake(state, out, steps)
@@ -93,6 +97,16 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         # Green may still exist: say so, so an operator (or the next delete's sweep) removes it.
         out["green_discarded"] = False
         out["discard_green_error"] = failure_to_error(state.cleanup_failure).model_dump()
+
+
+def _compatibility(check: CompatibilityCheck, out: dict[str, Any], steps: dict[str, str]) -> None:
+    """The guard's figures (null when it had nothing to compare, with the reason), and whether the
+    indexes built with blue need re-embedding: the task events carry it in `detail.metadata`."""
+    steps["embedding_compatibility"] = format_timestamp(check.at)
+    out["compatibility"] = check.figures.model_dump() if check.figures else None
+    if check.skipped is not None:
+        out["compatibility_skipped"] = check.skipped
+    out["reembedding_required"] = check.reembedding_required
 
 
 def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
