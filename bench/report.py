@@ -377,6 +377,7 @@ def _rollout(section: Mapping[str, Any]) -> str:
         )
     return "\n".join(
         (
+            *_embedding_guard(section.get("embedding_guard")),
             table(
                 "4. A rollout in AWS terms: fixed + per_round x fallback rounds (incl. the POST /deploy Lambda)",
                 ("task: count", "fixed", "per round", *(f"@{m} min" for m in ("1", "5", "10"))),
@@ -394,6 +395,33 @@ def _rollout(section: Mapping[str, Any]) -> str:
             ),
         )
     )
+
+
+def _embedding_guard(guard: Mapping[str, Any] | None) -> list[str]:
+    if not guard:
+        return []
+    counts, usd = guard["counts"], guard["usd_per_1000"]
+    share = guard.get("share_of_redeploy")
+    return [
+        table(
+            f"   What the embedding-compatibility guard adds to a redeploy ({guard.get('probe_texts')} default "
+            "probes, per task)",
+            ("transitions", "λ invocations", "InvokeEndpoint", "figures ms", "λ ms assumed", "$ / 1,000 tasks"),
+            [
+                (
+                    counts["state_transitions"],
+                    counts["lambda_invocations"],
+                    counts["invoke_endpoint_calls"],
+                    counts["figures_math_ms"],
+                    counts["lambda_ms_assumed"],
+                    usd["total_assumed"],
+                )
+            ],
+            note=(f"{share:.1%} of a redeploy's total; " if share is not None else "")
+            + f"λ ms assumed = the figures' math + {guard['assumed_invoke_ms']:.0f} ms per InvokeEndpoint; "
+            "SageMaker bills instance hours, not calls: green runs that much longer before the switch",
+        )
+    ]
 
 
 def _switch_delay(delay: Mapping[str, Any] | None) -> str:
