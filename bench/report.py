@@ -377,7 +377,6 @@ def _rollout(section: Mapping[str, Any]) -> str:
         )
     return "\n".join(
         (
-            *_embedding_guard(section.get("embedding_guard")),
             table(
                 "4. A rollout in AWS terms: fixed + per_round x fallback rounds (incl. the POST /deploy Lambda)",
                 ("task: count", "fixed", "per round", *(f"@{m} min" for m in ("1", "5", "10"))),
@@ -393,6 +392,7 @@ def _rollout(section: Mapping[str, Any]) -> str:
                     + _switch_delay(section.get("in_service_to_switch_s"))
                 ),
             ),
+            *_embedding_guard(section.get("embedding_guard")),
         )
     )
 

@@ -53,7 +53,7 @@ CREATION_MINUTES = (1, 5, 10)
 # The design this replaced, for the README's comparison: a Wait + CheckGreen + Choice round every 30 s.
 OLD_POLL_SECONDS = 30
 OLD_POLL_ROUND = {"state_transitions": 3, "lambda_invocations": 1}
-GUARD_STATES = ("CheckEmbeddingCompatibility", "IsEmbeddingSpaceKept")
+GUARD_STATES = ("CheckEmbeddingCompatibility",)
 GUARD_FUNCTION = "CheckEmbeddingCompatibilityFunction"
 GUARD_INVOKE = "sagemaker-runtime.InvokeEndpoint"
 # An InvokeEndpoint of 32 short texts on a small embedding model (a bge-small-like model on a CPU instance;

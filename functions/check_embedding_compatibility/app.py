@@ -13,5 +13,5 @@ from inference_deploy.step_handler import workflow_step
 def lambda_handler(event: CompatibilityEvent) -> CompatibilityCheck:
     settings = load_settings(CompatibilitySettings)
     return check_embedding_compatibility(
-        event, dependencies.sagemaker(), batch_size=settings.embedding_probe_batch_size
+        event, dependencies.sagemaker(), dependencies.task_store(), batch_size=settings.embedding_probe_batch_size
     )

@@ -29,7 +29,6 @@ HAPPY_FIRST_DEPLOY = [
     "AwaitGreen",
     "SmokeTestGreen",
     "CheckEmbeddingCompatibility",
-    "IsEmbeddingSpaceKept",
     "ShouldBake",
     "SwitchTraffic",
     "IsBaking",

@@ -117,13 +117,10 @@ def test_another_space_fails_the_deploy_with_the_figures_and_leaves_blue_serving
     assert _serving_endpoint() == blue
     assert endpoints_of(aws, MODEL) == {blue: "InService"}
     states = executed_states(aws, task["execution_arn"])
-    assert states[states.index("CheckEmbeddingCompatibility") :][:4] == [
-        "CheckEmbeddingCompatibility",
-        "IsEmbeddingSpaceKept",
-        "EmbeddingSpaceChanged",
-        "BeginDiscard",
-    ]
+    assert states[states.index("CheckEmbeddingCompatibility") :][:2] == ["CheckEmbeddingCompatibility", "BeginDiscard"]
     assert "SwitchTraffic" not in states
+    runs = [r for r in task["metadata"]["step_runs"] if r["step"] == "CheckEmbeddingCompatibility"]
+    assert runs[-1]["error"] == "EmbeddingSpaceChanged"
 
 
 def test_another_space_goes_through_when_allowed_and_the_task_event_says_to_re_embed(aws):

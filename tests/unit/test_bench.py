@@ -287,7 +287,7 @@ def test_the_embedding_guard_is_priced_from_the_redeploys_it_ran_in():
     }
     redeploy = {
         **_task("redeploy", 0, 20),
-        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "IsEmbeddingSpaceKept", "ShouldBake"],
+        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "ShouldBake"],
         "invocations": [{"function": "SmokeTestGreenFunction", "ms": 5.0, "aws_calls": 3}, guard_run],
     }
     measured = {
@@ -299,11 +299,11 @@ def test_the_embedding_guard_is_priced_from_the_redeploys_it_ran_in():
     }
     guard = rollout.price(measured)["embedding_guard"]
     counts = guard["counts"]
-    assert counts["state_transitions"] == 2
+    assert counts["state_transitions"] == 1
     assert counts["invoke_endpoint_calls"] == 6
     assert counts["other_aws_calls"] == 2
     assert counts["lambda_ms_assumed"] == 40.0 + 6 * rollout.ASSUMED_INVOKE_MS + 2 * rollout.ASSUMED_CALL_MS
-    assert guard["usd_per_1000"]["step_functions"] == pytest.approx(0.05)
+    assert guard["usd_per_1000"]["step_functions"] == pytest.approx(0.025)
     assert "What the embedding-compatibility guard adds" in report._rollout(
         {**rollout.price(measured), "assumed_call_ms": 30}
     )

@@ -201,7 +201,7 @@ class DimensionChanged(DomainError):
 
 class EmbeddingSpaceChanged(DomainError):
     """Green's vectors of the probe texts are too far from blue's (mean cosine below the threshold) and the
-    request did not allow it. The deploy workflow fails with this name from a Choice, not a raise."""
+    request did not allow it."""
 
     code = "embedding_space_changed"
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
-from inference_deploy.models.workflow import CompatibilityFigures
+from inference_deploy.models.workflow import CompatibilityCheck, CompatibilityFigures
 
 NEIGHBOURS = 10
 
@@ -118,3 +119,15 @@ def compare(blue: Vectors, green: Vectors) -> CompatibilityFigures:
             spearman(upper_triangle(blue_similarities), upper_triangle(green_similarities))
         ),
     )
+
+
+def compatibility_metadata(check: CompatibilityCheck) -> dict[str, Any]:
+    """The task's metadata keys for what the guard found (the figures null when it had nothing to compare,
+    with the reason); `reembedding_required` also reaches the task events, whose `detail` is the task."""
+    metadata: dict[str, Any] = {
+        "compatibility": check.figures.model_dump() if check.figures else None,
+        "reembedding_required": check.reembedding_required,
+    }
+    if check.skipped is not None:
+        metadata["compatibility_skipped"] = check.skipped
+    return metadata

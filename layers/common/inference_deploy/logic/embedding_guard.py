@@ -17,10 +17,12 @@ from pathlib import Path
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.logic.compatibility import compare
+from inference_deploy.adapters.task_store import TaskStore
+from inference_deploy.errors import EmbeddingSpaceChanged
+from inference_deploy.logic.compatibility import compare, compatibility_metadata
 from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.workflow import CompatibilityCheck, CompatibilityEvent
+from inference_deploy.models.workflow import CompatibilityCheck, CompatibilityEvent, CompatibilityFigures
 from inference_deploy.observability import logger, metrics
 
 PROBE_TEXTS_FILE = Path(__file__).resolve().parents[1] / "data" / "probe_texts.json"
@@ -48,8 +50,11 @@ def embed_all(
 
 
 def check_embedding_compatibility(
-    event: CompatibilityEvent, sagemaker: SageMaker, *, batch_size: int
+    event: CompatibilityEvent, sagemaker: SageMaker, store: TaskStore, *, batch_size: int
 ) -> CompatibilityCheck:
+    """Compare blue's and green's vectors of the probe texts. Below the threshold and not allowed: the
+    figures are written on the task (the failure's state carries no result) and EmbeddingSpaceChanged
+    fails the rollout, whose compensation discards green; one state, no Choice, on every rollout."""
     plan = event.plan
     if plan is None:  # an execution started before the guard existed
         return CompatibilityCheck(skipped="not_planned", at=utc_now())
@@ -78,27 +83,28 @@ def check_embedding_compatibility(
         )
     figures = compare(blue, green)
     below = figures.mean_cosine < plan.min_mean_cosine
-    message = (
-        f"green's vectors of {figures.probe_count} probe texts are not in blue's embedding space: mean cosine "
-        f"{figures.mean_cosine:.4f} (5th percentile {figures.p5_cosine:.4f}) is below {plan.min_mean_cosine}; "
-        f"neighbour overlap at 10 {figures.neighbour_overlap_at_10:.4f}, pairwise-similarity Spearman "
-        f"{figures.pairwise_similarity_spearman:.4f}"
-        if below
-        else None
-    )
     metrics.add_metric(name="EmbeddingCompatibilityMeanCosine", unit=MetricUnit.NoUnit, value=figures.mean_cosine)
     logger.info("embedding compatibility", extra={"figures": figures.model_dump(), "below_threshold": below})
-    return CompatibilityCheck(
+    check = CompatibilityCheck(
         figures=figures,
         min_mean_cosine=plan.min_mean_cosine,
-        space_changed=below and not plan.allow_change,
         reembedding_required=below and plan.allow_change,
-        message=(
-            f'{message}; deploy with "allow_embedding_change": true if the change is intended (indexes built '
-            "with blue must then be re-embedded)"
-            if message and not plan.allow_change
-            else message
-        ),
         invocations=invocations,
         at=utc_now(),
+    )
+    if below and not plan.allow_change:
+        store.record_metadata(event.task_id, compatibility_metadata(check))
+        raise EmbeddingSpaceChanged(
+            f'{_figures_text(figures, plan.min_mean_cosine)}; deploy with "allow_embedding_change": true if '
+            "the change is intended (indexes built with blue must then be re-embedded)"
+        )
+    return check
+
+
+def _figures_text(figures: CompatibilityFigures, threshold: float) -> str:
+    return (
+        f"green's vectors of {figures.probe_count} probe texts are not in blue's embedding space: mean cosine "
+        f"{figures.mean_cosine:.4f} (5th percentile {figures.p5_cosine:.4f}) is below {threshold}; "
+        f"neighbour overlap at 10 {figures.neighbour_overlap_at_10:.4f}, pairwise-similarity Spearman "
+        f"{figures.pairwise_similarity_spearman:.4f}"
     )

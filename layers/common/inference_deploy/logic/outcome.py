@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from inference_deploy.logic.compatibility import compatibility_metadata
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.workflow import (
@@ -100,13 +101,8 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
 
 
 def _compatibility(check: CompatibilityCheck, out: dict[str, Any], steps: dict[str, str]) -> None:
-    """The guard's figures (null when it had nothing to compare, with the reason), and whether the
-    indexes built with blue need re-embedding: the task events carry it in `detail.metadata`."""
     steps["embedding_compatibility"] = format_timestamp(check.at)
-    out["compatibility"] = check.figures.model_dump() if check.figures else None
-    if check.skipped is not None:
-        out["compatibility_skipped"] = check.skipped
-    out["reembedding_required"] = check.reembedding_required
+    out.update(compatibility_metadata(check))
 
 
 def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:

@@ -196,6 +196,7 @@ class CompatibilityFigures(_Payload):
 
 
 class CompatibilityEvent(_Payload):
+    task_id: TaskId
     green: EndpointRef
     blue: ServingRecord | None = None
     embedding_dimension: int = Field(gt=0, description="Green's, as the smoke test found it.")
@@ -203,21 +204,14 @@ class CompatibilityEvent(_Payload):
 
 
 class CompatibilityCheck(_Payload):
-    """What the guard found. `space_changed`: below the threshold and not allowed, so the deploy fails."""
+    """What the guard found on a rollout that goes on (one that does not raises EmbeddingSpaceChanged)."""
 
     figures: CompatibilityFigures | None = None
     skipped: Literal["no_blue", "dimension_changed", "not_planned"] | None = None
     min_mean_cosine: float | None = None
-    space_changed: bool = False
     reembedding_required: bool = False
-    message: str | None = None
     invocations: int = Field(default=0, ge=0)
     at: Timestamp
-
-    @property
-    def failed_with(self) -> str | None:
-        """The error the workflow fails the rollout with (its Choice, not an exception), for the step's run."""
-        return "EmbeddingSpaceChanged" if self.space_changed else None
 
 
 class SwitchTrafficEvent(_Payload):
