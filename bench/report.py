@@ -393,6 +393,7 @@ def _rollout(section: Mapping[str, Any]) -> str:
                 ),
             ),
             _all_in(section),
+            *_embedding_guard(section.get("embedding_guard")),
         )
     )
 
@@ -432,6 +433,33 @@ def _all_in(section: Mapping[str, Any]) -> str:
         rows,
         note=note,
     )
+
+
+def _embedding_guard(guard: Mapping[str, Any] | None) -> list[str]:
+    if not guard:
+        return []
+    counts, usd = guard["counts"], guard["usd_per_1000"]
+    share = guard.get("share_of_redeploy")
+    return [
+        table(
+            f"   What the embedding-compatibility guard adds to a redeploy ({guard.get('probe_texts')} default "
+            "probes, per task)",
+            ("transitions", "λ invocations", "InvokeEndpoint", "figures ms", "λ ms assumed", "$ / 1,000 tasks"),
+            [
+                (
+                    counts["state_transitions"],
+                    counts["lambda_invocations"],
+                    counts["invoke_endpoint_calls"],
+                    counts["figures_math_ms"],
+                    counts["lambda_ms_assumed"],
+                    usd["total_assumed"],
+                )
+            ],
+            note=(f"{share:.1%} of a redeploy's total; " if share is not None else "")
+            + f"λ ms assumed = the figures' math + {guard['assumed_invoke_ms']:.0f} ms per InvokeEndpoint; "
+            "SageMaker bills instance hours, not calls: green runs that much longer before the switch",
+        )
+    ]
 
 
 def _switch_delay(delay: Mapping[str, Any] | None) -> str:

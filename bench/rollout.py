@@ -28,6 +28,11 @@ bench bakes for BAKED_SECONDS). Then every rollout is priced all-in (`all_in`), 
 in ALL_IN_ASSUMPTIONS: Lambda INIT billed for every step (each assumed cold), the task-events pipeline
 (PutEvents and the stream's publisher Lambda), X-Ray traces, API Gateway requests, CloudWatch API
 calls and the bake's alarms (billed by the alarm-hour).
+
+`embedding_guard` is what the embedding-compatibility guard adds to a redeploy (blue and green embed the
+default probe set; a first deploy has no blue and calls nothing): its states, its Lambda, its
+InvokeEndpoint calls, and their price. Real-time endpoints bill instance hours, not invocations, so the
+guard's SageMaker cost is the time green runs longer before the switch (the step's duration).
 """
 
 from __future__ import annotations
@@ -55,6 +60,12 @@ CREATION_MINUTES = (1, 5, 10)
 # The design this replaced, for the README's comparison: a Wait + CheckGreen + Choice round every 30 s.
 OLD_POLL_SECONDS = 30
 OLD_POLL_ROUND = {"state_transitions": 3, "lambda_invocations": 1}
+GUARD_STATES = ("CheckEmbeddingCompatibility",)
+GUARD_FUNCTION = "CheckEmbeddingCompatibilityFunction"
+GUARD_INVOKE = "sagemaker-runtime.InvokeEndpoint"
+# An InvokeEndpoint of 32 short texts on a small embedding model (a bge-small-like model on a CPU instance;
+# a GPU answers in a fraction): the emulated model's time is no guide, it runs in the measured process.
+ASSUMED_INVOKE_MS = 150.0
 
 PRICES_US_EAST_1 = {
     "sfn_standard_per_1000_transitions": 0.025,
@@ -191,6 +202,7 @@ def price(measured: Mapping[str, Any]) -> dict[str, Any]:
             }
             for minutes, baked_priced in result["all_in_by_creation_minutes"]["redeploy_baked"].items()
         }
+    result["embedding_guard"] = embedding_guard(measured)
     return result
 
 
@@ -247,6 +259,49 @@ def all_in(counts: Mapping[str, float], extras: Mapping[str, Any]) -> dict[str, 
             "cloudwatch_calls": extras["cloudwatch_calls"],
             "alarm_hours": alarm_hours,
         },
+    }
+
+
+def embedding_guard(measured: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the guard adds to a redeploy, per task (medians over the measured redeploys). The step's
+    measured time holds the emulated model's work (in-process), so the Lambda time is priced as the
+    figures' math (measured apart) + ASSUMED_INVOKE_MS per InvokeEndpoint + ASSUMED_CALL_MS per other call."""
+    redeploys = [t for t in measured["tasks"] if t["kind"] == "redeploy" and "states_entered" in t]
+    memory_mb = measured.get("memory_mb", {}).get(GUARD_FUNCTION)
+    math_ms = measured.get("guard_math_ms")
+    if not redeploys or memory_mb is None or math_ms is None:
+        return None
+    runs = [[i for i in t["invocations"] if i["function"] == GUARD_FUNCTION] for t in redeploys]
+    invokes = statistics.median(sum(i.get("calls", {}).get(GUARD_INVOKE, 0) for i in r) for r in runs)
+    others = statistics.median(sum(i["aws_calls"] for i in r) for r in runs) - invokes
+    assumed_ms = math_ms + ASSUMED_INVOKE_MS * invokes + ASSUMED_CALL_MS * others
+    counts = {
+        "state_transitions": statistics.median(
+            sum(t["states_entered"].count(s) for s in GUARD_STATES) for t in redeploys
+        ),
+        "lambda_invocations": statistics.median(len(r) for r in runs),
+        "invoke_endpoint_calls": invokes,
+        "other_aws_calls": others,
+        "lambda_ms_measured_with_emulated_model": statistics.median(sum(i["ms"] for i in r) for r in runs),
+        "figures_math_ms": math_ms,
+        "lambda_ms_assumed": assumed_ms,
+        "lambda_gb_seconds_assumed": math.ceil(assumed_ms) / 1000 * memory_mb / 1024,
+    }
+    p = PRICES_US_EAST_1
+    per_1000 = {
+        "step_functions": counts["state_transitions"] * p["sfn_standard_per_1000_transitions"],
+        "lambda_requests": counts["lambda_invocations"] * 1000 * p["lambda_per_1m_requests"] / 1e6,
+        "lambda_duration_assumed": counts["lambda_gb_seconds_assumed"] * 1000 * p["lambda_arm64_per_gb_second"],
+    }
+    per_1000["total_assumed"] = sum(per_1000.values())
+    redeploy = statistics.median(dollars(t["totals"])["usd_per_1000"]["total_assumed"] for t in redeploys)
+    return {
+        "counts": counts,
+        "usd_per_1000": per_1000,
+        "share_of_redeploy": per_1000["total_assumed"] / redeploy if redeploy else None,
+        "memory_mb": memory_mb,
+        "assumed_invoke_ms": ASSUMED_INVOKE_MS,
+        "probe_texts": measured.get("probe_texts"),
     }
 
 
@@ -469,6 +524,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
     from bench.common import LambdaContext, load_event  # noqa: PLC0415
     from inference_deploy import dependencies  # noqa: PLC0415 - the child's imports; the parent stays stdlib-only
     from inference_deploy.adapters import aws as service_clients  # noqa: PLC0415
+    from inference_deploy.logic.embedding_guard import default_probe_texts  # noqa: PLC0415
     from inference_deploy.models.settings import clear_settings_cache  # noqa: PLC0415
     from inference_deploy.naming import green_endpoint  # noqa: PLC0415
     from local_stack.emulator import EmulatedAws  # noqa: PLC0415
@@ -582,7 +638,12 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                     "lambda_invocations_in_history": sum(1 for e in events if e["type"] == "LambdaFunctionScheduled"),
                     "aws_calls": dict(sorted(meter.calls.items())),
                     "invocations": [
-                        {"function": i.function, "ms": round(i.ms, 2), "aws_calls": sum(i.calls.values())}
+                        {
+                            "function": i.function,
+                            "ms": round(i.ms, 2),
+                            "aws_calls": sum(i.calls.values()),
+                            **({"calls": dict(i.calls)} if i.function == GUARD_FUNCTION else {}),
+                        }
                         for i in invocations
                     ],
                     "all_in": {
@@ -639,7 +700,24 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
         "memory_mb": functions,
         "parameters": parameters,
         "green_event_wait_seconds": int(wait_default or 0),
+        "probe_texts": len(default_probe_texts()),
+        "guard_math_ms": _guard_math_ms(default_probe_texts()),
     }
+
+
+def _guard_math_ms(texts: Sequence[str], runs: int = 5) -> float:
+    """The guard's figures for the default probes (two emulated spaces of 384 dimensions), median ms."""
+    from inference_deploy.logic.compatibility import compare  # noqa: PLC0415
+    from local_stack.embeddings import embed  # noqa: PLC0415
+
+    blue = [embed(text, 384) for text in texts]
+    green = [embed(text, 384, drift=0.3) for text in texts]
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        compare(blue, green)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,12 @@ configure it the same way), snapshotted at CreateEndpoint as SageMaker does:
 - EMULATOR_RESPONSE: embeddings (default), nan, zeros, ragged, invalid_json, error (ModelError).
 - EMULATOR_RESPONSE_SHAPE: list (`[[...]]`, default), embeddings (`{"embeddings": [[...]]}`),
   embedding (`{"embedding": [...]}`, flat for a single input).
+- EMULATOR_EMBEDDING_SPACE: the model's embedding space (default `base`): endpoints of models with the
+  same space answer the same vectors; another name is another model's space (an orthogonal map of the
+  base: cosine near 0, every similarity among texts kept). EMULATOR_EMBEDDING_DRIFT (default 0): a
+  fine-tune's drift, a per-text perturbation of that relative size (0.3: cosine about 0.96).
+- EMULATOR_MAX_BATCH_SIZE: inputs per request the container takes (default 32, Hugging Face TEI's
+  max_client_batch_size); more is a ModelError 413, as the container answers.
 
 Where moto is kinder than SageMaker it is made as strict: DeleteEndpoint is refused
 (ValidationException) while the endpoint is Creating, Updating, SystemUpdating or RollingBack;
@@ -56,7 +62,14 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from local_stack._patch import Method, MethodPatch, PatchSet
-from local_stack.embeddings import InvalidInput, ResponseMode, ResponseShape, parse_inputs, response_body
+from local_stack.embeddings import (
+    BASE_SPACE,
+    InvalidInput,
+    ResponseMode,
+    ResponseShape,
+    parse_inputs,
+    response_body,
+)
 
 ENV_DIMENSION = "EMULATOR_EMBEDDING_DIMENSION"
 ENV_STATUS = "EMULATOR_ENDPOINT_STATUS"
@@ -68,7 +81,12 @@ ENV_RESPONSE = "EMULATOR_RESPONSE"
 ENV_STATE_CHANGE_EVENTS = "EMULATOR_STATE_CHANGE_EVENTS"
 ENV_RESPONSE_SHAPE = "EMULATOR_RESPONSE_SHAPE"
 
+ENV_EMBEDDING_SPACE = "EMULATOR_EMBEDDING_SPACE"
+ENV_EMBEDDING_DRIFT = "EMULATOR_EMBEDDING_DRIFT"
+ENV_MAX_BATCH_SIZE = "EMULATOR_MAX_BATCH_SIZE"
+
 DEFAULT_DIMENSION = 384
+DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_FAILURE_REASON = "The primary container for production variant AllTraffic did not pass the ping health check."
 
 
@@ -104,6 +122,9 @@ class EndpointProfile:
     response: ResponseMode = ResponseMode.EMBEDDINGS
     response_shape: ResponseShape = ResponseShape.LIST
     state_change_events: bool = True
+    embedding_space: str = BASE_SPACE
+    embedding_drift: float = 0.0
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> EndpointProfile:
@@ -124,6 +145,11 @@ class EndpointProfile:
                 response=ResponseMode(environment.get(ENV_RESPONSE, ResponseMode.EMBEDDINGS)),
                 response_shape=ResponseShape(environment.get(ENV_RESPONSE_SHAPE, ResponseShape.LIST)),
                 state_change_events=_flag(environment.get(ENV_STATE_CHANGE_EVENTS, "true")),
+                embedding_space=_non_empty(environment.get(ENV_EMBEDDING_SPACE, BASE_SPACE)),
+                embedding_drift=_non_negative_float(environment.get(ENV_EMBEDDING_DRIFT, "0")),
+                max_batch_size=_positive_int(
+                    environment.get(ENV_MAX_BATCH_SIZE, str(DEFAULT_MAX_BATCH_SIZE)), minimum=1
+                ),
             )
         except ValueError as exc:
             emulator_vars = {k: v for k, v in environment.items() if k.startswith("EMULATOR_")}
@@ -134,6 +160,19 @@ def _flag(raw: str) -> bool:
     if raw.lower() not in ("true", "false"):
         raise ValueError(f"{raw!r} is not true or false")
     return raw.lower() == "true"
+
+
+def _non_empty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("an embedding space needs a name")
+    return raw
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{raw!r} is not a finite number of at least 0")
+    return value
 
 
 def _positive_int(raw: str, *, minimum: int) -> int:
@@ -492,7 +531,18 @@ def answer_invocation(account_id: str, region: str, endpoint_name: str, body: st
         texts = parse_inputs(body)
     except InvalidInput as exc:
         raise ModelError(endpoint, 400, str(exc)) from None
-    answer = response_body(texts, dimension=profile.dimension, mode=profile.response, shape=profile.response_shape)
+    if len(texts) > profile.max_batch_size:
+        raise ModelError(
+            endpoint, 413, f"batch size {len(texts)} > maximum allowed batch size {profile.max_batch_size}"
+        )
+    answer = response_body(
+        texts,
+        dimension=profile.dimension,
+        mode=profile.response,
+        shape=profile.response_shape,
+        space=profile.embedding_space,
+        drift=profile.embedding_drift,
+    )
     variants = endpoint.production_variants
     return answer, (str(variants[0]["VariantName"]) if variants else None)
 

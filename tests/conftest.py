@@ -170,8 +170,19 @@ class FaultInjector:
     def calls(self) -> dict[str, int]:
         return self.plan.calls
 
-    def fail(self, service: str, operation: str, code: str, *, times: int = 1_000_000, status: int = 400) -> None:
-        self.plan.add(Fault(service, operation, "error", times=times, code=code, status=status), _client(service))
+    def fail(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        *,
+        times: int = 1_000_000,
+        status: int = 400,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """`when` picks the calls by their parameters (`lambda p: p["EndpointName"] == blue`)."""
+        fault = Fault(service, operation, "error", times=times, code=code, status=status, when=when)
+        self.plan.add(fault, _client(service))
 
     def lose_answer(
         self,

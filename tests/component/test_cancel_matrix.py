@@ -135,6 +135,7 @@ DEPLOY_ROWS = [
             "ProvisionGreen",
             "AwaitGreen",
             "SmokeTestGreen",
+            "CheckEmbeddingCompatibility",
             "CreateBakeAlarms",
             "SwitchTraffic",
             "AwaitBake",

@@ -28,6 +28,7 @@ HAPPY_FIRST_DEPLOY = [
     "ProvisionGreen",
     "AwaitGreen",
     "SmokeTestGreen",
+    "CheckEmbeddingCompatibility",
     "ShouldBake",
     "SwitchTraffic",
     "IsBaking",
@@ -60,6 +61,7 @@ def test_a_first_deploy_puts_one_endpoint_in_service_and_routes_the_model_to_it(
         "provision_green",
         "green_in_service",
         "smoke_test",
+        "embedding_compatibility",
         "switch_traffic",
     }
     record = _serving()

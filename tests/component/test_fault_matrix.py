@@ -80,6 +80,7 @@ TIMEOUT_ROWS = [
     ("deploy", "ProvisionGreenFunction"),
     ("deploy", "CheckGreenFunction"),
     ("deploy", "SmokeTestGreenFunction"),
+    ("deploy", "CheckEmbeddingCompatibilityFunction"),
     ("deploy", "SwitchTrafficFunction"),
     ("deploy", "DeleteEndpointFunction"),
     ("deploy", "FinishTaskFunction"),

@@ -89,7 +89,9 @@ def test_a_publish_eventbridge_refuses_is_retried_and_not_lost(aws, faults):
     assert fault.hits == 3
     assert mapping.invocations >= 2
     statuses = of_task(events, task["id"], STATUS)
-    assert Counter(d["status"] for d in statuses) == Counter(["pending", "in_progress", "succeeded"])
+    # At least once: a deploy has more than PutEvents' 10 entries, and the batch retried from its first
+    # record publishes again what its later PutEvents call had published (subscribers tell repeats apart).
+    assert {d["status"] for d in statuses} == {"pending", "in_progress", "succeeded"}
     assert mapping.failed_batches == []
 
 

@@ -248,8 +248,10 @@ def test_sweeps_and_reconciles_delete_only_this_stacks_endpoints(name):
     assert variables["DEPLOYMENT_TARGET"] == {"Ref": "DeploymentTarget"}, name
 
 
-def test_smoke_test_invokes_only_endpoints_under_the_prefix():
-    invokes = [s for n, s in _sagemaker_write_statements() if n == "SmokeTestGreenFunction"]
+@pytest.mark.parametrize("name", ["SmokeTestGreenFunction", "CheckEmbeddingCompatibilityFunction"])
+def test_probing_steps_invoke_only_endpoints_under_the_prefix(name):
+    """The smoke test probes green; the compatibility guard probes blue and green: both this service's."""
+    invokes = [s for n, s in _sagemaker_write_statements() if n == name]
     assert invokes == [
         {
             "Effect": "Allow",

@@ -199,6 +199,13 @@ class DimensionChanged(DomainError):
     code = "dimension_changed"
 
 
+class EmbeddingSpaceChanged(DomainError):
+    """Green's vectors of the probe texts are too far from blue's (mean cosine below the threshold) and the
+    request did not allow it."""
+
+    code = "embedding_space_changed"
+
+
 class ServingRecordChanged(DomainError):
     """The serving record no longer points where the workflow saw it: someone else switched it."""
 

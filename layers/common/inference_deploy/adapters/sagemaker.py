@@ -259,7 +259,8 @@ class SageMaker:
         except _FAILED as exc:
             raise _translate(exc, "list endpoints and endpoint configs") from exc
 
-    def invoke(self, endpoint_name: str, body: bytes) -> Invocation:
+    def invoke(self, endpoint_name: str, body: bytes, *, role: str = "green") -> Invocation:
+        """`role` (green, blue) names the endpoint in the error of a refused probe."""
         runtime = self._runtime or aws.sagemaker_runtime()
         started = time.perf_counter()
         try:
@@ -269,7 +270,7 @@ class SageMaker:
             payload = response["Body"].read()
         except _FAILED as exc:
             if _code(exc) in {"ModelError", "ValidationError", "ModelNotReadyException"}:
-                raise SmokeTestFailed(f"green endpoint {endpoint_name} refused the probe ({_code(exc)})") from exc
+                raise SmokeTestFailed(f"{role} endpoint {endpoint_name} refused the probe ({_code(exc)})") from exc
             raise _translate(exc, f"invoke {endpoint_name}") from exc
         return Invocation(body=payload, latency_ms=(time.perf_counter() - started) * 1000)
 

@@ -487,6 +487,30 @@ class TaskStore:
                 raise TaskCancelled(f"task {task_id} was cancelled before green was created") from exc
             raise translate(exc, f"record the green request of {task_id}") from exc
 
+    def record_metadata(self, task_id: str, values: dict[str, Any]) -> None:
+        """Set these metadata keys of an active task (a step's findings that its failure would otherwise
+        lose: the terminal write sets only the keys it has, so these stay)."""
+        names = {"#md": "metadata", "#s": "status"}
+        attribute_values: dict[str, Any] = dict(_ACTIVE_STATUSES)
+        sets = []
+        for i, (key, value) in enumerate(sorted(values.items())):
+            names[f"#k{i}"] = key
+            attribute_values[f":v{i}"] = serialize(value)
+            sets.append(f"#md.#k{i} = :v{i}")
+        try:
+            self._client.update_item(
+                TableName=self._tasks,
+                Key={"id": {"S": task_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"attribute_exists(id) AND {_IS_ACTIVE}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attribute_values,
+            )
+        except CallFailed as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"record {', '.join(sorted(values))} of {task_id}") from exc
+            logger.warning("task no longer active: findings not recorded", extra={"keys": sorted(values)})
+
     def mark_removal_started(self, task_id: str) -> None:
         """A delete's point of no return (its first endpoint delete), unless it was cancelled first."""
         try:

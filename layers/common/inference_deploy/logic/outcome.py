@@ -6,11 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from inference_deploy.logic.compatibility import compatibility_metadata
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.workflow import (
     BakeCheck,
     BakeWatch,
+    CompatibilityCheck,
     DeletedEndpoint,
     DeploymentPlan,
     DiscardedGreen,
@@ -40,6 +42,7 @@ class ExecutionState(BaseModel):
     provisioned: ProvisionedGreen | None = None
     green_status: GreenStatus | None = None
     smoke_test: SmokeTestResult | None = None
+    compatibility: CompatibilityCheck | None = None
     switched: SwitchedTraffic | None = None
     retired: DeletedEndpoint | None = None
     cleanup: DiscardedGreen | None = None
@@ -72,6 +75,8 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         steps["smoke_test"] = format_timestamp(state.smoke_test.at)
         out["embedding_dimension"] = state.smoke_test.embedding_dimension
         out["smoke_test_latency_ms"] = state.smoke_test.latency_ms
+    if state.compatibility is not None:
+        _compatibility(state.compatibility, out, steps)
     if state.switched is not None:
         steps["switch_traffic"] = format_timestamp(state.switched.at)
     _bake(state, out, steps)
@@ -93,6 +98,11 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         # Green may still exist: say so, so an operator (or the next delete's sweep) removes it.
         out["green_discarded"] = False
         out["discard_green_error"] = failure_to_error(state.cleanup_failure).model_dump()
+
+
+def _compatibility(check: CompatibilityCheck, out: dict[str, Any], steps: dict[str, str]) -> None:
+    steps["embedding_compatibility"] = format_timestamp(check.at)
+    out.update(compatibility_metadata(check))
 
 
 def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:

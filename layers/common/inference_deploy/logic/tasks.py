@@ -25,7 +25,7 @@ from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.settings import CreateTaskSettings
 from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind
-from inference_deploy.models.workflow import BakePlan, DeploymentPlan, ExecutionInput, Timing
+from inference_deploy.models.workflow import BakePlan, CompatibilityPlan, DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.naming import green_endpoint
 from inference_deploy.observability import logger, metrics
 
@@ -45,6 +45,13 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
             error_threshold=settings.bake_error_threshold,
             latency_threshold_ms=settings.bake_latency_threshold_ms,
         ),
+        compatibility=CompatibilityPlan(
+            min_mean_cosine=settings.embedding_min_mean_cosine
+            if request.min_mean_cosine is None
+            else request.min_mean_cosine,
+            allow_change=request.allow_embedding_change,
+            probe_texts=request.probe_texts,
+        ),
     )
 
 
@@ -59,6 +66,15 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict
         "endpoint_name": plan.green.endpoint_name,
         "endpoint_config_name": plan.green.endpoint_config_name,
         **({"bake_seconds": plan.bake.seconds, "rollback_alarms": plan.bake.alarms} if plan.bake else {}),
+        **(_compatibility_metadata(plan.compatibility) if plan.compatibility else {}),
+    }
+
+
+def _compatibility_metadata(plan: CompatibilityPlan) -> dict[str, Any]:
+    return {
+        "allow_embedding_change": plan.allow_change,
+        "min_mean_cosine": plan.min_mean_cosine,
+        "probe_set": "request" if plan.probe_texts else "default",
     }
 
 

@@ -22,6 +22,16 @@ InstanceCount = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_numbe
 MAX_BAKE_SECONDS = 10_800
 MAX_ROLLBACK_ALARMS = 10
 AlarmName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
+# The embedding-compatibility guard's probes: at least enough for 10 neighbours each to mean something, and
+# all of them inside the API's 16 KiB body (api/resolver.py), which also keeps them small in every state
+# of the execution they ride in.
+MIN_PROBE_TEXTS = 16
+MAX_PROBE_TEXTS = 128
+MAX_PROBE_TEXT_CHARS = 512
+MAX_PROBE_TEXTS_BYTES = 12_288
+# Below 0.5 blue's and green's vectors are not one space in any useful sense: allow_embedding_change says that.
+MIN_MEAN_COSINE_BOUNDS = (0.5, 1.0)
+ProbeText = Annotated[str, Field(min_length=1, max_length=MAX_PROBE_TEXT_CHARS, pattern=r"\S")]
 
 
 class _Request(BaseModel):
@@ -63,12 +73,47 @@ class DeployRequest(_Request):
         examples=[["search-api-error-rate"]],
     )
 
+    allow_embedding_change: bool = Field(
+        default=False,
+        description="Let green answer in another embedding space than blue (mean cosine between their vectors "
+        "for the probe texts below the threshold): the rollout goes on, and the task says existing vector "
+        "indexes need re-embedding (`metadata.reembedding_required`).",
+    )
+    min_mean_cosine: Annotated[float, Field(ge=MIN_MEAN_COSINE_BOUNDS[0], le=MIN_MEAN_COSINE_BOUNDS[1])] | None = Field(
+        default=None,
+        description="The embedding-compatibility guard's threshold for this deploy: below this mean cosine "
+        "between blue's and green's vectors of the probe texts the deploy fails embedding_space_changed. The "
+        "stack's EmbeddingCompatibilityMinCosine when omitted.",
+        examples=[0.95],
+    )
+    probe_texts: list[ProbeText] | None = Field(
+        default=None,
+        min_length=MIN_PROBE_TEXTS,
+        max_length=MAX_PROBE_TEXTS,
+        description=f"Texts blue and green both embed for the compatibility guard (distinct, {MIN_PROBE_TEXTS} to "
+        f"{MAX_PROBE_TEXTS}, each at most {MAX_PROBE_TEXT_CHARS} characters, {MAX_PROBE_TEXTS_BYTES} UTF-8 bytes "
+        "in all); the service's default set of 80 varied texts when omitted. Texts like your own documents "
+        "make the figures speak for your indexes.",
+    )
+
     @field_validator("rollback_alarms")
     @classmethod
     def _distinct(cls, names: list[str]) -> list[str]:
         if len(set(names)) != len(names):
             raise ValueError("alarm names must be distinct")
         return names
+
+    @field_validator("probe_texts")
+    @classmethod
+    def _probe_set(cls, texts: list[str] | None) -> list[str] | None:
+        if texts is None:
+            return None
+        if len(set(texts)) != len(texts):
+            raise ValueError("probe texts must be distinct")
+        size = sum(len(text.encode()) for text in texts)
+        if size > MAX_PROBE_TEXTS_BYTES:
+            raise ValueError(f"probe texts take {size} UTF-8 bytes; at most {MAX_PROBE_TEXTS_BYTES} are allowed")
+        return texts
 
 
 class DeleteRequest(_Request):

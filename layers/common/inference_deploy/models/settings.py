@@ -58,6 +58,7 @@ class CreateTaskSettings(_EnvSettings):
     bake_latency_threshold_ms: int = Field(ge=1)
     allowed_instance_types: CommaSeparated = Field(min_length=1)
     max_instance_count: int = Field(ge=1)
+    embedding_min_mean_cosine: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _defaults_within_limits(self) -> Self:
@@ -67,6 +68,13 @@ class CreateTaskSettings(_EnvSettings):
         if self.default_instance_count > self.max_instance_count:
             raise ValueError("DEFAULT_INSTANCE_COUNT must be at most MAX_INSTANCE_COUNT")
         return self
+
+
+class CompatibilitySettings(_EnvSettings):
+    """The embedding-compatibility guard: texts per InvokeEndpoint (the container's batch limit; Hugging
+    Face TEI takes 32 by default)."""
+
+    embedding_probe_batch_size: int = Field(ge=1, le=128)
 
 
 class EventSettings(_EnvSettings):

@@ -42,6 +42,14 @@ class BakePlan(_Payload):
     latency_threshold_ms: int = Field(ge=1)
 
 
+class CompatibilityPlan(_Payload):
+    """The embedding-compatibility guard of one deploy, decided when the task is created."""
+
+    min_mean_cosine: float = Field(ge=0, le=1)
+    allow_change: bool = False
+    probe_texts: list[str] | None = Field(default=None, description="The request's; the default set when None.")
+
+
 class DeploymentPlan(_Payload):
     """What the deploy workflow will create, decided when the task is created."""
 
@@ -51,6 +59,7 @@ class DeploymentPlan(_Payload):
     deployment_target: str
     green: EndpointRef
     bake: BakePlan | None = None
+    compatibility: CompatibilityPlan | None = None
 
 
 class BakeWatch(_Payload):
@@ -185,6 +194,39 @@ class SmokeTestResult(_Payload):
     embedding_dimension: int
     latency_ms: float
     probes: int
+    at: Timestamp
+
+
+class CompatibilityFigures(_Payload):
+    """What the embedding-compatibility guard measured (logic/compatibility.py)."""
+
+    probe_count: int = Field(ge=2)
+    mean_cosine: float = Field(description="Mean cosine between each probe's blue and green vectors.")
+    p5_cosine: float = Field(description="5th percentile (nearest rank) of those cosines.")
+    neighbour_overlap_at_10: float = Field(
+        description="Mean share of each probe's 10 nearest probes (cosine) that blue and green agree on."
+    )
+    pairwise_similarity_spearman: float = Field(
+        description="Spearman correlation of the probes' pairwise cosines in blue and in green."
+    )
+
+
+class CompatibilityEvent(_Payload):
+    task_id: TaskId
+    green: EndpointRef
+    blue: ServingRecord | None = None
+    embedding_dimension: int = Field(gt=0, description="Green's, as the smoke test found it.")
+    plan: CompatibilityPlan | None = None
+
+
+class CompatibilityCheck(_Payload):
+    """What the guard found on a rollout that goes on (one that does not raises EmbeddingSpaceChanged)."""
+
+    figures: CompatibilityFigures | None = None
+    skipped: Literal["no_blue", "dimension_changed", "not_planned"] | None = None
+    min_mean_cosine: float | None = None
+    reembedding_required: bool = False
+    invocations: int = Field(default=0, ge=0)
     at: Timestamp
 
 
