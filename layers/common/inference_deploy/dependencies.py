@@ -14,11 +14,11 @@ from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
-    CreateTaskSettings,
     EventSettings,
     IdempotencySettings,
     RepairStartSettings,
     StoreSettings,
+    WorkflowSettings,
     clear_settings_cache,
     load_settings,
 )
@@ -67,11 +67,11 @@ def alarms() -> Alarms:
 
 
 def executions() -> Executions:
-    return _executions(load_settings(CreateTaskSettings))
+    return _executions(load_settings(WorkflowSettings))
 
 
 @cache
-def _executions(settings: CreateTaskSettings) -> Executions:
+def _executions(settings: WorkflowSettings) -> Executions:
     return Executions(
         {TaskKind.DEPLOY: settings.deploy_state_machine_arn, TaskKind.DELETE: settings.delete_state_machine_arn}
     )
