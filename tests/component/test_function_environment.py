@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 from pydantic import BaseModel
 
 from inference_deploy.models.settings import FUNCTION_SETTINGS, GlobalSettings
 from local_stack import lambdas
-from local_stack.cfn_yaml import load_yaml
 from local_stack.emulator import EmulatedAws
 from tests.conftest import TEMPLATE, load_event, serve_directly
 

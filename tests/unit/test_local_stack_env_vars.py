@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from local_stack import load_template, plan_stack
 from local_stack.__main__ import main
-from local_stack.cfn_yaml import load_yaml
 from local_stack.run_config import RUN_PARAMETERS, run_parameters
 from local_stack.sam_env import SAM_LOCAL_PARAMETERS, UnsafeFunctionError, render, sam_env_vars
 
