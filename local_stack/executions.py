@@ -9,7 +9,7 @@ from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from local_stack._patch import Method, MethodPatch, PatchSet
+from local_stack._patch import Method
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -64,13 +64,3 @@ def _failing_task_with_cause(original: Method) -> Method:
         return EmptyResult()
 
     return send_task_failure
-
-
-class StoppableExecutions(PatchSet):
-    """StopExecution works on an execution whose worker has not yet started running it, and on one
-    waiting for a task token, as in AWS; SendTaskFailure keeps its cause."""
-
-    patches = (
-        MethodPatch(ExecutionWorker, "stop", _stop_once_running),
-        MethodPatch(StepFunctionResponse, "send_task_failure", _failing_task_with_cause),
-    )

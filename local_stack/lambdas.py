@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Protocol
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from local_stack._patch import Lifecycle, Method, MethodPatch
+from local_stack._patch import Lifecycle, Method
 from local_stack.handlers import Handler
 
 LOG = logging.getLogger(__name__)
@@ -295,11 +295,9 @@ def _routed_invoke(original: Method) -> Method:
     return invoke
 
 
-_INVOKE_PATCH = MethodPatch(LambdaSimpleBackend, "invoke", _routed_invoke)
-
-
 class LambdaRouter(Lifecycle):
-    """Routes Invoke calls for the given functions (by ARN) to their handlers while started."""
+    """Routes Invoke calls for the given functions (by ARN) to their handlers while started (and while
+    moto_patches.LambdaInvokeRouting is: EmulatedAws starts both)."""
 
     def __init__(self, functions: Iterable[LambdaFunction] = ()) -> None:
         self._functions: dict[str, LambdaFunction] = {function.arn: function for function in functions}
@@ -314,7 +312,6 @@ class LambdaRouter(Lifecycle):
     def start(self) -> None:
         if self._started:
             return
-        _INVOKE_PATCH.acquire()
         with _registry_lock:
             _registry.update(self._functions)
         self._started = True
@@ -326,5 +323,4 @@ class LambdaRouter(Lifecycle):
             for arn, function in self._functions.items():
                 if _registry.get(arn) is function:
                     del _registry[arn]
-        _INVOKE_PATCH.release()
         self._started = False
