@@ -559,6 +559,7 @@ def translated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads(target.read_text())["Resources"]
 
 
+@pytest.mark.slow
 def test_the_translation_keeps_the_policy_throttles_and_skips_where_checkov_looks(translated):
     rest_api = translated["Api"]["Properties"]
     assert rest_api["Policy"] == API["Policy"]

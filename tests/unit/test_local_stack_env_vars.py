@@ -164,6 +164,7 @@ def test_a_declared_endpoint_is_forced_in_parameters_only(tmp_path: Path) -> Non
     assert "AWS_ENDPOINT_URL" not in document["EchoFunction"]
 
 
+@pytest.mark.slow
 def test_make_sam_local_hands_sam_dummy_credentials_and_the_local_endpoint(tmp_path: Path) -> None:
     """scripts/sam-local with a stand-in `sam` that records what it was given, from a shell with real credentials."""
     record = tmp_path / "calls.jsonl"

@@ -326,5 +326,6 @@ def test_names_are_case_insensitive(endpoints: Endpoints) -> None:
     with pytest.raises(ClientError, match="Cannot create already existing endpoint "):
         endpoints.sagemaker.create_endpoint(EndpointName="EMBED-a", EndpointConfigName="embed-A")
     assert endpoints.status("Embed-A")["EndpointName"] == "embed-a"
+    assert endpoints.sagemaker.describe_endpoint_config(EndpointConfigName="eMBED-a")["EndpointConfigName"] == "embed-a"
     endpoints.sagemaker.delete_endpoint_config(EndpointConfigName="EMBED-A")
     assert endpoints.sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
