@@ -10,9 +10,10 @@ router knows keep moto's behaviour.
 
 A routed handler sees the environment Lambda would give it: its own variables from the template,
 and none of the variables the template gives only to other functions, though they all share this
-process: the service reads its variables through a context variable (`SETTINGS_SOURCE`) set per
-invocation, never `os.environ`. So a variable missing from a function's template definition fails
-locally as it would in AWS.
+process: the service reads its settings through a context variable (`SETTINGS_SOURCE`) set per
+invocation, not from `os.environ` (which holds every function's variables, for the libraries that read
+the template's Globals). So a variable missing from a function's template definition fails locally as
+it would in AWS.
 """
 
 from __future__ import annotations
