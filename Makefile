@@ -36,8 +36,12 @@ dev: $(VENV)/.installed ## Create the project venv (.venv) with Python 3.13
 
 tools: $(SAM_VENV)/.installed ## Install SAM CLI (with cfn-lint) in its own venv under .tools/
 
-test: dev ## Run the test suite (unit + component on moto)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# On every core (pytest-xdist, each worker its own emulated stack); TEST_WORKERS=0 runs in this process,
+# PYTEST_ARGS narrows it (files, -k, -m "not slow").
+TEST_WORKERS ?= auto
+
+test: dev ## Run the test suite (unit + component on moto) on every core
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: dev ## ruff + mypy --strict on functions/, layers/ and local_stack/
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,8 @@ SageMaker endpoints answer like an embedding model. See `EmulatedAws` (in-proces
 from local_stack.emulator import MOTO_CONFIG, EmulatedAws, EmulatedAwsServer
 from local_stack.executions import ExecutionTimeout, wait_for_execution
 from local_stack.lambdas import InvocationResult, LambdaContext, LambdaRouter, invoke_function
-from local_stack.sagemaker import EndpointProfile, SageMakerEmulator
+from local_stack.moto_patches import SageMakerEmulator
+from local_stack.sagemaker import EndpointProfile
 from local_stack.stack import DeployedFunction, DeployedStack, EnvironmentConflictError, deploy, plan_stack
 from local_stack.template import ApiRoute, Template, TemplateError, load_template
 

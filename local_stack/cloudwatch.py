@@ -28,7 +28,7 @@ from moto.cloudwatch.exceptions import ValidationError
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
 
-from local_stack._patch import Method, MethodPatch, PatchSet
+from local_stack._patch import Method
 
 type AlarmStateListener = Callable[[dict[str, Any]], None]
 _listeners: list[AlarmStateListener] = []
@@ -261,13 +261,3 @@ def _composite_response(_: Method) -> Method:  # moto has none: the original is 
         return self.put_metric_alarm()
 
     return put_composite_alarm
-
-
-class CloudWatchEmulator(PatchSet):
-    """Composite alarm evaluation and alarm state change events on moto's CloudWatch while started."""
-
-    patches = (
-        MethodPatch(CloudWatchBackend, "set_alarm_state", _setting_alarm_state),
-        MethodPatch(CloudWatchBackend, "put_metric_alarm", _putting_alarm),
-        MethodPatch(CloudWatchResponse, "put_composite_alarm", _composite_response),
-    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.dynamodb.responses import DynamoHandler
 
-from local_stack._patch import Method, MethodPatch, PatchSet
+from local_stack._patch import Method
 
 _LOCK = threading.RLock()
 
@@ -24,9 +24,3 @@ def _serialised(original: Method) -> Method:
             return original(handler, *args, **kwargs)
 
     return call_action
-
-
-class AtomicDynamoDB(PatchSet):
-    """Serialises moto's DynamoDB requests while started."""
-
-    patches = (MethodPatch(DynamoHandler, "call_action", _serialised),)

@@ -30,12 +30,16 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from local_stack._patch import Lifecycle
-from local_stack.cloudwatch import CloudWatchEmulator
-from local_stack.dynamodb import AtomicDynamoDB
 from local_stack.eventbridge import EventRules
-from local_stack.executions import StoppableExecutions, wait_for_execution
+from local_stack.executions import wait_for_execution
 from local_stack.lambdas import LambdaRouter
-from local_stack.sagemaker import SageMakerEmulator
+from local_stack.moto_patches import (
+    AtomicDynamoDB,
+    CloudWatchEmulator,
+    LambdaInvokeRouting,
+    SageMakerEmulator,
+    StoppableExecutions,
+)
 from local_stack.stack import DeployedFunction, DeployedStack, deploy, merged_environment
 from local_stack.template import Template, load_template
 
@@ -137,6 +141,7 @@ class _Emulation(Lifecycle):
             return
         with contextlib.ExitStack() as running:
             self._start_backend(running)
+            running.enter_context(LambdaInvokeRouting())
             router = running.enter_context(LambdaRouter())
             running.enter_context(SageMakerEmulator())
             running.enter_context(CloudWatchEmulator())

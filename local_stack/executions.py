@@ -11,7 +11,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from local_stack._patch import Method, MethodPatch, PatchSet
+from local_stack._patch import Method
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -78,16 +78,3 @@ def _unless_stopped(original: Method) -> Method:
         original(env, *args, **kwargs)
 
     return settle
-
-
-class StoppableExecutions(PatchSet):
-    """StopExecution works on an execution whose worker has not yet started running it, and on one
-    waiting for a task token, as in AWS, and what still runs in it cannot turn ABORTED into FAILED or
-    TIMED_OUT; SendTaskFailure keeps its cause."""
-
-    patches = (
-        MethodPatch(ExecutionWorker, "stop", _stop_once_running),
-        MethodPatch(Environment, "set_error", _unless_stopped),
-        MethodPatch(Environment, "set_timed_out", _unless_stopped),
-        MethodPatch(StepFunctionResponse, "send_task_failure", _failing_task_with_cause),
-    )

@@ -10,13 +10,16 @@ router knows keep moto's behaviour.
 
 A routed handler sees the environment Lambda would give it: its own variables from the template,
 and none of the variables the template gives only to other functions, though they all share this
-process (`os.environ` is narrowed per invocation through a context variable). So a variable missing
-from a function's template definition fails locally as it would in AWS.
+process: the service reads its settings through a context variable (`SETTINGS_SOURCE`) set per
+invocation, not from `os.environ` (which holds every function's variables, for the libraries that read
+the template's Globals). So a variable missing from a function's template definition fails locally as
+it would in AWS.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
 import json
 import logging
 import os
@@ -33,7 +36,7 @@ from typing import Any, ClassVar, Protocol
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from local_stack._patch import Lifecycle, Method, MethodPatch
+from local_stack._patch import Lifecycle, Method
 from local_stack.handlers import Handler
 
 LOG = logging.getLogger(__name__)
@@ -57,76 +60,40 @@ class LambdaFunction(Protocol):
     def load_handler(self) -> Handler: ...
 
 
-@dataclass(frozen=True)
-class _EnvironmentView:
+# The module whose context variable the service's code reads its variables from (the layer's environment.py).
+SETTINGS_SOURCE = "inference_deploy.environment"
+
+
+class FunctionEnvironment(Mapping[str, str]):
     """What one invocation sees: its own variables over the process's, minus other functions' variables."""
 
-    own: Mapping[str, str]
-    hidden: frozenset[str]
+    def __init__(self, own: Mapping[str, str], hidden: frozenset[str]) -> None:
+        self._own = dict(own)
+        self._hidden = hidden
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._own:
+            return self._own[key]
+        if key in self._hidden:
+            raise KeyError(key)
+        return os.environ[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._own
+        yield from (key for key in os.environ if key not in self._own and key not in self._hidden)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
-_view: ContextVar[_EnvironmentView | None] = ContextVar("lambda_environment", default=None)
-
-
-def _narrowed_getitem(original: Method) -> Method:
-    def getitem(environ: Any, key: str) -> Any:
-        view = _view.get()
-        if view is not None and environ is os.environ:
-            if key in view.own:
-                return view.own[key]
-            if key in view.hidden:
-                raise KeyError(key)
-        return original(environ, key)
-
-    return getitem
-
-
-def _narrowed_iter(original: Method) -> Method:
-    def iterate(environ: Any) -> Iterator[str]:
-        view = _view.get()
-        if view is None or environ is not os.environ:
-            yield from original(environ)
-            return
-        yield from view.own
-        for key in original(environ):
-            if key not in view.own and key not in view.hidden:
-                yield key
-
-    return iterate
-
-
-def _narrowed_len(original: Method) -> Method:
-    def length(environ: Any) -> int:
-        if _view.get() is None or environ is not os.environ:
-            return int(original(environ))
-        return sum(1 for _ in environ)
-
-    return length
-
-
-_ENVIRON_PATCHES = (
-    MethodPatch(type(os.environ), "__getitem__", _narrowed_getitem),
-    MethodPatch(type(os.environ), "__iter__", _narrowed_iter),
-    MethodPatch(type(os.environ), "__len__", _narrowed_len),
-)
-_environ_narrowed = False
-_environ_lock = threading.Lock()
-
-
-def _narrow_environ_for_good() -> None:
-    """Install the narrowing once for the life of the process; it is inert outside an invocation.
-
-    It is never removed: CPython 3.13.0 stops invalidating the `__getitem__` it caches for a class
-    after ~1,000 modifications of that class (its type version tags run out), so swapping `_Environ`'s
-    methods at every emulator start and stop let `os.environ.get` and `in` run a stale method late in a
-    long session (tests/unit/test_local_stack_lambdas.py shows it).
-    """
-    global _environ_narrowed  # noqa: PLW0603 - a process-wide, install-once switch
-    with _environ_lock:
-        if not _environ_narrowed:
-            for patch in _ENVIRON_PATCHES:
-                patch.acquire()
-            _environ_narrowed = True
+def _settings_source() -> ContextVar[Mapping[str, str] | None] | None:
+    """The service's FUNCTION_ENVIRONMENT, or None for code that does not read it (fixture projects)."""
+    try:
+        module = importlib.import_module(SETTINGS_SOURCE)
+    except ImportError:
+        return None
+    source: ContextVar[Mapping[str, str] | None] = module.FUNCTION_ENVIRONMENT
+    return source
 
 
 def _environment_of(function: LambdaFunction) -> dict[str, str]:
@@ -210,12 +177,14 @@ class InvocationResult:
 
 def invoke_function(function: LambdaFunction, event: Any, *, invoked_arn: str | None = None) -> InvocationResult:
     """Run the handler once, shaping the outcome like a synchronous Lambda Invoke response."""
-    _narrow_environ_for_good()
-    token = _view.set(_EnvironmentView(own=_environment_of(function), hidden=_hidden_variables()))
+    source = _settings_source()
+    if source is None:
+        return _invoke(function, event, invoked_arn=invoked_arn)
+    token = source.set(FunctionEnvironment(_environment_of(function), _hidden_variables()))
     try:
         return _invoke(function, event, invoked_arn=invoked_arn)
     finally:
-        _view.reset(token)
+        source.reset(token)
 
 
 def _invoke(function: LambdaFunction, event: Any, *, invoked_arn: str | None) -> InvocationResult:
@@ -327,11 +296,9 @@ def _routed_invoke(original: Method) -> Method:
     return invoke
 
 
-_INVOKE_PATCH = MethodPatch(LambdaSimpleBackend, "invoke", _routed_invoke)
-
-
 class LambdaRouter(Lifecycle):
-    """Routes Invoke calls for the given functions (by ARN) to their handlers while started."""
+    """Routes Invoke calls for the given functions (by ARN) to their handlers while started (and while
+    moto_patches.LambdaInvokeRouting is: EmulatedAws starts both)."""
 
     def __init__(self, functions: Iterable[LambdaFunction] = ()) -> None:
         self._functions: dict[str, LambdaFunction] = {function.arn: function for function in functions}
@@ -346,8 +313,6 @@ class LambdaRouter(Lifecycle):
     def start(self) -> None:
         if self._started:
             return
-        _INVOKE_PATCH.acquire()
-        _narrow_environ_for_good()
         with _registry_lock:
             _registry.update(self._functions)
         self._started = True
@@ -359,5 +324,4 @@ class LambdaRouter(Lifecycle):
             for arn, function in self._functions.items():
                 if _registry.get(arn) is function:
                     del _registry[arn]
-        _INVOKE_PATCH.release()
         self._started = False

@@ -61,15 +61,8 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerMod
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-from local_stack._patch import Method, MethodPatch, PatchSet
-from local_stack.embeddings import (
-    BASE_SPACE,
-    InvalidInput,
-    ResponseMode,
-    ResponseShape,
-    parse_inputs,
-    response_body,
-)
+from local_stack._patch import Method
+from local_stack.embeddings import BASE_SPACE, InvalidInput, ResponseMode, ResponseShape, parse_inputs, response_body
 
 ENV_DIMENSION = "EMULATOR_EMBEDDING_DIMENSION"
 ENV_STATUS = "EMULATOR_ENDPOINT_STATUS"
@@ -564,42 +557,6 @@ def _validating_instance_type(_original: Method) -> Method:
             )
 
     return validate_instance_type
-
-
-_PATCHES = (
-    MethodPatch(FakeEndpointConfig, "validate_instance_type", _validating_instance_type),
-    MethodPatch(SageMakerModelBackend, "create_endpoint", _creating_endpoint),
-    MethodPatch(SageMakerModelBackend, "create_endpoint_config", _creating_endpoint_config),
-    MethodPatch(SageMakerModelBackend, "describe_endpoint", _describing_endpoint),
-    MethodPatch(SageMakerModelBackend, "list_endpoints", _listing_endpoints),
-    MethodPatch(SageMakerModelBackend, "list_tags", _listing_tags),
-    MethodPatch(SageMakerModelBackend, "delete_endpoint", _deleting_endpoint),
-    MethodPatch(SageMakerModelBackend, "describe_endpoint_config", _resolving_config_name),
-    MethodPatch(SageMakerModelBackend, "delete_endpoint_config", _resolving_config_name),
-    MethodPatch(
-        SageMakerResponse,
-        "describe_endpoint",
-        _missing_after_create("endpoint", "EndpointName", "endpoints", FakeEndpoint.arn_formatter, _endpoint_missing),
-    ),
-    MethodPatch(
-        SageMakerResponse,
-        "describe_endpoint_config",
-        _missing_after_create(
-            "endpoint configuration",
-            "EndpointConfigName",
-            "endpoint_configs",
-            FakeEndpointConfig.arn_formatter,
-            _config_missing,
-        ),
-    ),
-    MethodPatch(SageMakerRuntimeResponse, "invoke_endpoint", _invoking_endpoint),
-)
-
-
-class SageMakerEmulator(PatchSet):
-    """Installs the endpoint emulation on moto's SageMaker backends while started."""
-
-    patches = _PATCHES
 
 
 SAGEMAKER_TRUST_POLICY = json.dumps(

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_stack.cfn_yaml import load_yaml
+from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
+
 from local_stack.intrinsics import PhysicalResource, PseudoParameters, Resolver, TemplateError, TemplateValue
 
 __all__ = [
@@ -167,7 +168,9 @@ def load_template(path: Path | str, *, project_root: Path | str | None = None) -
     """Read a SAM template; relative code and definition paths are taken from `project_root`."""
     path = Path(path).resolve()
     root = Path(project_root).resolve() if project_root is not None else path.parent
-    document = load_yaml(path)
+    document = load_cfn_yaml(str(path))  # cfn-lint's loader: short-form intrinsics become their long forms
+    if not isinstance(document, dict):
+        raise TemplateError(f"{path}: a template must be a YAML mapping")
     globals_function = _mapping(_mapping(document.get("Globals")).get("Function"))
     resources = {
         logical_id: Resource(

@@ -12,10 +12,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cfnlint.decode.cfn_yaml import load as load_yaml
+
 from inference_deploy.api.resolver import PROBLEM_SCHEMA_REF, problem_doc
 from inference_deploy.models.common import MODEL_ID_PATTERN, TASK_ID_PATTERN
 from inference_deploy.models.problem import PROBLEM_CONTENT_TYPE, Problem
-from local_stack.cfn_yaml import load_yaml
 
 API_MODULES = ("create_task.app", "read_task.app", "cancel_task.app")
 ROOT = Path(__file__).resolve().parent.parent

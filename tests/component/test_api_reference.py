@@ -62,6 +62,7 @@ def test_the_reference_and_its_assets_are_served_locally(gateway: ApiGatewayServ
     assert served["servers"][0]["url"] == "/", "Try it out calls the local stack"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`; .ci/run installs it)")
 def test_a_browser_shows_every_operation(gateway: ApiGatewayServer) -> None:
     assert CHROMIUM is not None

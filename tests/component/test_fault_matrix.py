@@ -38,6 +38,8 @@ from tests.component.workflow_helpers import (
 )
 from tests.conftest import TEMPLATE, TEST_PARAMETERS, LambdaContext, load_event, register_model, wait_for
 
+pytestmark = pytest.mark.slow  # dozens of whole workflows, each with a fault
+
 _MODEL_NUMBERS = itertools.count(1)
 # connection_error behaves as connect_timeout for the service (nothing sent, a BotoCoreError); the
 # injector test proves both.

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
+from pydantic import BaseModel
 
+from inference_deploy.models.settings import FUNCTION_SETTINGS, GlobalSettings
 from local_stack import lambdas
 from local_stack.emulator import EmulatedAws
-from tests.conftest import load_event, serve_directly
+from tests.conftest import TEMPLATE, load_event, serve_directly
 
 MODEL = "embed-env-1"
 
@@ -86,3 +90,36 @@ def test_each_route_answers_through_its_own_function_with_only_its_own_variables
         assert body == {"tasks": [], "next_token": None}
     else:
         assert body["code"] == code, body
+
+
+def _variables(*models: type[BaseModel]) -> set[str]:
+    return {name.upper() for model in models for name in model.model_fields}
+
+
+TEMPLATE_DOCUMENT = load_yaml(TEMPLATE)
+FUNCTIONS = {
+    logical_id: resource["Properties"]
+    for logical_id, resource in TEMPLATE_DOCUMENT["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_functions_template_environment_is_exactly_what_its_settings_read(logical_id: str) -> None:
+    """Globals plus the function's own variables are the fields of GlobalSettings plus its groups in
+    FUNCTION_SETTINGS: a variable the code does not read is a copy that drifts (the cancel function once
+    carried the create function's 16), one it reads and lacks fails its first request."""
+    properties = FUNCTIONS[logical_id]
+    code_dir = Path(properties["CodeUri"]).name
+    given = set(TEMPLATE_DOCUMENT["Globals"]["Function"]["Environment"]["Variables"]) | set(
+        properties.get("Environment", {}).get("Variables", {})
+    )
+
+    read = _variables(GlobalSettings, *FUNCTION_SETTINGS.get(code_dir, ()))
+
+    assert sorted(given - read) == [], f"{logical_id} is given variables its code never reads"
+    assert sorted(read - given) == [], f"{logical_id} reads variables its template definition does not give"
+
+
+def test_every_function_with_settings_of_its_own_is_in_the_template() -> None:
+    assert set(FUNCTION_SETTINGS) <= {Path(properties["CodeUri"]).name for properties in FUNCTIONS.values()}

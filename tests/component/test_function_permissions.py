@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy.adapters import aws as aws_clients
 from local_stack import lambdas
-from local_stack.cfn_yaml import load_yaml
 from local_stack.emulator import EmulatedAws
 from local_stack.lambdas import current_function
 from tests.component.test_bake_and_cancel import _cancel, _waiting_for_green

@@ -16,7 +16,7 @@ from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.logic import green_deploy
 from inference_deploy.models.task import GreenWaitRecord
 from local_stack.emulator import EmulatedAws
-from local_stack.sagemaker import settle_endpoint
+from local_stack.sagemaker import DEFAULT_FAILURE_REASON, settle_endpoint
 from tests.component.workflow_helpers import endpoints_of, executed_states, green_waits, read, request
 from tests.conftest import register_model, wait_for
 
@@ -79,6 +79,9 @@ def test_green_failing_sends_the_event_that_discards_it(aws):
 
     assert task["status"] == "failed"
     assert task["error"]["code"] == "green_failed"
+    assert DEFAULT_FAILURE_REASON in task["error"]["message"], (
+        "SageMaker's reason reaches the task (SendTaskFailure's cause)"
+    )
     assert task["metadata"]["green_discarded"] is True
     states = executed_states(aws, created["execution_arn"])
     assert green_waits(aws, created["execution_arn"]) == 1

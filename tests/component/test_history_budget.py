@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cfnlint.decode.cfn_yaml import load as load_yaml
+
 from inference_deploy import dependencies
-from local_stack.cfn_yaml import load_yaml
 from local_stack.emulator import EmulatedAws
 from tests.component.workflow_helpers import green_waits, run_task
 from tests.conftest import register_model

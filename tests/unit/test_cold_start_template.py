@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from local_stack import load_template, plan_stack
-from local_stack.cfn_yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = load_yaml(ROOT / "template.yaml")

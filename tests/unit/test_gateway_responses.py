@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from local_stack import api_gateway, plan_stack
 from local_stack.api_gateway import ApiGateway, ApiGatewayServer, HttpRequest, gateway_responses_from_stack
-from local_stack.cfn_yaml import load_yaml
 from local_stack.template import load_template
 from tests.unit.test_local_stack_api_gateway import FakeFunction, echo, route
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.ids import new_task_id
@@ -21,7 +22,6 @@ from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import ServedEndpoint, ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.naming import ENDPOINT_NAME_PREFIX, MANAGED_BY, green_endpoint, resource_tags
-from local_stack.cfn_yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_yaml(ROOT / "template.yaml")
@@ -562,6 +562,7 @@ def translated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads(target.read_text())["Resources"]
 
 
+@pytest.mark.slow
 def test_the_translation_keeps_the_policy_throttles_and_skips_where_checkov_looks(translated):
     rest_api = translated["Api"]["Properties"]
     assert rest_api["Policy"] == API["Policy"]

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from local_stack.cfn_yaml import load_yaml
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "common"

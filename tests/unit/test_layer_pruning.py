@@ -86,6 +86,7 @@ def test_the_pruned_paths_are_gone_from_the_staged_layer(staged):
     assert (layer / "pydantic" / "main.py").is_file()  # what is used stays
 
 
+@pytest.mark.slow
 def test_every_function_runs_from_the_pruned_layer_alone(staged):
     layer, runtime = staged
     report = _report(_run(layer, runtime))
@@ -102,6 +103,7 @@ def test_every_function_runs_from_the_pruned_layer_alone(staged):
     assert report["modules"]["botocore"].startswith(f"{runtime}/")
 
 
+@pytest.mark.slow
 def test_a_pruned_module_a_function_needs_fails_the_check(staged, tmp_path):
     layer, runtime = staged
     broken = tmp_path / "python"

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from local_stack import load_template, plan_stack
 from local_stack.__main__ import main
-from local_stack.cfn_yaml import load_yaml
 from local_stack.run_config import RUN_PARAMETERS, run_parameters
 from local_stack.sam_env import SAM_LOCAL_PARAMETERS, UnsafeFunctionError, render, sam_env_vars
 
@@ -164,6 +164,7 @@ def test_a_declared_endpoint_is_forced_in_parameters_only(tmp_path: Path) -> Non
     assert "AWS_ENDPOINT_URL" not in document["EchoFunction"]
 
 
+@pytest.mark.slow
 def test_make_sam_local_hands_sam_dummy_credentials_and_the_local_endpoint(tmp_path: Path) -> None:
     """scripts/sam-local with a stand-in `sam` that records what it was given, from a shell with real credentials."""
     record = tmp_path / "calls.jsonl"

@@ -198,6 +198,11 @@ def test_invalid_emulator_settings_fail_create_endpoint(endpoints: Endpoints) ->
 
 def test_instance_types_are_checked_against_the_current_api(endpoints: Endpoints) -> None:
     endpoints.sagemaker.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "embedder:1"})
+    for current in ("ml.g5.xlarge", "ml.inf2.xlarge"):  # newer than moto's own list
+        endpoints.sagemaker.create_endpoint_config(
+            EndpointConfigName=f"c-{current.replace('.', '-')}",
+            ProductionVariants=[{"VariantName": "v", "ModelName": "m", "InstanceType": current}],
+        )
 
     with pytest.raises(ClientError, match="instanceType"):
         endpoints.sagemaker.create_endpoint_config(
@@ -321,5 +326,6 @@ def test_names_are_case_insensitive(endpoints: Endpoints) -> None:
     with pytest.raises(ClientError, match="Cannot create already existing endpoint "):
         endpoints.sagemaker.create_endpoint(EndpointName="EMBED-a", EndpointConfigName="embed-A")
     assert endpoints.status("Embed-A")["EndpointName"] == "embed-a"
+    assert endpoints.sagemaker.describe_endpoint_config(EndpointConfigName="eMBED-a")["EndpointConfigName"] == "embed-a"
     endpoints.sagemaker.delete_endpoint_config(EndpointConfigName="EMBED-A")
     assert endpoints.sagemaker.list_endpoint_configs()["EndpointConfigs"] == []

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from local_stack import EmulatedAws, EnvironmentConflictError, Template, TemplateError, load_template, plan_stack
-from local_stack.cfn_yaml import load_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = PROJECT_ROOT / "tests" / "fixtures" / "local_stack" / "template.yaml"

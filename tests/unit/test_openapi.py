@@ -2,9 +2,9 @@ import json
 from pathlib import Path
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 from openapi_spec_validator import validate
 
-from local_stack.cfn_yaml import load_yaml
 from scripts.gen_openapi import GATEWAY_RESPONSES, build
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from botocore.config import Config
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from inference_deploy.adapters import aws
-from local_stack.cfn_yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_yaml(ROOT / "template.yaml")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cfnlint.decode.cfn_yaml import load as load_yaml
+
 from inference_deploy.models.settings import AuthorizationSettings, CreateTaskSettings
-from local_stack.cfn_yaml import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_yaml(ROOT / "template.yaml")

@@ -13,11 +13,11 @@ from inference_deploy.adapters import aws
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.settings import (
-    CreateTaskSettings,
     EventSettings,
     IdempotencySettings,
     RepairStartSettings,
     StoreSettings,
+    WorkflowSettings,
     clear_settings_cache,
     load_settings,
 )
@@ -78,11 +78,11 @@ def alarms() -> Alarms:
 
 
 def executions() -> Executions:
-    return _executions(load_settings(CreateTaskSettings))
+    return _executions(load_settings(WorkflowSettings))
 
 
 @cache
-def _executions(settings: CreateTaskSettings) -> Executions:
+def _executions(settings: WorkflowSettings) -> Executions:
     from inference_deploy.adapters.executions import Executions  # noqa: PLC0415 - on first use
 
     return Executions(

@@ -13,6 +13,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
+from inference_deploy.environment import getenv
+
 
 class _Provider(AmazonCloudWatchEMFProvider):
     """Powertools keeps a disabled provider's metrics (POWERTOOLS_METRICS_DISABLED: `make run`, tests)
@@ -27,7 +29,7 @@ class _Provider(AmazonCloudWatchEMFProvider):
 
 def tracer_disabled() -> bool:
     """POWERTOOLS_TRACE_DISABLED (read as Powertools reads it), or the function's TRACER_SUBSEGMENTS "false"."""
-    if os.getenv("TRACER_SUBSEGMENTS", "true").strip().lower() == "false":
+    if getenv("TRACER_SUBSEGMENTS", "true").strip().lower() == "false":
         return True
     return resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from inference_deploy.environment import environment
 from inference_deploy.errors import ConfigurationError
 
 
@@ -41,10 +41,17 @@ class AuthorizationSettings(_EnvSettings):
     admin_principal_arn_patterns: CommaSeparated = ()
 
 
-class CreateTaskSettings(_EnvSettings):
-    deployment_target: str = Field(min_length=1)
+class WorkflowSettings(_EnvSettings):
+    """The state machines a task's execution runs on."""
+
     deploy_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
     delete_state_machine_arn: str = Field(pattern=r"^arn:aws[a-z-]*:states:")
+
+
+class CreateTaskSettings(_EnvSettings):
+    """What a new task is planned with: the stack's defaults, limits and timings."""
+
+    deployment_target: str = Field(min_length=1)
     default_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     default_instance_count: int = Field(ge=1)
     green_poll_seconds: int = Field(ge=0)
@@ -109,15 +116,54 @@ class RepairSettings(_EnvSettings):
     removal_timeout_seconds: int = Field(ge=0)
 
 
+class GlobalSettings(StoreSettings):
+    """The template's Globals, which every function gets: the tables, and what Powertools and botocore read."""
+
+    powertools_service_name: str = Field(min_length=1)
+    powertools_metrics_namespace: str = Field(min_length=1)
+    powertools_log_level: str = Field(min_length=1)
+    powertools_logger_log_event: bool
+    aws_endpoint_url: str = ""
+
+
+class ApiSettings(_EnvSettings):
+    """The API functions: whether their handlers record X-Ray SDK subsegments (observability.py)."""
+
+    tracer_subsegments: bool = True
+
+
+# Each function's environment beyond GlobalSettings, by code directory: the groups of settings its code loads.
+# tests/component/test_function_environment.py holds the template to exactly these variables, no more, no fewer.
+FUNCTION_SETTINGS: dict[str, tuple[type[_EnvSettings], ...]] = {
+    "create_task": (
+        ApiSettings,
+        CreateTaskSettings,
+        WorkflowSettings,
+        AuthorizationSettings,
+        RepairStartSettings,
+        IdempotencySettings,
+    ),
+    "read_task": (ApiSettings,),
+    "cancel_task": (ApiSettings, AuthorizationSettings),
+    "sweep_model_endpoints": (SweepSettings,),
+    "finish_abandoned_task": (RepairStartSettings,),
+    "publish_task_events": (EventSettings,),
+    "reconcile_endpoints": (ReconcilerSettings,),
+    "fail_unstarted_tasks": (RepairStartSettings,),
+    "converge_model": (RepairSettings,),
+}
+
+
 SettingsT = TypeVar("SettingsT", bound=_EnvSettings)
 
 
 def load_settings[SettingsT: _EnvSettings](model: type[SettingsT]) -> SettingsT:
-    """Build `model` from the environment (field `x_y` reads `X_Y`). A missing or bad value is a
-    ConfigurationError naming the variable, so a broken deployment fails loudly on its first request.
+    """Build `model` from the function's environment (field `x_y` reads `X_Y`; see environment.py). A missing or
+    bad value is a ConfigurationError naming the variable, so a broken deployment fails loudly on its first request.
     The environment is read on every call (a few lookups) and only the validation is cached, so a
     process hosting several functions (the local stack) never hands one function another's settings."""
-    values = tuple((name, os.environ[name.upper()]) for name in model.model_fields if name.upper() in os.environ)
+    variables = environment()
+    values = tuple((name, variables[name.upper()]) for name in model.model_fields if name.upper() in variables)
     settings: SettingsT = _validated(model, values)
     return settings
 

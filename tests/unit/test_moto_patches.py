@@ -1,0 +1,130 @@
+"""The emulator's patches of moto (local_stack/moto_patches.py): one moto version, each patch needed.
+
+An upgrade of moto can rename or rework what a patch replaces. Importing the patches on another moto
+version fails at once, and each patch has a test that fails without it: run with the patch left out
+(LOCAL_STACK_WITHOUT_PATCHES), its test must fail, or the patch no longer does anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models import table as moto_table
+
+from local_stack import moto_patches
+from local_stack.moto_patches import PATCHES, AtomicDynamoDB, MotoVersionError, check_moto_version
+
+ROOT = Path(__file__).resolve().parents[2]
+SAGEMAKER = "tests/unit/test_local_stack_sagemaker.py"
+
+# For each patch, a test that fails when the patch is left out.
+PROOFS = {
+    "sagemaker.validate_instance_type": f"{SAGEMAKER}::test_instance_types_are_checked_against_the_current_api",
+    "sagemaker.create_endpoint": f"{SAGEMAKER}::test_failed_endpoint_reports_its_reason_and_refuses_invocations",
+    "sagemaker.create_endpoint_config": f"{SAGEMAKER}::test_names_are_case_insensitive",
+    "sagemaker.describe_endpoint": f"{SAGEMAKER}::test_creating_polls_delay_the_final_status",
+    "sagemaker.list_endpoints": f"{SAGEMAKER}::test_a_deleted_endpoint_shows_deleting_then_is_not_found",
+    "sagemaker.list_tags": f"{SAGEMAKER}::test_the_tags_of_an_endpoint_gone_since_it_was_listed_are_not_found",
+    "sagemaker.delete_endpoint": f"{SAGEMAKER}::test_an_endpoint_cannot_be_deleted_while_an_operation_runs_on_it",
+    "sagemaker.describe_endpoint_config": f"{SAGEMAKER}::test_names_are_case_insensitive",
+    "sagemaker.delete_endpoint_config": f"{SAGEMAKER}::test_names_are_case_insensitive",
+    "sagemaker.describe_endpoint_response": f"{SAGEMAKER}::test_describe_right_after_create_may_not_find_the_resources",
+    "sagemaker.describe_endpoint_config_response": (
+        f"{SAGEMAKER}::test_describe_right_after_create_may_not_find_the_resources"
+    ),
+    "sagemaker_runtime.invoke_endpoint": f"{SAGEMAKER}::test_endpoint_answers_one_unit_vector_per_input",
+    "stepfunctions.stop_execution": (
+        "tests/unit/test_local_stack_executions.py::test_an_execution_stopped_before_its_worker_runs_is_aborted_as_in_aws"
+    ),
+    "stepfunctions.send_task_failure": (
+        "tests/component/test_green_wait.py::test_green_failing_sends_the_event_that_discards_it"
+    ),
+    "dynamodb.call_action": (
+        "tests/unit/test_moto_patches.py::test_two_conditional_writes_racing_for_one_key_let_exactly_one_through"
+    ),
+    "lambda.invoke": "tests/unit/test_local_stack_lambdas.py::test_direct_invoke_by_arn_returns_the_handler_result",
+}
+
+
+def test_the_patches_refuse_another_moto_version_and_say_what_to_do() -> None:
+    with pytest.raises(
+        MotoVersionError, match=r"moto 5\.3\.0 is installed.*moto==5\.2\.5.*local_stack/moto_patches\.py"
+    ):
+        check_moto_version("5.3.0")
+
+
+def test_the_pinned_moto_is_the_version_the_patches_were_written_for() -> None:
+    pins = re.findall(r"^moto(?:\[[a-z,]+\])?==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.MULTILINE)
+
+    assert pins == [moto_patches.MOTO_VERSION]
+
+
+def test_every_patch_has_a_test_that_needs_it() -> None:
+    assert sorted(PROOFS) == sorted(PATCHES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PROOFS))
+def test_each_patch_is_needed_by_its_test(name: str) -> None:
+    """The patch's test, run in a fresh process with only that patch left out, fails."""
+    environment = {**os.environ, moto_patches.WITHOUT_PATCHES: name}
+    environment.pop("PYTEST_XDIST_WORKER", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", PROOFS[name], "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert completed.returncode == 1, f"{PROOFS[name]} passes without {name}:\n{completed.stdout[-3000:]}"
+
+
+def test_two_conditional_writes_racing_for_one_key_let_exactly_one_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB evaluates a condition and writes atomically; moto reads, checks, then writes in steps."""
+    check = moto_table.get_filter_expression
+
+    def slow_check(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # widens moto's gap between reading the item and writing it
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(moto_table, "get_filter_expression", slow_check)
+    with mock_aws(), AtomicDynamoDB():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="claims",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        together = threading.Barrier(2, timeout=30)
+
+        def claim(claimant: str) -> str:
+            together.wait()
+            try:
+                client.put_item(
+                    TableName="claims",
+                    Item={"id": {"S": "the-model"}, "claimant": {"S": claimant}},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                return "refused"
+            return "written"
+
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = sorted(pool.map(claim, ("first", "second")))
+
+    assert outcomes == ["refused", "written"]
