@@ -425,10 +425,16 @@ def _dynamodb_entry(lookup: ResourceLookup, action: str, params: Mapping[str, An
     hash_key = lookup.table_keys.get(table)
     item = params.get("Key") or params.get("Item") or {}
     if hash_key and hash_key in item:
-        value = next(iter(dict(item[hash_key]).values()), "")
-        context["dynamodb:LeadingKeys"] = (str(value),)
+        context["dynamodb:LeadingKeys"] = (_key_value(item[hash_key]),)
     resource = f"table/{table}" + (f"/index/{params['IndexName']}" if params.get("IndexName") else "")
     return Request(action, lookup.account.arn("dynamodb", resource), context)
+
+
+def _key_value(value: Any) -> str:
+    """A key attribute as the low-level client has it ({"S": "x"}) or as the resource layer passes it ("x")."""
+    if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in ("S", "N", "B"):
+        return str(next(iter(value.values())))
+    return str(value)
 
 
 _TRANSACTION_ACTIONS = {

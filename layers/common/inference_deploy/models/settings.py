@@ -69,6 +69,12 @@ class CreateTaskSettings(_EnvSettings):
         return self
 
 
+class CallerAlarmSettings(_EnvSettings):
+    """Which alarms a deploy's rollback_alarms may name: the stack's CallerAlarmPrefix (its IAM scope)."""
+
+    caller_alarm_prefix: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")
+
+
 class EventSettings(_EnvSettings):
     event_bus_name: str = Field(min_length=1)
 
