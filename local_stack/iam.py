@@ -27,11 +27,13 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.client import BaseClient
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
 from local_stack._patch import Method, MethodPatch, PatchSet
 from local_stack.lambdas import current_function
@@ -174,6 +176,21 @@ def stack_roles(stack: DeployedStack) -> dict[str, list[Statement]]:
             if key in resource.properties
         }
         roles[logical_id] = role_statements(logical_id, properties)
+    return roles
+
+
+def state_machine_roles(stack: DeployedStack) -> dict[str, list[Statement]]:
+    """Each state machine's role statements (its inline `Policies`), by state machine ARN."""
+    resolver = stack.resolver()
+    roles: dict[str, list[Statement]] = {}
+    for logical_id, machine in stack.state_machines.items():
+        policies = resolver.resolve(stack.template.resources[logical_id].properties.get("Policies") or [])
+        statements: list[Statement] = []
+        for index, policy in enumerate(_as_list(policies)):
+            if not (isinstance(policy, dict) and "Statement" in policy):
+                raise PolicyError(f"{logical_id}: policy {policy!r} is not supported locally")
+            statements += policy_statements(f"{logical_id}RolePolicy{index}", policy)
+        roles[machine.arn] = statements
     return roles
 
 
@@ -543,9 +560,10 @@ def _stepfunctions(lookup: ResourceLookup, operation: str, params: Mapping[str, 
     if "stateMachineArn" in params:
         return [Request(action, str(params["stateMachineArn"]))]
     if "taskToken" in params:
-        # Task-token calls are authorized on the state machine whose execution issued the token.
+        # Task-token calls are authorized on the state machine whose execution issued the token (AWS reads it
+        # from the token). A token no execution issued is left to Step Functions (InvalidToken).
         machine = lookup.state_machine_of_token(str(params["taskToken"]))
-        return [Request(action, machine or lookup.account.arn("states", "stateMachine:*"))]
+        return [Request(action, machine)] if machine else []
     if operation in ("ListStateMachines", "ListActivities"):
         return [Request(action, "*")]
     raise PolicyError(f"the local IAM evaluator does not know how Step Functions authorizes {operation}")
@@ -584,6 +602,16 @@ def _iam(lookup: ResourceLookup, operation: str, params: Mapping[str, Any]) -> l
     raise PolicyError(f"the local IAM evaluator does not know how IAM authorizes {operation}")
 
 
+def _lambda(lookup: ResourceLookup, operation: str, params: Mapping[str, Any]) -> list[Request]:
+    if operation != "Invoke":
+        raise PolicyError(f"the local IAM evaluator does not know how Lambda authorizes {operation}")
+    name = str(params.get("FunctionName", ""))
+    arn = name if name.startswith("arn:") else lookup.account.arn("lambda", f"function:{name}")
+    if arn.endswith(":$LATEST"):  # $LATEST is the unqualified function
+        arn = arn.removesuffix(":$LATEST")
+    return [Request("lambda:InvokeFunction", arn)]
+
+
 def _events(lookup: ResourceLookup, operation: str, params: Mapping[str, Any]) -> list[Request]:
     if operation != "PutEvents":
         raise PolicyError(f"the local IAM evaluator does not know how EventBridge authorizes {operation}")
@@ -606,6 +634,7 @@ _SERVICES: dict[str, Callable[[ResourceLookup, str, Mapping[str, Any]], list[Req
     "cloudwatch": _cloudwatch,
     "iam": _iam,
     "events": _events,
+    "lambda": _lambda,
 }
 
 
@@ -732,6 +761,28 @@ class _Authorizer:
             for table in stack.tables.values()
         }
         self.lookup = ResourceLookup(Account(stack.resolver().pseudo.partition, stack.region, stack.account_id), keys)
+        # State machines: what their definitions call (Lambda invokes) under their own roles.
+        self.machine_roles = state_machine_roles(stack)
+        self.machine_names = {machine.arn: logical_id for logical_id, machine in stack.state_machines.items()}
+        for arn, logical_id in self.machine_names.items():
+            self.principals[arn] = (
+                f"arn:{stack.resolver().pseudo.partition}:sts::{stack.account_id}:assumed-role/"
+                f"{stack.name_prefix}{logical_id}Role/{arn.rsplit(':', 1)[1]}"
+            )
+
+    def check_machine(self, machine: str, client: Any, operation: str, params: Mapping[str, Any]) -> None:
+        if str(client.meta.service_model.service_name) != "lambda":
+            return  # the interpreter's own bookkeeping (logs), not a call the definition makes
+        for request in _lambda(self.lookup, operation, params):
+            decision = evaluate(self.machine_roles[machine], request)
+            if not decision.allowed:
+                message = denial_message(self.principals[machine], request, decision)
+                raise AccessDenied.error(client, operation, message)
+            assert decision.statement is not None
+            call = RecordedCall(
+                self.machine_names[machine], operation, request.action, request.resource, decision.statement.label
+            )
+            self.recorder.add(call)
 
     def check(self, function: str, client: Any, operation: str, params: Mapping[str, Any]) -> None:
         service_name = str(client.meta.service_model.service_name)
@@ -763,19 +814,44 @@ def platform_client[T](client: T) -> T:
 
 def _authorizing(original: Method) -> Method:
     def make_api_call(client: Any, operation_name: str, api_params: Mapping[str, Any]) -> Any:
-        function = current_function()
-        if function is not None and client not in _platform_clients:
+        function, machine = current_function(), _current_machine.get()
+        if client not in _platform_clients and (function is not None or machine is not None):
             with _active_lock:
-                authorizer = next((a for a in reversed(_active) if function in a.roles), None)
-            if authorizer is not None:
-                authorizer.check(function, client, operation_name, api_params)
+                authorizers = list(reversed(_active))
+            if function is not None:
+                authorizer = next((a for a in authorizers if function in a.roles), None)
+                if authorizer is not None:
+                    authorizer.check(function, client, operation_name, api_params)
+            elif machine is not None:
+                authorizer = next((a for a in authorizers if machine in a.machine_roles), None)
+                if authorizer is not None:
+                    authorizer.check_machine(machine, client, operation_name, api_params)
         return original(client, operation_name, api_params)
 
     return make_api_call
 
 
+# The state machine whose Lambda task is invoking (the interpreter runs a task in a thread of its own).
+_current_machine: ContextVar[str | None] = ContextVar("local_stack_state_machine", default=None)
+
+
+def _in_machine(original: Method) -> Method:
+    def execute_lambda_function_integration(env: Any, *args: Any, **kwargs: Any) -> Any:
+        machine = env.states.context_object.context_object_data["StateMachine"]["Id"]
+        token = _current_machine.set(str(machine))
+        try:
+            return original(env, *args, **kwargs)
+        finally:
+            _current_machine.reset(token)
+
+    return execute_lambda_function_integration
+
+
 class _Patches(PatchSet):
-    patches = (MethodPatch(BaseClient, "_make_api_call", _authorizing),)
+    patches = (
+        MethodPatch(BaseClient, "_make_api_call", _authorizing),
+        MethodPatch(cast("type", lambda_eval_utils), "execute_lambda_function_integration", _in_machine),
+    )
 
 
 class IamEnforcement(_Patches):
