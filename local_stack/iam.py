@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -648,8 +649,12 @@ def authorizations(lookup: ResourceLookup, service: str, operation: str, params:
 # ------------------------------------------------------------------------------------------- enforcement
 
 # The error each service answers a denied call with (code, HTTP status): JSON protocols say
-# AccessDeniedException, the query protocols (CloudWatch, IAM) AccessDenied.
-_DENIED_ERRORS = {"cloudwatch": ("AccessDenied", 403), "iam": ("AccessDenied", 403)}
+# AccessDeniedException (400; Lambda 403), the query protocols (CloudWatch, IAM) AccessDenied (403).
+_DENIED_ERRORS = {
+    "cloudwatch": ("AccessDenied", 403),
+    "iam": ("AccessDenied", 403),
+    "lambda": ("AccessDeniedException", 403),
+}
 
 
 def denial_message(principal: str, request: Request, decision: Decision) -> str:
@@ -734,7 +739,7 @@ class AccessDenied:
         code, status = _DENIED_ERRORS.get(service, ("AccessDeniedException", 400))
         response = {
             "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
         }
         error_class = client.exceptions.from_code(code)
         return error_class(response, operation)  # type: ignore[no-any-return]

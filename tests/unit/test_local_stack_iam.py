@@ -9,10 +9,14 @@ StringEqualsIfExists dynamodb:Select), and SageMaker's lower-cased resource name
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local_stack.cfn_yaml import load_yaml
+from local_stack.emulator import EmulatedAws
 from local_stack.iam import (
     Account,
     Decision,
@@ -288,3 +292,22 @@ def test_a_stream_event_makes_sam_attach_the_account_wide_stream_policy():
 def test_policies_the_evaluator_cannot_read_fail_loudly(policy_entry):
     with pytest.raises(ValueError, match="not"):
         role_statements("Fn", {"Policies": [policy_entry]})
+
+
+def test_a_state_machine_whose_role_may_not_invoke_its_function_fails_its_task(tmp_path):
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "local_stack"
+    template: dict[str, Any] = load_yaml(fixture / "template.yaml")
+    del template["Resources"]["PipelineStateMachine"]["Properties"]["Policies"]
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+
+    with EmulatedAws(path, project_root=fixture) as aws:
+        ended = aws.run_execution("PipelineStateMachine", {"key": "denied", "action": "ok"})
+
+    assert ended["status"] == "FAILED"
+    assert ended["error"] == "Lambda.AccessDeniedException"
+    assert ended["cause"].startswith(
+        "User: arn:aws:sts::123456789012:assumed-role/PipelineStateMachineRole/PipelineStateMachine is not "
+        "authorized to perform: lambda:InvokeFunction on resource: "
+        "arn:aws:lambda:us-east-1:123456789012:function:EchoFunction because no identity-based policy allows"
+    )
