@@ -46,7 +46,6 @@ def _abort_and_repair(aws: EmulatedAws) -> None:
 
 
 def test_every_call_a_workflow_function_makes_is_allowed_by_its_own_policy(aws, monkeypatch):
-    RECORDER.clear()
     register_model(aws, MODEL)
     assert run_task(aws, "deploy", MODEL)["status"] == "succeeded"  # first deploy: no blue
     assert run_task(aws, "deploy", MODEL, bake_seconds=1)["status"] == "succeeded"  # bake passes, blue retired

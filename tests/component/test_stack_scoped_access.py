@@ -85,7 +85,6 @@ def test_the_denial_names_the_role_session_action_and_resource(aws_without_sweep
 
 
 def test_every_call_of_a_deploy_is_recorded_with_the_statement_that_allowed_it(aws):
-    RECORDER.clear()
     register_model(aws, MODEL)
     assert run_task(aws, "deploy", MODEL, bake_seconds=1)["status"] == "succeeded"
 
