@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local_stack import execution_report as report
 from local_stack.emulator import SERVER_CREDENTIALS, EmulatedAwsServer, PortInUseError
 from local_stack.faults import FaultSpecError, parse_faults
+from local_stack.iam import format_calls
 from local_stack.run import RunOptions, add_import_paths, serve
 from local_stack.run_config import DEFAULT_API_PORT, DEFAULT_AWS_PORT, DEFAULT_HOST, DEFAULT_REGION
 from local_stack.sam_env import render, sam_env_vars
@@ -122,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         "--endpoint-url", help="AWS endpoint as containers reach it (http://host.docker.internal:5000)"
     )
     env_vars.set_defaults(handler=_env_vars)
+
+    iam_calls = commands.add_parser(
+        "iam-calls", help="each call the functions made in a test session, with the statement that allowed it"
+    )
+    iam_calls.add_argument("report", nargs="?", type=Path, default=Path("test-output/iam-calls.json"))
+    iam_calls.set_defaults(handler=_iam_calls)
     return parser
 
 
@@ -241,6 +248,16 @@ def _events(args: argparse.Namespace) -> int:
 
 def _env_vars(args: argparse.Namespace) -> int:
     sys.stdout.write(render(sam_env_vars(load_template(args.template), endpoint_url=args.endpoint_url)))
+    return 0
+
+
+def _iam_calls(args: argparse.Namespace) -> int:
+    try:
+        report = json.loads(args.report.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.report}: {exc} (run the tests first)", file=sys.stderr)
+        return 1
+    sys.stdout.write(format_calls(report) + "\n")
     return 0
 
 

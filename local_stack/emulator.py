@@ -32,6 +32,7 @@ from moto.server import ThreadedMotoServer
 from local_stack._patch import Lifecycle
 from local_stack.eventbridge import EventRules
 from local_stack.executions import wait_for_execution
+from local_stack.iam import IamEnforcement, platform_client
 from local_stack.lambdas import LambdaRouter
 from local_stack.moto_patches import (
     AtomicDynamoDB,
@@ -120,7 +121,9 @@ class _Emulation(Lifecycle):
         client costs tens of milliseconds, and tests ask for them all the time)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+                self._clients[service] = platform_client(
+                    self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+                )
             return self._clients[service]
 
     def run_execution(
@@ -162,6 +165,7 @@ class _Emulation(Lifecycle):
             )
             for function in functions.values():
                 router.add(function)
+            running.enter_context(IamEnforcement(self._stack))
             patterns = {key: spec.event_patterns for key, spec in self.template.functions.items()}
             rules = [(p, f.arn) for f in functions.values() for p in patterns.get(f.logical_id, ())]
             lambda_client = self.client("lambda")

@@ -18,6 +18,7 @@ it would in AWS.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import importlib
 import json
@@ -126,6 +127,16 @@ class LambdaContext:
 
 
 _current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
+
+
+@contextlib.contextmanager
+def running_as(function: str | None) -> Iterator[None]:
+    """Run code as if inside `function` (a logical id): a test calling a handler directly, as Lambda would."""
+    token = _current_function.set(function)
+    try:
+        yield
+    finally:
+        _current_function.reset(token)
 
 
 def current_function() -> str | None:

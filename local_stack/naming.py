@@ -58,6 +58,8 @@ def physical_resource(resource_type: str, name: str, pseudo: PseudoParameters) -
         case "AWS::SNS::Topic":
             arn = f"arn:{p}:sns:{r}:{a}:{name}"
             return PhysicalResource(arn, {"TopicArn": arn, "TopicName": name})
+        case "AWS::Events::EventBus":
+            return PhysicalResource(name, {"Arn": f"arn:{p}:events:{r}:{a}:event-bus/{name}", "Name": name})
         case "AWS::S3::Bucket":
             return PhysicalResource(name, {"Arn": f"arn:{p}:s3:::{name}"})
         case api_type if api_type in _API_TYPES:

@@ -25,7 +25,7 @@ RECORD_RULE = "local-stack-record-all"
 
 @dataclass(frozen=True)
 class StreamMapping:
-    """A function's `Type: DynamoDB` event: the table whose stream feeds it and how."""
+    """A table's stream mapped to a function (an event source mapping or SAM `Type: DynamoDB` event)."""
 
     function: str  # logical id
     table: str  # logical id
@@ -34,8 +34,26 @@ class StreamMapping:
 
 
 def stream_mappings(resources: Mapping[str, Any]) -> list[StreamMapping]:
-    """The template's DynamoDB stream events of its functions (`resources`: Template.resources)."""
+    """The template's DynamoDB stream events of its functions and its `AWS::Lambda::EventSourceMapping`s of
+    a table's stream to a function (`resources`: Template.resources)."""
     found = []
+    for resource in resources.values():
+        if resource.type != "AWS::Lambda::EventSourceMapping":
+            continue
+        properties = resource.properties
+        source, function = properties.get("EventSourceArn"), properties.get("FunctionName")
+        if not (isinstance(source, dict) and source.get("Fn::GetAtt", [None, None])[1:] == ["StreamArn"]):
+            continue
+        if not (isinstance(function, dict) and isinstance(function.get("Ref"), str)):
+            continue
+        found.append(
+            StreamMapping(
+                function=function["Ref"],
+                table=source["Fn::GetAtt"][0],
+                batch_size=int(properties.get("BatchSize", 100)),
+                max_retries=int(properties.get("MaximumRetryAttempts", 3)),
+            )
+        )
     for logical_id, resource in resources.items():
         for event in (resource.properties.get("Events") or {}).values():
             if not isinstance(event, dict) or event.get("Type") != "DynamoDB":

@@ -28,9 +28,11 @@ from inference_deploy.adapters import aws as aws_clients
 from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
 from local_stack.faults import Fault, FaultKind, FaultPlan
-from local_stack.lambdas import LambdaTimeouts
+from local_stack.iam import RECORDER
+from local_stack.lambdas import LambdaTimeouts, running_as
 from local_stack.run_config import SAMPLE_ADMIN_PATTERN
 from local_stack.sagemaker import register_model as register_emulated_model
+from local_stack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -79,12 +81,29 @@ class ApiResponse:
     body: Any = field(repr=False)
 
 
+# The function a handler module belongs to: a handler called directly runs as that function, so its calls
+# are authorized against that function's role (local_stack/iam.py), as the local gateway runs it.
+FUNCTION_OF_MODULE = {spec.module_name: key for key, spec in load_template(TEMPLATE).functions.items()}
+IAM_CALLS_REPORT = ROOT / "test-output" / "iam-calls.json"
+
+
+def as_function(handler: Any) -> str | None:
+    return FUNCTION_OF_MODULE.get(getattr(handler, "__module__", ""))
+
+
 def call_api(handler: Any, event: dict[str, Any]) -> ApiResponse:
-    raw = handler(event, LambdaContext())
+    with running_as(as_function(handler)):
+        raw = handler(event, LambdaContext())
     headers = {k: v[-1] for k, v in (raw.get("multiValueHeaders") or {}).items()}
     headers.update(raw.get("headers") or {})
     text = raw.get("body") or ""
     return ApiResponse(raw["statusCode"], headers, json.loads(text) if text else None)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every call the stack's functions made in the session, with the statement that allowed it."""
+    if RECORDER.calls():
+        RECORDER.write(IAM_CALLS_REPORT)
 
 
 @pytest.fixture(autouse=True)

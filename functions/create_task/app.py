@@ -15,6 +15,7 @@ from inference_deploy import dependencies
 from inference_deploy.api.authorization import authorize_request
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
+    AlarmsNotAllowed,
     AuthorizationUnavailable,
     CloudWatchUnavailable,
     CostLimitExceeded,
@@ -32,7 +33,7 @@ from inference_deploy.errors import (
 from inference_deploy.logic.cost_limits import check_cost_limits
 from inference_deploy.logic.tasks import check_rollback_alarms, create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
-from inference_deploy.models.settings import CreateTaskSettings, load_settings
+from inference_deploy.models.settings import CallerAlarmSettings, CreateTaskSettings, load_settings
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.observability import logger, metrics, tracer
 
@@ -85,7 +86,8 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
         check_cost_limits(request, settings)
     grant = authorize_request(app.current_event, request.embedding_model_id, kind.value)
     if isinstance(request, DeployRequest):
-        check_rollback_alarms(request, dependencies.alarms())
+        prefix = load_settings(CallerAlarmSettings).caller_alarm_prefix
+        check_rollback_alarms(request, dependencies.alarms(), prefix)
 
     def work() -> Task:
         return create_task(
@@ -126,7 +128,9 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: ACCEPTED,
-        **problem_responses(*CREATE_ERRORS, CostLimitExceeded, UnknownAlarms, CloudWatchUnavailable, body=True),
+        **problem_responses(
+            *CREATE_ERRORS, CostLimitExceeded, AlarmsNotAllowed, UnknownAlarms, CloudWatchUnavailable, body=True
+        ),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:

@@ -11,6 +11,7 @@ from moto.dynamodb.models import dynamodb_backends
 from publish_task_events.app import lambda_handler as publish_handler
 
 from local_stack.emulator import EmulatedAws
+from local_stack.lambdas import running_as
 from tests.conftest import LambdaContext
 
 
@@ -36,7 +37,8 @@ class StreamMapping:
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         for _ in range(self.max_retries + 1):
             self.invocations += 1
-            answer = publish_handler({"Records": batch}, LambdaContext())
+            with running_as("PublishTaskEventsFunction"):  # as the mapping invokes it: under its own role
+                answer = publish_handler({"Records": batch}, LambdaContext())
             failures = answer.get("batchItemFailures", [])
             if not failures:
                 return

@@ -17,9 +17,11 @@ from switch_traffic.app import lambda_handler as switch_handler
 
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.errors import TaskCancelled
+from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
 from tests.component.workflow_helpers import (
     caller_alarm,
+    caller_alarm_name,
     endpoint_configs,
     endpoints_of,
     executed_states,
@@ -120,11 +122,11 @@ def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(a
         green["metadata"]["endpoint_name"]: "InService",
     }
     assert _alarm_names(aws) == {
-        f"inference-deployment-bake-{green['id']}-5xx",
-        f"inference-deployment-bake-{green['id']}-latency",
-        f"inference-deployment-bake-{green['id']}-watch",
+        f"{bake_alarm_prefix()}{green['id']}-5xx",
+        f"{bake_alarm_prefix()}{green['id']}-latency",
+        f"{bake_alarm_prefix()}{green['id']}-watch",
     }
-    own = f"inference-deployment-bake-{green['id']}"
+    own = f"{bake_alarm_prefix()}{green['id']}"
     watch = aws.client("cloudwatch").describe_alarms(AlarmNames=[f"{own}-watch"])
     assert watch["CompositeAlarms"][0]["AlarmRule"] == f'ALARM("{own}-5xx") OR ALARM("{own}-latency")'
 
@@ -176,7 +178,7 @@ def test_an_alarm_tripped_during_the_bake_rolls_back_to_blue(aws):
 def test_the_deployments_own_alarm_on_green_trips_a_rollback_too(aws):
     blue, green = _baking(aws)
 
-    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx", "Threshold Crossed: 12 5XX errors")
+    _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx", "Threshold Crossed: 12 5XX errors")
     wait_for(aws, green["execution_arn"])
 
     failed = read("deploy", green["id"]).body
@@ -191,7 +193,7 @@ def test_a_first_deploy_bakes_only_when_asked_and_an_alarm_leaves_green_serving(
     _entered(aws, created["execution_arn"], "AwaitBake")
     assert _serving()["previous"] is None
 
-    _trip(aws, f"inference-deployment-bake-{created['id']}-latency", "Threshold Crossed: p50 3 s")
+    _trip(aws, f"{bake_alarm_prefix()}{created['id']}-latency", "Threshold Crossed: p50 3 s")
     wait_for(aws, created["execution_arn"], timeout=300)
 
     failed = read("deploy", created["id"]).body
@@ -208,12 +210,13 @@ def test_a_deploy_naming_a_missing_alarm_is_refused_and_nothing_is_written(aws):
     register_model(aws, MODEL)
     existing = _user_alarm(aws)
 
-    refused = request("deploy", MODEL, rollback_alarms=[existing, "no-such-alarm"])
+    missing = caller_alarm_name(aws, "no-such-alarm")
+    refused = request("deploy", MODEL, rollback_alarms=[existing, missing])
 
     assert refused.status == 422
     assert refused.body["code"] == "unknown_alarms"
-    assert refused.body["missing_alarms"] == ["no-such-alarm"]
-    assert "no-such-alarm" in refused.body["detail"]
+    assert refused.body["missing_alarms"] == [missing]
+    assert missing in refused.body["detail"]
     assert read("deploy-status", MODEL).status == 404
     machine = aws.stack.state_machines["DeployStateMachine"].arn
     assert aws.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []

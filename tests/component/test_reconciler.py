@@ -16,7 +16,7 @@ from inference_deploy import dependencies
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.ids import new_task_id
 from inference_deploy.models.task import TaskKind
-from inference_deploy.naming import green_endpoint, resource_tags
+from inference_deploy.naming import bake_alarm_prefix, green_endpoint, resource_tags
 from local_stack import lambdas
 from local_stack.emulator import EmulatedAws
 from local_stack.sagemaker import settle_endpoint
@@ -310,7 +310,7 @@ def test_bake_alarms_that_outlived_their_task_are_deleted_and_an_active_bakes_ar
     remaining = {a["AlarmName"] for a in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
     assert remaining == alarms - left
     assert {a for a in remaining if baking["id"] in a} == {
-        f"inference-deployment-bake-{baking['id']}-5xx",
-        f"inference-deployment-bake-{baking['id']}-latency",
-        f"inference-deployment-bake-{baking['id']}-watch",
+        f"{bake_alarm_prefix()}{baking['id']}-5xx",
+        f"{bake_alarm_prefix()}{baking['id']}-latency",
+        f"{bake_alarm_prefix()}{baking['id']}-watch",
     }

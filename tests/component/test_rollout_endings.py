@@ -11,6 +11,7 @@ from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.logic import green_deploy
+from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
 from tests.component.test_bake_and_cancel import (
     LONG,
@@ -50,7 +51,7 @@ def test_a_rollback_whose_green_delete_is_throttled_still_discards_green(aws, fa
     blue, green = _baking(aws)
     faults.fail("sagemaker", "DeleteEndpoint", "ThrottlingException", times=1)
 
-    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx")
+    _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx")
     wait_for(aws, green["execution_arn"], timeout=120)
 
     task = read("deploy", green["id"]).body
@@ -92,7 +93,7 @@ def test_a_rollback_never_routes_to_a_blue_that_is_gone(aws):
     blue, green = _baking(aws)
     aws.client("sagemaker").delete_endpoint(EndpointName=blue["endpoint_name"])  # an operator, mid-bake
 
-    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx")
+    _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx")
     wait_for(aws, green["execution_arn"], timeout=120)
 
     task = read("deploy", green["id"]).body
@@ -217,7 +218,7 @@ def test_a_rollback_that_fails_keeps_the_slot_until_the_repair_settles_the_bake(
     blue, green = _baking(aws)
     faults.fail("sagemaker", "DescribeEndpoint", "AccessDeniedException", times=1)  # RollBack's look at blue
 
-    _trip(aws, f"inference-deployment-bake-{green['id']}-5xx")
+    _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx")
     execution = wait_for(aws, green["execution_arn"], timeout=120)
 
     assert read("deploy", green["id"]).body["status"] == "failed"

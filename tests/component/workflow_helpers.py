@@ -102,8 +102,15 @@ def repairs_started(aws: EmulatedAws) -> list[str]:
     return [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
 
 
+def caller_alarm_name(aws: EmulatedAws, name: str) -> str:
+    """`name` under the stack's CallerAlarmPrefix: an alarm a deploy's `rollback_alarms` may name."""
+    return f"{aws.stack.parameters['CallerAlarmPrefix']}{name}"
+
+
 def caller_alarm(aws: EmulatedAws, name: str, *, in_alarm: bool = False) -> str:
-    """A CloudWatch alarm of the caller's own, as a deploy's `rollback_alarms` names it (in ALARM if asked)."""
+    """A CloudWatch alarm of the caller's own, as a deploy's `rollback_alarms` names it (in ALARM if asked),
+    named under the stack's CallerAlarmPrefix."""
+    name = caller_alarm_name(aws, name)
     cloudwatch = aws.client("cloudwatch")
     cloudwatch.put_metric_alarm(
         AlarmName=name,

@@ -22,6 +22,10 @@ from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import ServedEndpoint, ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.naming import ENDPOINT_NAME_PREFIX, MANAGED_BY, green_endpoint, resource_tags
+from local_stack.iam import Request as IamRequest
+from local_stack.iam import evaluate, stack_roles
+from local_stack.stack import plan_stack
+from local_stack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_yaml(ROOT / "template.yaml")
@@ -111,14 +115,20 @@ def test_the_api_admits_only_the_callers_the_parameters_name():
     assert API["AlwaysDeploy"] is True, "a changed resource policy takes effect only with a new deployment"
 
 
-def test_post_delete_is_limited_to_its_own_narrower_callers():
-    deletes = [s for s in API["Policy"]["Statement"] if s["Resource"] == f"execute-api:/*/POST{BASE}/delete"]
+def test_post_delete_and_both_cancels_are_limited_to_the_narrower_delete_callers():
+    """Issue 19: a caller kept off POST /delete could still cancel any task (a cancelled deploy discards green)."""
+    routes = [
+        f"execute-api:/*/POST{BASE}/delete",
+        f"execute-api:/*/POST{BASE}/delete/*/cancel",
+        f"execute-api:/*/POST{BASE}/deploy/*/cancel",
+    ]
+    deletes = [s for s in API["Policy"]["Statement"] if f"execute-api:/*/POST{BASE}/delete" in _as_list(s["Resource"])]
     assert deletes == [
         {
             "Effect": "Deny",
             "Principal": "*",
             "Action": "execute-api:Invoke",
-            "Resource": f"execute-api:/*/POST{BASE}/delete",
+            "Resource": routes,
             "Condition": {
                 "StringNotLike": {
                     "aws:PrincipalArn": {
@@ -218,6 +228,19 @@ def test_add_tags_is_allowed_only_as_part_of_the_service_creates():
             "CreateEndpoint",
             "CreateEndpointConfig",
         ]
+
+
+def test_every_delete_statement_requires_this_stacks_deployment_target():
+    """Issue 19: DeleteEndpoint, DiscardGreen and RollBack could delete another stack's `idt-` endpoints."""
+    deletes = [
+        (n, s)
+        for n, s in _sagemaker_write_statements()
+        if set(_as_list(s["Action"])) & {"sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig"}
+    ]
+    assert {n for n, _ in deletes} >= {"DeleteEndpointFunction", "DiscardGreenFunction", "RollBackFunction"}
+    for name, statement in deletes:
+        target = statement["Condition"]["StringEquals"]["aws:ResourceTag/deployment_target"]
+        assert target == {"Ref": "DeploymentTarget"}, name
 
 
 def test_deletes_also_require_the_service_tag():
@@ -574,3 +597,71 @@ def test_the_translation_keeps_the_policy_throttles_and_skips_where_checkov_look
     for name in STATE_MACHINES:
         document = json.dumps(translated[f"{name}Role"]["Properties"]["Policies"])
         assert "function:" not in document, f"{name}: the role names function ARNs, not name patterns"
+
+
+# ---------------------------------------------------------------- scoped to this stack (issue 19), evaluated
+# The roles as SAM builds them (inline statements and the managed policies it attaches), resolved for a stack
+# named "prod", evaluated by the local stack's IAM evaluator (local_stack/iam.py).
+
+PROD = plan_stack(load_template(ROOT / "template.yaml"), name_prefix="prod-")
+ROLES = stack_roles(PROD)
+ACCOUNT_ARN = "arn:aws:{service}:us-east-1:123456789012:{resource}"
+
+
+def _allowed_to(action: str, resource: str, **context: tuple[str, ...]) -> set[str]:
+    arn = (
+        resource
+        if resource.startswith("arn:")
+        else ACCOUNT_ARN.format(service=action.split(":", maxsplit=1)[0], resource=resource)
+    )
+    return {name for name, role in ROLES.items() if evaluate(role, IamRequest(action, arn, context)).allowed}
+
+
+@pytest.mark.parametrize("action", ["dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"])
+def test_only_the_publisher_reads_a_stream_and_only_the_tasks_tables(action):
+    """Issue 19: SAM's DynamoDB event attached AWSLambdaDynamoDBExecutionRole (every stream of the account)."""
+    other = "arn:aws:dynamodb:us-east-1:123456789012:table/OtherTable/stream/2024-01-01T00:00:00.000"
+    assert _allowed_to(action, other) == set()
+    assert _allowed_to(action, PROD.get_att("TasksTable", "StreamArn")) == {"PublishTaskEventsFunction"}
+
+
+@pytest.mark.parametrize("action", ["states:SendTaskSuccess", "states:SendTaskFailure"])
+def test_task_tokens_are_completed_only_on_this_stacks_deploy_workflow(action):
+    other = "arn:aws:states:us-east-1:123456789012:stateMachine:SomeoneElsesMachine"
+    assert _allowed_to(action, other) == set()
+    assert _allowed_to(action, PROD.state_machines["DeployStateMachine"].arn) <= {
+        "ResumeGreenWaitFunction",
+        "CheckGreenFunction",
+        "CancelTaskFunction",
+    }
+
+
+@pytest.mark.parametrize(
+    "action", ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"]
+)
+def test_bake_alarms_are_this_stacks_only(action):
+    """Issue 19: bake alarms were `inference-deployment-bake-*` in every stack of the account."""
+    assert _allowed_to(action, "alarm:inference-deployment-bake-deploy-01ABC-5xx") == set()
+    assert _allowed_to(action, "alarm:staging-bake-deploy-01ABC-5xx") == set()
+    assert _allowed_to(action, "alarm:prod-bake-deploy-01ABC-5xx"), "this stack's own bake alarms"
+
+
+def test_callers_alarms_are_described_only_under_the_caller_prefix():
+    """Issue 19: DescribeAlarms on alarm:* let the 422 unknown_alarms tell which alarms of other teams exist."""
+    assert _allowed_to("cloudwatch:DescribeAlarms", "alarm:checkout-error-rate") == set()
+    prefix = PROD.parameters["CallerAlarmPrefix"]
+    assert _allowed_to("cloudwatch:DescribeAlarms", f"alarm:{prefix}search-errors") == {
+        "CreateTaskFunction",
+        "CheckBakeFunction",
+    }
+    assert TEMPLATE["Parameters"]["CallerAlarmPrefix"]["AllowedPattern"] == "^[A-Za-z0-9_.:/-]{1,100}$", (
+        "no wildcard, never empty: the prefix is an IAM resource pattern"
+    )
+
+
+def test_another_stacks_endpoints_are_never_deleted():
+    tags = {"aws:ResourceTag/managed_by": (MANAGED_BY,), "aws:ResourceTag/deployment_target": ("other-target",)}
+    for action in ("sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig"):
+        assert _allowed_to(action, "endpoint/idt-model-01abc", **tags) == set()
+    own = {**tags, "aws:ResourceTag/deployment_target": (str(PROD.parameters["DeploymentTarget"]),)}
+    assert "SweepModelEndpointsFunction" in _allowed_to("sagemaker:DeleteEndpoint", "endpoint/idt-model-01abc", **own)

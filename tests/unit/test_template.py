@@ -36,6 +36,7 @@ RESOURCELESS_ACTIONS = {
     "logs:DescribeLogGroups",
     "sagemaker:ListEndpoints",
     "sagemaker:ListEndpointConfigs",
+    "dynamodb:ListStreams",  # the stream mapping's; no resource-level permissions
 }
 
 

@@ -238,6 +238,22 @@ class UnknownAlarms(DomainError):
         return {"missing_alarms": self.missing}
 
 
+class AlarmsNotAllowed(DomainError):
+    """A deploy request names alarms outside the prefix callers may name (answered without looking them up,
+    so the answer says nothing about which alarms of the account exist)."""
+
+    code = "alarms_not_allowed"
+
+    def __init__(self, names: list[str], prefix: str) -> None:
+        listed = ", ".join(repr(name) for name in names)
+        super().__init__(f"rollback_alarms may name only alarms whose names start with {prefix!r}: {listed}")
+        self.names = names
+        self.prefix = prefix
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {"alarms_not_allowed": self.names, "alarm_prefix": self.prefix}
+
+
 class RolledBack(DomainError):
     """A watched alarm went to ALARM during the bake: traffic went back to blue and green was discarded."""
 

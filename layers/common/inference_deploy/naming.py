@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from inference_deploy.errors import ConfigurationError
 from inference_deploy.models.serving import EndpointRef
 
 MANAGED_BY_TAG = "managed_by"
@@ -10,6 +13,19 @@ SAGEMAKER_NAME_LIMIT = 63
 # Every endpoint and endpoint config this service creates is named `idt-...`: the template scopes the
 # functions' create, tag, invoke and delete permissions to `endpoint/idt-*` and `endpoint-config/idt-*`.
 ENDPOINT_NAME_PREFIX = "idt-"
+
+
+# `<stack name>-bake-` (template Globals): the policies scope the bake alarms' create, describe and delete to
+# `alarm:${AWS::StackName}-bake-*`, so no stack reaches another's alarms in the same account.
+BAKE_ALARM_PREFIX_VARIABLE = "BAKE_ALARM_PREFIX"
+
+
+def bake_alarm_prefix() -> str:
+    """What the names of this stack's bake alarms start with."""
+    prefix = os.environ.get(BAKE_ALARM_PREFIX_VARIABLE, "")
+    if not prefix:
+        raise ConfigurationError(f"{BAKE_ALARM_PREFIX_VARIABLE} is not set (template Globals)")
+    return prefix
 
 
 def green_endpoint(embedding_model_id: str, task_id: str) -> EndpointRef:

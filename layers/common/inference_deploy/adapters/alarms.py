@@ -12,13 +12,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from inference_deploy.adapters import aws
 from inference_deploy.errors import CloudWatchUnavailable
 from inference_deploy.models.workflow import AlarmTrip
+from inference_deploy.naming import bake_alarm_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cloudwatch.type_defs import TagTypeDef
 
-# The IAM policies scope PutMetricAlarm and DeleteAlarms to names with this prefix (template.yaml).
-ALARM_PREFIX = "inference-deployment-bake-"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "AllTraffic"
 _PERIOD_SECONDS = 60
@@ -32,26 +31,28 @@ _OWN_SUFFIXES = ("-5xx", "-latency", _WATCH_SUFFIX)
 def own_alarm_names(task_id: str) -> list[str]:
     """The alarms a deploy task's bake creates: two on green's metrics and the composite over them and the
     caller's (deterministic: a clean-up needs no state; one DeleteAlarms takes them, one composite at most)."""
-    return [f"{ALARM_PREFIX}{task_id}{suffix}" for suffix in _OWN_SUFFIXES]
+    return [f"{bake_alarm_prefix()}{task_id}{suffix}" for suffix in _OWN_SUFFIXES]
 
 
 def watch_alarm_name(task_id: str) -> str:
     """The bake's composite alarm: ALARM when any watched alarm is."""
-    return f"{ALARM_PREFIX}{task_id}{_WATCH_SUFFIX}"
+    return f"{bake_alarm_prefix()}{task_id}{_WATCH_SUFFIX}"
 
 
 def task_watched_by(name: str) -> str | None:
     """The deploy task whose bake waits on the composite alarm `name`, if it is named like one."""
-    if name.startswith(ALARM_PREFIX) and name.endswith(_WATCH_SUFFIX):
-        return name[len(ALARM_PREFIX) : -len(_WATCH_SUFFIX)] or None
+    prefix = bake_alarm_prefix()
+    if name.startswith(prefix) and name.endswith(_WATCH_SUFFIX):
+        return name[len(prefix) : -len(_WATCH_SUFFIX)] or None
     return None
 
 
 def task_of_alarm(name: str) -> str | None:
     """The deploy task whose bake made the alarm `name`, if it is named like one."""
+    prefix = bake_alarm_prefix()
     for suffix in _OWN_SUFFIXES:
-        if name.startswith(ALARM_PREFIX) and name.endswith(suffix):
-            return name[len(ALARM_PREFIX) : -len(suffix)]
+        if name.startswith(prefix) and name.endswith(suffix):
+            return name[len(prefix) : -len(suffix)]
     return None
 
 
@@ -159,7 +160,7 @@ class Alarms:
         """Every alarm named like a bake's own (one DescribeAlarms page per 100)."""
         try:
             pages = self._client.get_paginator("describe_alarms").paginate(
-                AlarmNamePrefix=ALARM_PREFIX, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+                AlarmNamePrefix=bake_alarm_prefix(), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
             )
             return [
                 alarm["AlarmName"]

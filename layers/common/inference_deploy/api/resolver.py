@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
+    AlarmsNotAllowed,
     AuthorizationUnavailable,
     CloudWatchUnavailable,
     ConfigurationError,
@@ -73,6 +74,7 @@ _STATUS: dict[type[DomainError], HTTPStatus] = {
     Forbidden: HTTPStatus.FORBIDDEN,
     AuthorizationUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     UnknownAlarms: HTTPStatus.UNPROCESSABLE_ENTITY,
+    AlarmsNotAllowed: HTTPStatus.UNPROCESSABLE_ENTITY,
     CloudWatchUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     WorkflowServiceUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     ExecutionStartFailed: HTTPStatus.SERVICE_UNAVAILABLE,

@@ -11,6 +11,7 @@ from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.executions import Executions, Repairs
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import (
+    AlarmsNotAllowed,
     DomainError,
     ExecutionStartFailed,
     ModelBusy,
@@ -78,8 +79,12 @@ def _compatibility_metadata(plan: CompatibilityPlan) -> dict[str, Any]:
     }
 
 
-def check_rollback_alarms(request: DeployRequest, alarms: Alarms) -> None:
-    """Every alarm a deploy request names must exist (one DescribeAlarms), before anything is written."""
+def check_rollback_alarms(request: DeployRequest, alarms: Alarms, prefix: str) -> None:
+    """Every alarm a deploy request names must be one callers may name (`prefix`, checked first and without
+    looking anything up) and exist (one DescribeAlarms), before anything is written."""
+    outside = [name for name in request.rollback_alarms if not name.startswith(prefix)]
+    if outside:
+        raise AlarmsNotAllowed(outside, prefix)
     if request.rollback_alarms:
         missing = alarms.missing(request.rollback_alarms)
         if missing:

@@ -84,6 +84,12 @@ class CompatibilitySettings(_EnvSettings):
     embedding_probe_batch_size: int = Field(ge=1, le=128)
 
 
+class CallerAlarmSettings(_EnvSettings):
+    """Which alarms a deploy's rollback_alarms may name: the stack's CallerAlarmPrefix (its IAM scope)."""
+
+    caller_alarm_prefix: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")
+
+
 class EventSettings(_EnvSettings):
     event_bus_name: str = Field(min_length=1)
 
