@@ -96,9 +96,8 @@ PATCHES: dict[str, MethodPatch] = {
     ),
     # Step Functions: a stop at any moment, SendTaskFailure's cause (executions.py)
     "stepfunctions.stop_execution": MethodPatch(ExecutionWorker, "stop", executions._stop_once_running),
-    # ... and what still runs in a stopped execution cannot turn ABORTED into FAILED or TIMED_OUT
+    # ... and what still runs in a stopped execution cannot turn ABORTED into FAILED
     "stepfunctions.set_error": MethodPatch(Environment, "set_error", executions._unless_stopped),
-    "stepfunctions.set_timed_out": MethodPatch(Environment, "set_timed_out", executions._unless_stopped),
     "stepfunctions.send_task_failure": MethodPatch(
         StepFunctionResponse, "send_task_failure", executions._failing_task_with_cause
     ),

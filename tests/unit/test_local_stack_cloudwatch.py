@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local_stack.cloudwatch import CloudWatchEmulator, RuleError, add_alarm_state_listener, alarm_names_of, evaluate
+from local_stack.cloudwatch import RuleError, add_alarm_state_listener, alarm_names_of, evaluate
+from local_stack.moto_patches import CloudWatchEmulator
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -224,3 +225,43 @@ def test_an_execution_stopped_before_its_worker_runs_is_aborted_as_in_aws(
         arn = sfn.start_execution(stateMachineArn=waiting, name="stopped-early")["executionArn"]
         sfn.stop_execution(executionArn=arn, error="OperatorAbort")
         assert wait_for_execution(sfn, arn)["status"] == "ABORTED"
+
+
+def test_an_execution_stopped_during_a_task_token_wait_stays_aborted_whatever_its_catch(aws: EmulatedAws) -> None:
+    """AWS ends a stopped execution ABORTED. Moto interrupts the token wait as a timeout, and a Catch of
+    States.Timeout (the bake's wait has one) ran on and turned the stop into the Catch's ending."""
+    sfn = aws.client("stepfunctions")
+    waiting = sfn.create_state_machine(
+        name="WaitingForAToken",
+        definition=json.dumps(
+            {
+                "StartAt": "Await",
+                "States": {
+                    "Await": {
+                        "Type": "Task",
+                        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                        "Parameters": {
+                            "FunctionName": aws.stack.functions["EchoFunction"].arn,
+                            "Payload": {"key": "stopped-while-waiting", "token.$": "$$.Task.Token"},
+                        },
+                        "TimeoutSeconds": 600,
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "CaughtIt"}],
+                        "End": True,
+                    },
+                    "CaughtIt": {"Type": "Fail", "Error": "CaughtIt"},
+                },
+            }
+        ),
+        roleArn=aws.stack.role_arn,
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=waiting, name="stopped-while-waiting")["executionArn"]
+    deadline = time.monotonic() + 60
+    while not any(e["type"] == "TaskSubmitted" for e in sfn.get_execution_history(executionArn=arn)["events"]):
+        assert time.monotonic() < deadline, "the execution never began its wait"
+        time.sleep(0.02)
+
+    sfn.stop_execution(executionArn=arn, error="OperatorAbort")
+
+    assert wait_for_execution(sfn, arn, timeout=30)["status"] == "ABORTED"
+    time.sleep(0.5)  # what still runs in the stopped execution must not overwrite it afterwards
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"

@@ -27,6 +27,7 @@ from local_stack.moto_patches import PATCHES, AtomicDynamoDB, MotoVersionError, 
 
 ROOT = Path(__file__).resolve().parents[2]
 SAGEMAKER = "tests/unit/test_local_stack_sagemaker.py"
+CLOUDWATCH = "tests/unit/test_local_stack_cloudwatch.py"
 
 # For each patch, a test that fails when the patch is left out.
 PROOFS = {
@@ -50,6 +51,13 @@ PROOFS = {
     "stepfunctions.send_task_failure": (
         "tests/component/test_green_wait.py::test_green_failing_sends_the_event_that_discards_it"
     ),
+    "stepfunctions.set_error": (
+        "tests/unit/test_local_stack_executions.py::"
+        "test_an_execution_stopped_during_a_task_token_wait_stays_aborted_whatever_its_catch"
+    ),
+    "cloudwatch.set_alarm_state": f"{CLOUDWATCH}::test_a_composite_follows_its_children_and_every_change_is_an_event",
+    "cloudwatch.put_metric_alarm": f"{CLOUDWATCH}::test_a_composite_naming_a_missing_alarm_is_refused",
+    "cloudwatch.put_composite_alarm": f"{CLOUDWATCH}::test_a_composite_created_over_an_alarm_in_alarm_starts_in_alarm",
     "dynamodb.call_action": (
         "tests/unit/test_moto_patches.py::test_two_conditional_writes_racing_for_one_key_let_exactly_one_through"
     ),
