@@ -30,10 +30,11 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from local_stack._patch import Lifecycle
+from local_stack.autoscaling import AutoscalingEmulator, set_deregister_permission
 from local_stack.dynamodb import AtomicDynamoDB
 from local_stack.eventbridge import EventRules
 from local_stack.executions import StoppableExecutions, wait_for_execution
-from local_stack.lambdas import LambdaRouter
+from local_stack.lambdas import LambdaRouter, current_function
 from local_stack.sagemaker import SageMakerEmulator
 from local_stack.stack import DeployedFunction, DeployedStack, deploy, merged_environment
 from local_stack.template import Template, load_template
@@ -56,6 +57,18 @@ def _join_new_threads(existing: set[threading.Thread], timeout: float) -> None:
     for thread in threading.enumerate():
         if thread not in existing and thread is not threading.current_thread() and thread.daemon:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _allowed_actions(properties: Mapping[str, Any]) -> set[str]:
+    policies = properties.get("Policies", [])
+    actions: set[str] = set()
+    for policy in policies if isinstance(policies, list) else []:
+        statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+        for statement in statements if isinstance(statements, list) else []:
+            if isinstance(statement, dict) and statement.get("Effect") == "Allow":
+                action = statement.get("Action", [])
+                actions.update(action if isinstance(action, list) else [action])
+    return actions
 
 
 class PortInUseError(OSError):
@@ -138,6 +151,8 @@ class _Emulation(Lifecycle):
             self._start_backend(running)
             router = running.enter_context(LambdaRouter())
             running.enter_context(SageMakerEmulator())
+            running.enter_context(AutoscalingEmulator())
+            running.callback(set_deregister_permission(self._caller_may_deregister_scaling))
             running.enter_context(AtomicDynamoDB())
             running.enter_context(StoppableExecutions())
             self._stack = deploy(
@@ -166,6 +181,16 @@ class _Emulation(Lifecycle):
             running.callback(_join_new_threads, set(threading.enumerate()), EXECUTION_DRAIN_SECONDS)
             running.callback(self._stop_running_executions)
             self._running = running.pop_all()
+
+    def _caller_may_deregister_scaling(self) -> bool:
+        """Whether the function calling now (none: a test or tool, with every permission) is allowed
+        application-autoscaling:DeregisterScalableTarget by its template policy (actions only)."""
+        function = current_function()
+        if function is None or function not in self.template.resources:
+            return True
+        return "application-autoscaling:DeregisterScalableTarget" in _allowed_actions(
+            self.template.resources[function].properties
+        )
 
     def stop(self) -> None:
         running, self._running = self._running, None
