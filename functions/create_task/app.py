@@ -16,6 +16,7 @@ from inference_deploy.api.authorization import authorize_request
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AuthorizationUnavailable,
+    CapacityDrop,
     CloudWatchUnavailable,
     CostLimitExceeded,
     ExecutionStartFailed,
@@ -24,11 +25,13 @@ from inference_deploy.errors import (
     ModelBusy,
     ModelNotServed,
     RequestInProgress,
+    SageMakerThrottled,
     StoreUnavailable,
     TaskConflict,
     UnknownAlarms,
     WorkflowServiceUnavailable,
 )
+from inference_deploy.logic.capacity import check_capacity_drop
 from inference_deploy.logic.cost_limits import check_cost_limits
 from inference_deploy.logic.tasks import check_rollback_alarms, create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
@@ -86,6 +89,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     grant = authorize_request(app.current_event, request.embedding_model_id, kind.value)
     if isinstance(request, DeployRequest):
         check_rollback_alarms(request, dependencies.alarms())
+        check_capacity_drop(request, dependencies.model_store(), dependencies.sagemaker())
 
     def work() -> Task:
         return create_task(
@@ -126,7 +130,15 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     summary="Schedule a green deployment of an embedding model",
     responses={
         202: ACCEPTED,
-        **problem_responses(*CREATE_ERRORS, CostLimitExceeded, UnknownAlarms, CloudWatchUnavailable, body=True),
+        **problem_responses(
+            *CREATE_ERRORS,
+            CostLimitExceeded,
+            CapacityDrop,
+            UnknownAlarms,
+            CloudWatchUnavailable,
+            SageMakerThrottled,
+            body=True,
+        ),
     },
 )
 def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:

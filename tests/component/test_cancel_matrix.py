@@ -133,6 +133,7 @@ DEPLOY_ROWS = [
             "ResolveModel",
             "ProvisionGreen",
             "AwaitGreen",
+            "ApplyScaling",
             "SmokeTestGreen",
             "CreateBakeAlarms",
             "SwitchTraffic",

@@ -27,6 +27,7 @@ HAPPY_FIRST_DEPLOY = [
     "ResolveModel",
     "ProvisionGreen",
     "AwaitGreen",
+    "ApplyScaling",
     "SmokeTestGreen",
     "ShouldBake",
     "SwitchTraffic",
@@ -59,6 +60,7 @@ def test_a_first_deploy_puts_one_endpoint_in_service_and_routes_the_model_to_it(
         "resolve_model",
         "provision_green",
         "green_in_service",
+        "apply_scaling",
         "smoke_test",
         "switch_traffic",
     }

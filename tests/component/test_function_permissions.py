@@ -36,6 +36,7 @@ IAM_PREFIX = {
     "cloudwatch": "cloudwatch",
     "iam": "iam",
     "events": "events",
+    "application-autoscaling": "application-autoscaling",
 }
 TRANSACTION_ENTRIES = {
     "Put": "dynamodb:PutItem",

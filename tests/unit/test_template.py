@@ -36,6 +36,9 @@ RESOURCELESS_ACTIONS = {
     "logs:DescribeLogGroups",
     "sagemaker:ListEndpoints",
     "sagemaker:ListEndpointConfigs",
+    # Application Auto Scaling's Describe* take no resource (Service Authorization Reference).
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
 }
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.alarms import Alarms
+from inference_deploy.adapters.autoscaling import Autoscaling
 from inference_deploy.adapters.event_bus import EventBus
 from inference_deploy.adapters.executions import Executions, Repairs, TaskTokens
 from inference_deploy.adapters.iam import PrincipalDirectory
@@ -53,6 +54,11 @@ def _model_store(settings: StoreSettings) -> ModelStore:
 @cache
 def sagemaker() -> SageMaker:
     return SageMaker()
+
+
+@cache
+def autoscaling() -> Autoscaling:
+    return Autoscaling()
 
 
 @cache
@@ -120,6 +126,7 @@ def reset() -> None:
         sagemaker,
         principal_directory,
         alarms,
+        autoscaling,
         _executions,
         _repairs,
         task_tokens,

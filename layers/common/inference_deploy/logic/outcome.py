@@ -19,6 +19,7 @@ from inference_deploy.models.workflow import (
     ResolvedModel,
     RollBackReason,
     RolledBackTraffic,
+    ScalingApplied,
     SmokeTestResult,
     StepFailure,
     SweepResult,
@@ -39,6 +40,7 @@ class ExecutionState(BaseModel):
     resolved: ResolvedModel | None = None
     provisioned: ProvisionedGreen | None = None
     green_status: GreenStatus | None = None
+    scaling: ScalingApplied | None = None
     smoke_test: SmokeTestResult | None = None
     switched: SwitchedTraffic | None = None
     retired: DeletedEndpoint | None = None
@@ -68,6 +70,7 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         steps["provision_green"] = format_timestamp(state.provisioned.at)
     if state.green_status is not None and state.green_status.in_service:
         steps["green_in_service"] = format_timestamp(state.green_status.at)
+    _capacity(state, out, steps)
     if state.smoke_test is not None:
         steps["smoke_test"] = format_timestamp(state.smoke_test.at)
         out["embedding_dimension"] = state.smoke_test.embedding_dimension
@@ -93,6 +96,16 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         # Green may still exist: say so, so an operator (or the next delete's sweep) removes it.
         out["green_discarded"] = False
         out["discard_green_error"] = failure_to_error(state.cleanup_failure).model_dump()
+
+
+def _capacity(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+    """What green was given: its instances (ProvisionGreen), then the scaling copied onto it (ApplyScaling)."""
+    capacity = state.provisioned.capacity if state.provisioned is not None else None
+    if state.scaling is not None:
+        steps["apply_scaling"] = format_timestamp(state.scaling.at)
+        capacity = state.scaling.capacity or capacity
+    if capacity is not None:
+        out["capacity"] = capacity.model_dump(mode="json")
 
 
 def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
