@@ -89,7 +89,10 @@ def test_a_publish_eventbridge_refuses_is_retried_and_not_lost(aws, faults):
     assert fault.hits == 3
     assert mapping.invocations >= 2
     statuses = of_task(events, task["id"], STATUS)
-    assert Counter(d["status"] for d in statuses) == Counter(["pending", "in_progress", "succeeded"])
+    # At least once: the retry repeats what the batch's later PutEvents calls (10 entries each) published;
+    # subscribers tell a repeat by status and updated_at, and none may be missing.
+    distinct = {(d["status"], d["updated_at"]) for d in statuses}
+    assert Counter(status for status, _ in distinct) == Counter(["pending", "in_progress", "succeeded"])
     assert mapping.failed_batches == []
 
 
