@@ -251,7 +251,24 @@ def test_a_throttled_register_is_retried_and_the_deploy_goes_on(aws, faults):
 
     assert task["status"] == "succeeded", task["error"]
     assert faults.calls["RegisterScalableTarget"] == 3
-    assert _scaling(aws, task["metadata"]["endpoint_name"])["min"] == 3
+    green = task["metadata"]["endpoint_name"]
+    assert _scaling(aws, green)["min"] == 3
+    assert endpoints_of(aws, MODEL) == {green: "InService"}
+    assert _scaling(aws, blue) is None
+
+
+def test_a_throttled_deregistration_when_blue_is_retired_is_retried_and_blue_goes(aws, faults):
+    blue = _blue(aws, autoscaling=SCALING)["metadata"]["endpoint_name"]
+    faults.fail("application-autoscaling", "DeregisterScalableTarget", "ThrottlingException", times=2)
+
+    task = run_task(aws, "deploy", MODEL)
+
+    assert task["status"] == "succeeded", task["error"]
+    assert "retire_blue_error" not in task["metadata"]
+    green = task["metadata"]["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {green: "InService"}
+    assert _scaling(aws, blue) is None
+    assert _scaling(aws, green) is not None
 
 
 def test_scaling_that_cannot_be_copied_discards_green_and_leaves_blue_and_its_scaling_serving(aws, faults):
