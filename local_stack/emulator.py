@@ -30,12 +30,22 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from local_stack._patch import Lifecycle
+from local_stack.autoscaling import set_deregister_permission
 from local_stack.eventbridge import EventRules
 from local_stack.executions import wait_for_execution
-from local_stack.iam import IamEnforcement, platform_client
-from local_stack.lambdas import LambdaRouter
+from local_stack.iam import (
+    AUTOSCALING_DIMENSION_KEY,
+    AUTOSCALING_NAMESPACE_KEY,
+    Account,
+    IamEnforcement,
+    platform_client,
+    scalable_target_arn,
+)
+from local_stack.iam import Request as IamRequest
+from local_stack.lambdas import LambdaRouter, current_function
 from local_stack.moto_patches import (
     AtomicDynamoDB,
+    AutoscalingEmulator,
     CloudWatchEmulator,
     LambdaInvokeRouting,
     SageMakerEmulator,
@@ -62,6 +72,9 @@ def _join_new_threads(existing: set[threading.Thread], timeout: float) -> None:
     for thread in threading.enumerate():
         if thread not in existing and thread is not threading.current_thread() and thread.daemon:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+SAGEMAKER_VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
 class PortInUseError(OSError):
@@ -103,6 +116,7 @@ class _Emulation(Lifecycle):
         self.apply_environment = apply_environment
         self.endpoint_url: str | None = None
         self._stack: DeployedStack | None = None
+        self._iam: IamEnforcement | None = None
         self._running: contextlib.ExitStack | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -148,6 +162,8 @@ class _Emulation(Lifecycle):
             router = running.enter_context(LambdaRouter())
             running.enter_context(SageMakerEmulator())
             running.enter_context(CloudWatchEmulator())
+            running.enter_context(AutoscalingEmulator())
+            running.callback(set_deregister_permission(self._caller_may_deregister_scaling))
             running.enter_context(AtomicDynamoDB())
             running.enter_context(StoppableExecutions())
             self._stack = deploy(
@@ -165,7 +181,8 @@ class _Emulation(Lifecycle):
             )
             for function in functions.values():
                 router.add(function)
-            running.enter_context(IamEnforcement(self._stack))
+            self._iam = running.enter_context(IamEnforcement(self._stack))
+            running.callback(setattr, self, "_iam", None)
             patterns = {key: spec.event_patterns for key, spec in self.template.functions.items()}
             rules = [(p, f.arn) for f in functions.values() for p in patterns.get(f.logical_id, ())]
             lambda_client = self.client("lambda")
@@ -177,6 +194,20 @@ class _Emulation(Lifecycle):
             running.callback(_join_new_threads, set(threading.enumerate()), EXECUTION_DRAIN_SECONDS)
             running.callback(self._stop_running_executions)
             self._running = running.pop_all()
+
+    def _caller_may_deregister_scaling(self) -> bool:
+        """Whether the function calling DeleteEndpoint now (none: a test or tool, with every permission) may
+        application-autoscaling:DeregisterScalableTarget a SageMaker variant's target, by its own role."""
+        function, enforcement = current_function(), self._iam
+        if function is None or enforcement is None:
+            return True
+        account = Account(self.stack.resolver().pseudo.partition, self.region, self.stack.account_id)
+        request = IamRequest(
+            "application-autoscaling:DeregisterScalableTarget",
+            scalable_target_arn(account, "endpoint/any/variant/AllTraffic"),
+            {AUTOSCALING_NAMESPACE_KEY: ("sagemaker",), AUTOSCALING_DIMENSION_KEY: (SAGEMAKER_VARIANT_DIMENSION,)},
+        )
+        return enforcement.allows(function, request)
 
     def stop(self) -> None:
         running, self._running = self._running, None

@@ -42,6 +42,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "dynamodb": ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"),
     "stepfunctions": ("StartExecution",),
     "sagemaker": ("CreateEndpointConfig", "CreateEndpoint", "DeleteEndpoint", "DeleteEndpointConfig", "AddTags"),
+    "application-autoscaling": ("RegisterScalableTarget", "PutScalingPolicy", "DeregisterScalableTarget"),
 }
 _FAULT_KEY = "local_stack_fault"
 _PARAMS_KEY = "local_stack_api_params"

@@ -22,6 +22,7 @@ writes. Every allowed call is recorded with the statement that allowed it (`RECO
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -627,7 +628,39 @@ def _events(lookup: ResourceLookup, operation: str, params: Mapping[str, Any]) -
     ]
 
 
+# Application Auto Scaling: Describe* take no resource; a target's ARN is random (scalable-target/<id>), so
+# policies scope it by the service namespace and dimension condition keys (Service Authorization Reference).
+_AUTOSCALING_UNSCOPED = frozenset({"DescribeScalableTargets", "DescribeScalingPolicies", "DescribeScalingActivities"})
+AUTOSCALING_DIMENSION_KEY = "application-autoscaling:scalable-dimension"
+AUTOSCALING_NAMESPACE_KEY = "application-autoscaling:service-namespace"
+
+
+def scalable_target_arn(account: Account, resource_id: str) -> str:
+    """A stable stand-in for the target's random ARN (the policies match `scalable-target/*`)."""
+    return account.arn(
+        "application-autoscaling", f"scalable-target/{hashlib.sha256(resource_id.encode()).hexdigest()[:32]}"
+    )
+
+
+def _autoscaling(lookup: ResourceLookup, operation: str, params: Mapping[str, Any]) -> list[Request]:
+    action = f"application-autoscaling:{operation}"
+    if operation in _AUTOSCALING_UNSCOPED:
+        return [Request(action, "*")]
+    if "ResourceId" not in params:
+        raise PolicyError(f"the local IAM evaluator does not know how Application Auto Scaling authorizes {operation}")
+    context: dict[str, tuple[str, ...]] = {
+        AUTOSCALING_NAMESPACE_KEY: (str(params.get("ServiceNamespace", "")),),
+        AUTOSCALING_DIMENSION_KEY: (str(params.get("ScalableDimension", "")),),
+    }
+    if operation == "RegisterScalableTarget" and params.get("Tags"):
+        tags = {str(k): str(v) for k, v in dict(params["Tags"]).items()}
+        context["aws:TagKeys"] = tuple(sorted(tags))
+        context.update({f"aws:RequestTag/{k}": (v,) for k, v in tags.items()})
+    return [Request(action, scalable_target_arn(lookup.account, str(params["ResourceId"])), context)]
+
+
 _SERVICES: dict[str, Callable[[ResourceLookup, str, Mapping[str, Any]], list[Request]]] = {
+    "application-autoscaling": _autoscaling,
     "dynamodb": _dynamodb,
     "sagemaker": _sagemaker,
     "sagemaker-runtime": _sagemaker,
@@ -872,6 +905,10 @@ class IamEnforcement(_Patches):
     @property
     def roles(self) -> Mapping[str, list[Statement]]:
         return self._authorizer.roles
+
+    def allows(self, function: str, request: Request) -> bool:
+        """Whether `function`'s role allows `request` (what AWS checks of a caller on its behalf)."""
+        return function not in self.roles or evaluate(self.roles[function], request).allowed
 
     def start(self) -> None:
         with _active_lock:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from importlib.metadata import version
 
+from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
@@ -29,7 +30,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from local_stack import cloudwatch, dynamodb, executions, lambdas, sagemaker
+from local_stack import autoscaling, cloudwatch, dynamodb, executions, lambdas, sagemaker
 from local_stack._patch import MethodPatch, PatchSet
 
 MOTO_VERSION = "5.2.5"
@@ -109,6 +110,23 @@ PATCHES: dict[str, MethodPatch] = {
     "cloudwatch.put_composite_alarm": MethodPatch(
         CloudWatchResponse, "put_composite_alarm", cloudwatch._composite_response
     ),
+    # Application Auto Scaling on SageMaker variants, and its side of SageMaker (autoscaling.py); these wrap
+    # the SageMaker patches above, so AutoscalingEmulator starts after SageMakerEmulator
+    "autoscaling.deregister_scalable_target": MethodPatch(
+        ApplicationAutoscalingBackend, "deregister_scalable_target", autoscaling._deregistering
+    ),
+    "autoscaling.register_scalable_target": MethodPatch(
+        ApplicationAutoscalingBackend, "register_scalable_target", autoscaling._registering
+    ),
+    "autoscaling.put_scaling_policy": MethodPatch(
+        ApplicationAutoscalingBackend, "put_scaling_policy", autoscaling._putting_policy
+    ),
+    "autoscaling.delete_endpoint": MethodPatch(
+        SageMakerModelBackend, "delete_endpoint", autoscaling._deleting_endpoint
+    ),
+    "autoscaling.update_endpoint_weights_and_capacities": MethodPatch(
+        SageMakerModelBackend, "update_endpoint_weights_and_capacities", autoscaling._updating_weights_and_capacities
+    ),
     # Lambda: Invoke runs the project's handler (lambdas.py)
     "lambda.invoke": MethodPatch(LambdaSimpleBackend, "invoke", lambdas._routed_invoke),
 }
@@ -146,6 +164,12 @@ class CloudWatchEmulator(_Patches):
     """Composite alarm evaluation and alarm state change events on moto's CloudWatch while started."""
 
     prefixes = ("cloudwatch.",)
+
+
+class AutoscalingEmulator(_Patches):
+    """Application Auto Scaling as strict as AWS on SageMaker variants, and DeleteEndpoint deregistering."""
+
+    prefixes = ("autoscaling.",)
 
 
 class AtomicDynamoDB(_Patches):

@@ -17,6 +17,7 @@ from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AlarmsNotAllowed,
     AuthorizationUnavailable,
+    CapacityDrop,
     CloudWatchUnavailable,
     CostLimitExceeded,
     ExecutionStartFailed,
@@ -25,11 +26,13 @@ from inference_deploy.errors import (
     ModelBusy,
     ModelNotServed,
     RequestInProgress,
+    SageMakerThrottled,
     StoreUnavailable,
     TaskConflict,
     UnknownAlarms,
     WorkflowServiceUnavailable,
 )
+from inference_deploy.logic.capacity import check_capacity_drop
 from inference_deploy.logic.cost_limits import check_cost_limits
 from inference_deploy.logic.tasks import check_rollback_alarms, create_task
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
@@ -88,6 +91,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     if isinstance(request, DeployRequest):
         prefix = load_settings(CallerAlarmSettings).caller_alarm_prefix
         check_rollback_alarms(request, dependencies.alarms(), prefix)
+        check_capacity_drop(request, dependencies.model_store(), dependencies.sagemaker())
 
     def work() -> Task:
         return create_task(
@@ -129,7 +133,14 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
     responses={
         202: ACCEPTED,
         **problem_responses(
-            *CREATE_ERRORS, CostLimitExceeded, AlarmsNotAllowed, UnknownAlarms, CloudWatchUnavailable, body=True
+            *CREATE_ERRORS,
+            CostLimitExceeded,
+            AlarmsNotAllowed,
+            CapacityDrop,
+            UnknownAlarms,
+            CloudWatchUnavailable,
+            SageMakerThrottled,
+            body=True,
         ),
     },
 )

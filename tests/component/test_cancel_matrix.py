@@ -134,6 +134,7 @@ DEPLOY_ROWS = [
             "ResolveModel",
             "ProvisionGreen",
             "AwaitGreen",
+            "ApplyScaling",
             "SmokeTestGreen",
             "CheckEmbeddingCompatibility",
             "CreateBakeAlarms",

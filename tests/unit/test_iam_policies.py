@@ -50,6 +50,7 @@ SAGEMAKER_WRITES = {
     "sagemaker:InvokeEndpoint",
     "sagemaker:DeleteEndpoint",
     "sagemaker:DeleteEndpointConfig",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
 }
 ACCOUNT_SAGEMAKER = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
 ITEM_WRITES = {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
@@ -282,6 +283,78 @@ def test_probing_steps_invoke_only_endpoints_under_the_prefix(name):
             "Resource": {"Fn::Sub": f"{ACCOUNT_SAGEMAKER}:endpoint/{ENDPOINT_NAME_PREFIX}*"},
         }
     ]
+
+
+# ---------------------------------------------------------------- Application Auto Scaling (issue 20)
+
+AUTOSCALING_WRITES = {
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:TagResource",
+}
+SCALABLE_TARGETS = "arn:${AWS::Partition}:application-autoscaling:${AWS::Region}:${AWS::AccountId}:scalable-target/*"
+
+
+def _autoscaling_write_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, function in FUNCTIONS.items():
+        for statement in _statements(function):
+            if set(_as_list(statement["Action"])) & AUTOSCALING_WRITES:
+                yield name, statement
+
+
+def test_autoscaling_writes_reach_only_sagemaker_variant_instance_counts_in_the_account():
+    statements = list(_autoscaling_write_statements())
+    assert {n for n, _ in statements} >= {"ApplyScalingFunction", "DeleteEndpointFunction"}
+    for name, statement in statements:
+        assert set(_as_list(statement["Action"])) <= AUTOSCALING_WRITES, f"{name}: keep writes apart from reads"
+        assert _as_list(statement["Resource"]) == [{"Fn::Sub": SCALABLE_TARGETS}], name
+        condition = statement["Condition"]["StringEquals"]
+        assert condition["application-autoscaling:service-namespace"] == "sagemaker", name
+        assert condition["application-autoscaling:scalable-dimension"] == "sagemaker:variant:DesiredInstanceCount"
+
+
+def test_targets_are_registered_tagged_as_the_service_and_policies_put_only_on_those():
+    keys = sorted(resource_tags("m", "deploy-x", "target"))
+    for name, statement in _autoscaling_write_statements():
+        actions = set(_as_list(statement["Action"]))
+        condition = statement["Condition"]
+        if "application-autoscaling:RegisterScalableTarget" in actions:
+            assert condition["StringEquals"]["aws:RequestTag/managed_by"] == MANAGED_BY, name
+            assert sorted(condition["ForAllValues:StringEquals"]["aws:TagKeys"]) == keys, name
+        if "application-autoscaling:PutScalingPolicy" in actions:
+            assert condition["StringEquals"]["aws:ResourceTag/managed_by"] == MANAGED_BY, name
+
+
+def test_every_function_that_deletes_endpoints_may_deregister_their_scaling():
+    """SageMaker's DeleteEndpoint of an autoscaled endpoint fails for a caller that may not deregister
+    its target (sagemaker/latest/dg/endpoint-delete-with-scaling.html); the code deregisters first."""
+    deleters = {n for n, s in _sagemaker_write_statements() if "sagemaker:DeleteEndpoint" in _as_list(s["Action"])}
+    deregisterers = {
+        n
+        for n, s in _autoscaling_write_statements()
+        if "application-autoscaling:DeregisterScalableTarget" in _as_list(s["Action"])
+    }
+    assert len(deleters) >= 5
+    assert deleters <= deregisterers
+
+
+def test_only_sagemakers_autoscaling_service_linked_role_may_be_created():
+    statements = [
+        (n, s)
+        for n, function in FUNCTIONS.items()
+        for s in _statements(function)
+        if "iam:CreateServiceLinkedRole" in _as_list(s["Action"])
+    ]
+    assert [n for n, _ in statements] == ["ApplyScalingFunction"]
+    statement = statements[0][1]
+    assert _as_list(statement["Action"]) == ["iam:CreateServiceLinkedRole"]
+    assert _arn_text(statement["Resource"]).endswith(
+        "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+    )
+    service = statement["Condition"]["StringLike"]["iam:AWSServiceName"]
+    assert service == "sagemaker.application-autoscaling.amazonaws.com"
 
 
 # ---------------------------------------------------------------- the models table

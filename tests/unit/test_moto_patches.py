@@ -28,6 +28,7 @@ from local_stack.moto_patches import PATCHES, AtomicDynamoDB, MotoVersionError, 
 ROOT = Path(__file__).resolve().parents[2]
 SAGEMAKER = "tests/unit/test_local_stack_sagemaker.py"
 CLOUDWATCH = "tests/unit/test_local_stack_cloudwatch.py"
+CAPACITY = "tests/component/test_capacity.py"
 
 # For each patch, a test that fails when the patch is left out.
 PROOFS = {
@@ -58,6 +59,21 @@ PROOFS = {
     "cloudwatch.set_alarm_state": f"{CLOUDWATCH}::test_a_composite_follows_its_children_and_every_change_is_an_event",
     "cloudwatch.put_metric_alarm": f"{CLOUDWATCH}::test_a_composite_naming_a_missing_alarm_is_refused",
     "cloudwatch.put_composite_alarm": f"{CLOUDWATCH}::test_a_composite_created_over_an_alarm_in_alarm_starts_in_alarm",
+    "autoscaling.deregister_scalable_target": (
+        f"{CAPACITY}::test_deregistering_what_is_not_registered_is_object_not_found"
+    ),
+    "autoscaling.register_scalable_target": (
+        f"{CAPACITY}::test_registering_a_variant_that_does_not_exist_or_inverted_bounds_is_refused"
+    ),
+    "autoscaling.put_scaling_policy": (
+        f"{CAPACITY}::test_a_policy_on_a_target_that_is_not_registered_is_object_not_found"
+    ),
+    "autoscaling.delete_endpoint": (
+        f"{CAPACITY}::test_delete_endpoint_deregisters_a_target_only_for_a_caller_allowed_to"
+    ),
+    "autoscaling.update_endpoint_weights_and_capacities": (
+        f"{CAPACITY}::test_update_endpoint_weights_and_capacities_is_refused_unless_in_service"
+    ),
     "dynamodb.call_action": (
         "tests/unit/test_moto_patches.py::test_two_conditional_writes_racing_for_one_key_let_exactly_one_through"
     ),

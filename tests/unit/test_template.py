@@ -37,6 +37,9 @@ RESOURCELESS_ACTIONS = {
     "sagemaker:ListEndpoints",
     "sagemaker:ListEndpointConfigs",
     "dynamodb:ListStreams",  # the stream mapping's; no resource-level permissions
+    # Application Auto Scaling's Describe* take no resource (Service Authorization Reference).
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
 }
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from inference_deploy.adapters.alarms import Alarms
+    from inference_deploy.adapters.autoscaling import Autoscaling
     from inference_deploy.adapters.event_bus import EventBus
     from inference_deploy.adapters.executions import Executions, Repairs, TaskTokens
     from inference_deploy.adapters.iam import PrincipalDirectory
@@ -60,6 +61,13 @@ def sagemaker() -> SageMaker:
     from inference_deploy.adapters.sagemaker import SageMaker  # noqa: PLC0415 - on first use
 
     return SageMaker()
+
+
+@cache
+def autoscaling() -> Autoscaling:
+    from inference_deploy.adapters.autoscaling import Autoscaling  # noqa: PLC0415 - on first use
+
+    return Autoscaling()
 
 
 @cache
@@ -139,6 +147,7 @@ def reset() -> None:
         sagemaker,
         principal_directory,
         alarms,
+        autoscaling,
         _executions,
         _repairs,
         task_tokens,

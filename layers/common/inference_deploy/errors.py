@@ -151,6 +151,30 @@ class CostLimitExceeded(DomainError):
         }
 
 
+class CapacityDrop(DomainError):
+    """The deploy names fewer instances than blue serves with now, and did not allow the drop."""
+
+    code = "capacity_drop"
+
+    def __init__(self, message: str, *, requested: int, blue_instance_count: int, blue_endpoint: str) -> None:
+        super().__init__(message)
+        self.requested = requested
+        self.blue_instance_count = blue_instance_count
+        self.blue_endpoint = blue_endpoint
+
+    def problem_fields(self) -> dict[str, Any]:
+        return {
+            "errors": [
+                {
+                    "location": "body.initial_instance_count",
+                    "message": f"blue serves with {self.blue_instance_count} instances; "
+                    'send "allow_capacity_drop": true to start green with fewer',
+                }
+            ],
+            "blue_instance_count": self.blue_instance_count,
+        }
+
+
 # ---- workflow errors: their class names are matched by the state machines' Retry and Catch rules.
 
 
@@ -168,6 +192,18 @@ class SageMakerError(DomainError):
     """SageMaker refused a request for a reason retrying will not fix (permissions, quotas, bad input)."""
 
     code = "sagemaker_error"
+
+
+class AutoscalingThrottled(DomainError):
+    """Application Auto Scaling throttled or had a transient fault after the SDK's retries; the workflow retries."""
+
+    code = "autoscaling_throttled"
+
+
+class AutoscalingError(DomainError):
+    """Application Auto Scaling refused a request for a reason retrying will not fix."""
+
+    code = "autoscaling_error"
 
 
 class EndpointBusy(DomainError):

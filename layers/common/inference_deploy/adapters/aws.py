@@ -89,6 +89,10 @@ def sagemaker_runtime() -> SageMakerRuntimeClient:
     return client
 
 
+def application_autoscaling() -> Any:  # no type stubs for Application Auto Scaling in the project's dependencies
+    return _client("application-autoscaling", CONTROL_CONFIG)
+
+
 def events() -> Any:  # no type stubs for EventBridge in the project's dependencies
     return _client("events", CONTROL_CONFIG)
 

@@ -200,6 +200,20 @@ class SageMaker:
             name=endpoint_name, status=described["EndpointStatus"], failure_reason=described.get("FailureReason")
         )
 
+    def instance_count(self, endpoint_name: str) -> int | None:
+        """Instances the endpoint runs now (CurrentInstanceCount over its variants), or None when it is
+        gone or reports no count (an endpoint still Creating)."""
+        try:
+            described = self._client.describe_endpoint(EndpointName=endpoint_name)
+        except _FAILED as exc:
+            if _is_not_found(exc):
+                return None
+            raise _translate(exc, f"describe endpoint {endpoint_name}") from exc
+        counts = [
+            v["CurrentInstanceCount"] for v in described.get("ProductionVariants", []) if "CurrentInstanceCount" in v
+        ]
+        return sum(counts) if counts else None
+
     def delete_endpoint(self, endpoint_name: str) -> bool:
         """Delete an endpoint; already gone is fine. True if it existed."""
         return self._delete(

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from inference_deploy.errors import (
     AlarmsNotAllowed,
     AuthorizationUnavailable,
+    CapacityDrop,
     CloudWatchUnavailable,
     ConfigurationError,
     CostLimitExceeded,
@@ -34,6 +35,7 @@ from inference_deploy.errors import (
     ModelHasNoTasks,
     ModelNotServed,
     RequestInProgress,
+    SageMakerThrottled,
     StoreUnavailable,
     TaskConflict,
     TaskNotFound,
@@ -59,6 +61,7 @@ _SERVER_DETAILS = {
     "authorization_unavailable": "the caller's or the model's owner tag could not be read; "
     "retry after the Retry-After delay",
     "cloudwatch_unavailable": "CloudWatch is unavailable; retry after the Retry-After delay",
+    "sagemaker_throttled": "SageMaker could not be asked for blue's instance count; retry after the Retry-After delay",
 }
 
 _STATUS: dict[type[DomainError], HTTPStatus] = {
@@ -71,6 +74,8 @@ _STATUS: dict[type[DomainError], HTTPStatus] = {
     RequestInProgress: HTTPStatus.CONFLICT,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
     CostLimitExceeded: HTTPStatus.UNPROCESSABLE_ENTITY,
+    CapacityDrop: HTTPStatus.UNPROCESSABLE_ENTITY,
+    SageMakerThrottled: HTTPStatus.SERVICE_UNAVAILABLE,
     Forbidden: HTTPStatus.FORBIDDEN,
     AuthorizationUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     UnknownAlarms: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -327,7 +332,7 @@ _PROBLEM_DESCRIPTIONS = {
     413: "Request body too large",
     415: "Request body is not application/json",
     422: "The request does not match the contract (field errors listed), asks for more than the stack's "
-    "cost limits allow, or names alarms that do not exist",
+    "cost limits allow, names alarms that do not exist, or fewer instances than blue serves with (capacity_drop)",
     500: "Internal error",
     503: "A dependency is unavailable; retry after the Retry-After delay",
 }

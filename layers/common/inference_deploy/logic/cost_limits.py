@@ -13,8 +13,8 @@ from inference_deploy.models.settings import CreateTaskSettings
 
 
 def check_cost_limits(request: DeployRequest, settings: CreateTaskSettings) -> None:
-    """Raise CostLimitExceeded unless the request's instance type and count are within the stack's limits
-    (the stack's own defaults are, see CreateTaskSettings)."""
+    """Raise CostLimitExceeded unless the request's instance type, count and autoscaling bounds are within
+    the stack's limits (the stack's own defaults are, see CreateTaskSettings)."""
     allowed = list(settings.allowed_instance_types)
     errors: list[tuple[str, str]] = []
     if request.instance_type is not None and request.instance_type not in allowed:
@@ -22,6 +22,9 @@ def check_cost_limits(request: DeployRequest, settings: CreateTaskSettings) -> N
     count = request.initial_instance_count
     if count is not None and count > settings.max_instance_count:
         errors.append(("body.initial_instance_count", f"at most {settings.max_instance_count} instances are allowed"))
+    scaling = request.autoscaling
+    if scaling is not None and scaling.max_capacity > settings.max_instance_count:
+        errors.append(("body.autoscaling.max_capacity", f"at most {settings.max_instance_count} instances are allowed"))
     if errors:
         raise CostLimitExceeded(
             "the deploy asks for more than this stack allows",

@@ -2,13 +2,23 @@
 
 DeleteEndpoint is refused while an operation runs on the endpoint (Creating, Updating, SystemUpdating,
 RollingBack): such an endpoint is reported busy (EndpointBusy) so the caller waits and asks again.
-An endpoint already Deleting, or gone, needs nothing more.
+An endpoint already Deleting, or gone, needs nothing more. Its variant's scalable target is deregistered
+first: SageMaker's DeleteEndpoint deregisters it itself only when the caller may (and fails otherwise),
+so the delete never depends on that (sagemaker/latest/dg/endpoint-delete-with-scaling.html).
 """
 
 from __future__ import annotations
 
+from inference_deploy.adapters.autoscaling import Autoscaling
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.errors import DomainError, EndpointBusy, SageMakerError
+from inference_deploy.errors import (
+    AutoscalingError,
+    AutoscalingThrottled,
+    DomainError,
+    EndpointBusy,
+    SageMakerError,
+    SageMakerThrottled,
+)
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.serving import EndpointRef
 from inference_deploy.models.workflow import DeletedEndpoint
@@ -22,14 +32,21 @@ def _busy(name: str, status: str) -> EndpointBusy:
     return EndpointBusy(f"endpoint {name} is {status}: SageMaker allows deleting it only once that ends")
 
 
-def delete_when_allowed(endpoint_name: str, sagemaker: SageMaker) -> bool:
-    """Delete the endpoint; True if this call issued the delete. Gone or already Deleting is False;
-    an endpoint SageMaker will not delete yet raises EndpointBusy."""
+def delete_when_allowed(endpoint_name: str, sagemaker: SageMaker, scaling: Autoscaling | None = None) -> bool:
+    """Delete the endpoint, its autoscaling deregistered first; True if this call issued the delete.
+    Gone or already Deleting is False; an endpoint SageMaker will not delete yet raises EndpointBusy."""
     state = sagemaker.endpoint_state(endpoint_name)
     if state is None or state.status == DELETING:
         return False
     if state.status in UNDELETABLE_STATUSES:
         raise _busy(endpoint_name, state.status)
+    try:
+        (scaling or Autoscaling()).deregister(endpoint_name)
+    except AutoscalingThrottled as exc:
+        # every delete path retries SageMakerThrottled: this is part of deleting the endpoint
+        raise SageMakerThrottled(f"delete endpoint {endpoint_name}: {exc.message}") from exc
+    except AutoscalingError as exc:
+        raise SageMakerError(f"delete endpoint {endpoint_name}: {exc.message}") from exc
     try:
         return sagemaker.delete_endpoint(endpoint_name)
     except SageMakerError:

@@ -29,6 +29,7 @@ from inference_deploy.errors import (
     ServingRecordChanged,
     TaskCancelled,
 )
+from inference_deploy.logic.capacity import green_capacity
 from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.logic.endpoints import delete_endpoint
 from inference_deploy.logic.failures import failure_to_error
@@ -81,18 +82,28 @@ def provision_green(event: ProvisionGreenEvent, sagemaker: SageMaker, store: Tas
     TaskCancelled, and the workflow discards the green just made, waiting while SageMaker refuses)."""
     plan = event.deployment
     store.mark_creating_green(event.task_id)
+    capacity = green_capacity(plan, event.blue, sagemaker)
     sagemaker.create_endpoint(
         plan.green,
         model_name=event.embedding_model_id,
         instance_type=plan.instance_type,
-        instance_count=plan.initial_instance_count,
+        instance_count=capacity.instance_count,
         tags=resource_tags(event.embedding_model_id, event.task_id, plan.deployment_target),
     )
     now = utc_now()
-    logger.info("green requested", extra={"endpoint_name": plan.green.endpoint_name})
+    logger.info(
+        "green requested",
+        extra={
+            "endpoint_name": plan.green.endpoint_name,
+            "instances": capacity.instance_count,
+            "from": capacity.source,
+        },
+    )
     if store.cancel_requested(event.task_id):
         raise TaskCancelled(f"task {event.task_id} was cancelled while green was being created")
-    return ProvisionedGreen(deadline=now + timedelta(seconds=event.timing.green_timeout_seconds), at=now)
+    return ProvisionedGreen(
+        deadline=now + timedelta(seconds=event.timing.green_timeout_seconds), at=now, capacity=capacity
+    )
 
 
 def check_green(event: CheckGreenEvent, sagemaker: SageMaker) -> GreenStatus:
@@ -150,6 +161,7 @@ def switch_traffic(event: SwitchTrafficEvent, store: TaskStore) -> SwitchedTraff
         task_id=event.task_id,
         embedding_dimension=event.embedding_dimension,
         since=now,
+        capacity=event.capacity,
         previous=event.blue.served if baking and event.blue is not None else None,
         bake_ends_at=ends_at,
     )

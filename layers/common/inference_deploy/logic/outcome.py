@@ -21,6 +21,7 @@ from inference_deploy.models.workflow import (
     ResolvedModel,
     RollBackReason,
     RolledBackTraffic,
+    ScalingApplied,
     SmokeTestResult,
     StepFailure,
     SweepResult,
@@ -41,6 +42,7 @@ class ExecutionState(BaseModel):
     resolved: ResolvedModel | None = None
     provisioned: ProvisionedGreen | None = None
     green_status: GreenStatus | None = None
+    scaling: ScalingApplied | None = None
     smoke_test: SmokeTestResult | None = None
     compatibility: CompatibilityCheck | None = None
     switched: SwitchedTraffic | None = None
@@ -71,6 +73,7 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
         steps["provision_green"] = format_timestamp(state.provisioned.at)
     if state.green_status is not None and state.green_status.in_service:
         steps["green_in_service"] = format_timestamp(state.green_status.at)
+    _capacity(state, out, steps)
     if state.smoke_test is not None:
         steps["smoke_test"] = format_timestamp(state.smoke_test.at)
         out["embedding_dimension"] = state.smoke_test.embedding_dimension
@@ -103,6 +106,16 @@ def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -
 def _compatibility(check: CompatibilityCheck, out: dict[str, Any], steps: dict[str, str]) -> None:
     steps["embedding_compatibility"] = format_timestamp(check.at)
     out.update(compatibility_metadata(check))
+
+
+def _capacity(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+    """What green was given: its instances (ProvisionGreen), then the scaling copied onto it (ApplyScaling)."""
+    capacity = state.provisioned.capacity if state.provisioned is not None else None
+    if state.scaling is not None:
+        steps["apply_scaling"] = format_timestamp(state.scaling.at)
+        capacity = state.scaling.capacity or capacity
+    if capacity is not None:
+        out["capacity"] = capacity.model_dump(mode="json")
 
 
 def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:

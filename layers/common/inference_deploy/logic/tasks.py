@@ -35,6 +35,9 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
     return DeploymentPlan(
         instance_type=request.instance_type or settings.default_instance_type,
         initial_instance_count=request.initial_instance_count or settings.default_instance_count,
+        instance_count_requested=request.initial_instance_count is not None,
+        max_instance_count=settings.max_instance_count,
+        autoscaling=request.autoscaling,
         allow_dimension_change=request.allow_dimension_change,
         deployment_target=settings.deployment_target,
         green=green_endpoint(request.embedding_model_id, task_id),
@@ -64,6 +67,8 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict
         "instance_type": plan.instance_type,
         "initial_instance_count": plan.initial_instance_count,
         "allow_dimension_change": plan.allow_dimension_change,
+        "instance_count_requested": plan.instance_count_requested,
+        "autoscaling_requested": plan.autoscaling.model_dump() if plan.autoscaling else None,
         "endpoint_name": plan.green.endpoint_name,
         "endpoint_config_name": plan.green.endpoint_config_name,
         **({"bake_seconds": plan.bake.seconds, "rollback_alarms": plan.bake.alarms} if plan.bake else {}),

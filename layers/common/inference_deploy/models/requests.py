@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from inference_deploy.models.capacity import AutoscalingRequest
 from inference_deploy.models.common import ModelId
 
 
@@ -51,8 +52,18 @@ class DeployRequest(_Request):
     )
     initial_instance_count: InstanceCount | None = Field(
         default=None,
-        description="Instances behind green; the stack's default when omitted. At most the stack's "
-        "MaxInstanceCount parameter, else 422 cost_limit_exceeded.",
+        description="Instances behind green. When omitted: blue's CurrentInstanceCount (capped at the stack's "
+        "MaxInstanceCount), or the stack's default on a first deploy. At most MaxInstanceCount, else 422 "
+        "cost_limit_exceeded; below blue's current count, 422 capacity_drop unless allow_capacity_drop.",
+    )
+    allow_capacity_drop: bool = Field(
+        default=False,
+        description="Let initial_instance_count be below the instances blue serves with now.",
+    )
+    autoscaling: AutoscalingRequest | None = Field(
+        default=None,
+        description="Application Auto Scaling for green's variant (and the model's later deploys, which copy it "
+        "from the serving endpoint). When omitted, blue's scalable target and policies are copied.",
     )
     allow_dimension_change: bool = Field(
         default=False,

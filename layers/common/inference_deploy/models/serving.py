@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inference_deploy.models.capacity import CapacityRecord
 from inference_deploy.models.common import ModelId, TaskId, Timestamp
 
 
@@ -26,6 +27,7 @@ class ServedEndpoint(BaseModel):
     task_id: TaskId = Field(description="The deploy task that put this endpoint in service.")
     embedding_dimension: int = Field(gt=0, description="Length of the vectors the endpoint answers with.")
     since: Timestamp = Field(description="When the record was switched to this endpoint.")
+    capacity: CapacityRecord | None = Field(default=None, description="The instances and scaling it started with.")
 
 
 class ServingRecord(BaseModel):
@@ -39,6 +41,11 @@ class ServingRecord(BaseModel):
     task_id: TaskId = Field(description="The deploy task that put this endpoint in service.")
     embedding_dimension: int = Field(gt=0, description="Length of the vectors the endpoint answers with.")
     since: Timestamp = Field(description="When the record was switched to this endpoint.")
+    capacity: CapacityRecord | None = Field(
+        default=None,
+        description="The instances green started with and the Application Auto Scaling set-up copied onto it "
+        "(from blue, or from the request's autoscaling, which later deploys then copy).",
+    )
     previous: ServedEndpoint | None = Field(
         default=None,
         description="During a bake: the endpoint that served before, still InService but taking no traffic "
@@ -58,6 +65,7 @@ class ServingRecord(BaseModel):
             task_id=self.task_id,
             embedding_dimension=self.embedding_dimension,
             since=self.since,
+            capacity=self.capacity,
         )
 
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inference_deploy.models.capacity import AutoscalingRequest, CapacityRecord, ScalingSetup
 from inference_deploy.models.common import ModelId, TaskId, Timestamp
 from inference_deploy.models.serving import EndpointRef, ServingRecord
 from inference_deploy.models.task import TaskKind, TaskStatus
@@ -55,6 +56,11 @@ class DeploymentPlan(_Payload):
 
     instance_type: str
     initial_instance_count: int = Field(ge=1)
+    # Set when the request named the count; otherwise green takes blue's CurrentInstanceCount (if any),
+    # capped at max_instance_count, and initial_instance_count is the first deploy's.
+    instance_count_requested: bool = False
+    max_instance_count: int | None = Field(default=None, ge=1)
+    autoscaling: AutoscalingRequest | None = None
     allow_dimension_change: bool = False
     deployment_target: str
     green: EndpointRef
@@ -121,10 +127,28 @@ class ProvisionGreenEvent(_Payload):
     embedding_model_id: ModelId
     deployment: DeploymentPlan
     timing: Timing
+    blue: ServingRecord | None = None
 
 
 class ProvisionedGreen(_Payload):
     deadline: Timestamp
+    at: Timestamp
+    capacity: CapacityRecord | None = None
+
+
+class ApplyScalingEvent(_Payload):
+    task_id: TaskId
+    embedding_model_id: ModelId
+    deployment: DeploymentPlan
+    blue: ServingRecord | None = None
+    capacity: CapacityRecord | None = Field(default=None, description="What ProvisionGreen gave green.")
+
+
+class ScalingApplied(_Payload):
+    """Green's capacity once its scaling is in place (the serving record and the task metadata show it)."""
+
+    capacity: CapacityRecord | None = None
+    autoscaling: ScalingSetup | None = None
     at: Timestamp
 
 
@@ -237,6 +261,7 @@ class SwitchTrafficEvent(_Payload):
     blue: ServingRecord | None = None
     embedding_dimension: int = Field(gt=0)
     bake_seconds: int = Field(default=0, ge=0, description="Keep blue as `previous` this long (0: no bake).")
+    capacity: CapacityRecord | None = None
 
 
 class SwitchedTraffic(_Payload):
