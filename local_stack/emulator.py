@@ -183,7 +183,11 @@ class _Emulation(Lifecycle):
                 router.add(function)
             self._iam = running.enter_context(IamEnforcement(self._stack))
             running.callback(setattr, self, "_iam", None)
-            patterns = {key: spec.event_patterns for key, spec in self.template.functions.items()}
+            resolve = self._stack.resolver().resolve  # a pattern may !Sub the stack's names
+            patterns = {
+                key: tuple(resolve(dict(pattern)) for pattern in spec.event_patterns)
+                for key, spec in self.template.functions.items()
+            }
             rules = [(p, f.arn) for f in functions.values() for p in patterns.get(f.logical_id, ())]
             lambda_client = self.client("lambda")
             running.enter_context(

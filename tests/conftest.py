@@ -49,6 +49,8 @@ BASE_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    # A template Global the layer reads outside a function too (naming.bake_alarm_prefix): the local stack's.
+    "BAKE_ALARM_PREFIX": "local-bake-",
 }
 
 

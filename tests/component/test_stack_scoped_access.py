@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from inference_deploy.naming import bake_alarm_prefix
-from local_stack.cfn_yaml import load_yaml
 from local_stack.emulator import EmulatedAws
 from local_stack.iam import RECORDER
 from tests.component.workflow_helpers import caller_alarm, endpoints_of, read, request, run_task

@@ -7,14 +7,18 @@ import pytest
 
 from inference_deploy.adapters.alarms import own_alarm_names, task_watched_by, watch_alarm_name
 from inference_deploy.ids import new_ulid
+from inference_deploy.naming import bake_alarm_prefix
+from local_stack.emulator import EmulatedAws
 from local_stack.eventbridge import matches
 from local_stack.template import load_template
 from tests.conftest import TEMPLATE
 
 
 def _rule_pattern() -> dict:
+    """The rule as deployed: its alarm name prefix is the stack's (`!Sub`), resolved as the local stack does."""
     (pattern,) = load_template(TEMPLATE).functions["ResumeBakeFunction"].event_patterns
-    return dict(pattern)
+    with EmulatedAws(TEMPLATE) as aws:
+        return dict(aws.stack.resolver().resolve(dict(pattern)))
 
 
 def _event(name: str, state: str = "ALARM", source: str = "aws.cloudwatch") -> dict:
@@ -46,4 +50,5 @@ def test_only_the_bakes_composite_alarm_leads_to_its_task():
     assert task_watched_by(errors) is None  # the composite's children: their change comes through it
     assert task_watched_by(latency) is None
     assert task_watched_by("search-api-error-rate-watch") is None
-    assert task_watched_by("inference-deployment-bake--watch") is None
+    assert task_watched_by(f"{bake_alarm_prefix()}-watch") is None
+    assert task_watched_by(f"another-stack-bake-{task_id}-watch") is None

@@ -706,6 +706,8 @@ def test_task_tokens_are_completed_only_on_this_stacks_deploy_workflow(action):
         "ResumeGreenWaitFunction",
         "CheckGreenFunction",
         "CancelTaskFunction",
+        "CheckBakeFunction",  # AwaitBake: an alarm already in ALARM ends the bake's wait at once
+        "ResumeBakeFunction",  # the bake's composite alarm going to ALARM ends it early
     }
 
 
@@ -726,6 +728,7 @@ def test_callers_alarms_are_described_only_under_the_caller_prefix():
     assert _allowed_to("cloudwatch:DescribeAlarms", f"alarm:{prefix}search-errors") == {
         "CreateTaskFunction",
         "CheckBakeFunction",
+        "ResumeBakeFunction",
     }
     assert TEMPLATE["Parameters"]["CallerAlarmPrefix"]["AllowedPattern"] == "^[A-Za-z0-9_.:/-]{1,100}$", (
         "no wildcard, never empty: the prefix is an IAM resource pattern"

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode.cfn_yaml import load as load_yaml
 
-from local_stack.cfn_yaml import load_yaml
 from local_stack.emulator import EmulatedAws
 from local_stack.iam import (
     Account,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from inference_deploy.environment import getenv
 from inference_deploy.errors import ConfigurationError
 from inference_deploy.models.serving import EndpointRef
 
@@ -22,7 +21,7 @@ BAKE_ALARM_PREFIX_VARIABLE = "BAKE_ALARM_PREFIX"
 
 def bake_alarm_prefix() -> str:
     """What the names of this stack's bake alarms start with."""
-    prefix = os.environ.get(BAKE_ALARM_PREFIX_VARIABLE, "")
+    prefix = getenv(BAKE_ALARM_PREFIX_VARIABLE, "")
     if not prefix:
         raise ConfigurationError(f"{BAKE_ALARM_PREFIX_VARIABLE} is not set (template Globals)")
     return prefix
