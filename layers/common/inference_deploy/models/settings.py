@@ -130,6 +130,7 @@ class GlobalSettings(StoreSettings):
     powertools_log_level: str = Field(min_length=1)
     powertools_logger_log_event: bool
     aws_endpoint_url: str = ""
+    bake_alarm_prefix: str = Field(min_length=1)  # naming.bake_alarm_prefix: `<stack>-bake-`
 
 
 class ApiSettings(_EnvSettings):
@@ -148,6 +149,7 @@ FUNCTION_SETTINGS: dict[str, tuple[type[_EnvSettings], ...]] = {
         AuthorizationSettings,
         RepairStartSettings,
         IdempotencySettings,
+        CallerAlarmSettings,
     ),
     "read_task": (ApiSettings,),
     "cancel_task": (ApiSettings, AuthorizationSettings),
@@ -157,6 +159,7 @@ FUNCTION_SETTINGS: dict[str, tuple[type[_EnvSettings], ...]] = {
     "reconcile_endpoints": (ReconcilerSettings,),
     "fail_unstarted_tasks": (RepairStartSettings,),
     "converge_model": (RepairSettings,),
+    "check_embedding_compatibility": (CompatibilitySettings,),
 }
 
 
