@@ -42,7 +42,9 @@ from local_stack.run_config import (
     DEMO_OWNER_ROLE,
     DEMO_TEAM,
     DEMO_UNTAGGED_ROLE,
+    create_sample_caller,
     run_parameters,
+    trust_policy,
 )
 from local_stack.sagemaker import register_model
 from local_stack.task_events import StreamPump, record_events, stream_mappings
@@ -178,19 +180,12 @@ def create_demo_principals(aws: EmulatedAwsServer, owner_tag: str = "team") -> N
     """The callers of the local run, in moto's IAM: the default one (the local-developer user) and one demo
     role carry the demo model's owner tag; the other demo role carries none."""
     iam = aws.client("iam")
-    account = aws.stack.account_id
-    trust = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    )
+    trust = trust_policy(aws.stack.account_id)
     owner = [{"Key": owner_tag, "Value": DEMO_TEAM}]
     iam.create_user(UserName=LOCAL_CALLER_NAME, Tags=owner)
     iam.create_role(RoleName=DEMO_OWNER_ROLE, AssumeRolePolicyDocument=trust, Tags=owner)
     iam.create_role(RoleName=DEMO_UNTAGGED_ROLE, AssumeRolePolicyDocument=trust)
+    create_sample_caller(iam, aws.stack.account_id)
 
 
 def add_import_paths(template: Template) -> None:

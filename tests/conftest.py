@@ -26,7 +26,7 @@ from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
 from local_stack.faults import Fault, FaultKind, FaultPlan
 from local_stack.lambdas import LambdaTimeouts
-from local_stack.run_config import SAMPLE_ADMIN_PATTERN
+from local_stack.run_config import SAMPLE_ADMIN_PATTERN, create_sample_caller
 from local_stack.sagemaker import register_model as register_emulated_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,7 @@ TEST_PARAMETERS = {
 def aws() -> Iterator[EmulatedAws]:
     """The whole stack of template.yaml on moto, with Lambda steps running in-process."""
     with EmulatedAws(TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
+        create_sample_caller(emulated.client("iam"), emulated.stack.account_id)
         dependencies.reset()
         yield emulated
     dependencies.reset()

@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
-from inference_deploy.api.authorization import authorize_request
+from inference_deploy.api.authorization import authorize_request, owner_to_pin
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AuthorizationUnavailable,
@@ -22,6 +22,7 @@ from inference_deploy.errors import (
     Forbidden,
     IdempotencyKeyReused,
     ModelBusy,
+    ModelNotFound,
     ModelNotServed,
     RequestInProgress,
     StoreUnavailable,
@@ -55,6 +56,7 @@ ACCEPTED = cast(
 )
 CREATE_ERRORS = (
     Forbidden,
+    ModelNotFound,
     AuthorizationUnavailable,
     ModelBusy,
     TaskConflict,
@@ -97,6 +99,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
             store=dependencies.task_store(),
             executions=dependencies.executions(),
             repairs=dependencies.repairs(),
+            pin=owner_to_pin(grant, request.embedding_model_id),
         )
 
     if idempotency_key is None:
