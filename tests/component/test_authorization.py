@@ -15,6 +15,7 @@ from cancel_task.app import lambda_handler as cancel_handler
 from create_task.app import lambda_handler as create_handler
 
 from inference_deploy.adapters.iam import TAG_TTL_SECONDS, IamPrincipal, PrincipalDirectory
+from inference_deploy.models.events import EVENT_SOURCE, OWNER_CHANGE
 from inference_deploy.observability import logger
 from tests.conftest import ApiResponse, call_api, load_event, register_model, serve_directly, wait_for
 
@@ -470,3 +471,103 @@ def test_a_tag_edit_on_the_model_does_not_hand_it_to_another_team(aws, route):
     assert written(aws)["TasksTable"] == before["TasksTable"] + 1, "only the owner's request wrote a task"
     assert pinned_owner(aws, MODEL)["team"] == "ads"
     wait_for(aws, kept.body["execution_arn"])
+
+
+# ---------------------------------------------------------------- an admin transfers ownership (issue 19)
+
+ADMIN = f"arn:aws:sts::{ACCOUNT}:assumed-role/ml-platform-ci/s"
+
+
+def transfer(caller: str | None, model_id: str, body: Any) -> ApiResponse:
+    path = f"/internal/inference-deployment/models/{model_id}/owner"
+    event = load_event("transfer_model_owner", body=json.dumps(body) if not isinstance(body, str) else body)
+    event["path"] = path
+    event["pathParameters"] = {"embedding_model_id": model_id}
+    event["requestContext"]["path"] = f"/v1{path}"
+    event["requestContext"]["identity"]["userArn"] = caller
+    return call_api(create_handler, event)
+
+
+def owner_change_events(aws: Any) -> Any:
+    """A queue that receives the stack's owner change events (as a subscriber's rule would)."""
+    queue_url = aws.client("sqs").create_queue(QueueName="owner-changes")["QueueUrl"]
+    queue_arn = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    bus = aws.stack.resources["TaskEventsBus"].ref
+    events = aws.client("events")
+    pattern = {"source": [EVENT_SOURCE], "detail-type": [OWNER_CHANGE]}
+    events.put_rule(Name="owner-changes", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="owner-changes",
+        EventBusName=bus,
+        Targets=[{"Id": "queue", "Arn": queue_arn["Attributes"]["QueueArn"]}],
+    )
+
+    def received() -> list[dict[str, Any]]:
+        messages = aws.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+        return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+
+    return received
+
+
+def test_an_admin_moves_a_model_to_another_team_recorded_and_published(aws):
+    register_model(aws, MODEL, tags={"team": "ads"}, endpoint_status="Creating")
+    ads, search = role(aws, "ads-deployer", "ads"), role(aws, "search-deployer", "search")
+    first = create("deploy", ads, {"embedding_model_id": MODEL})
+    assert first.status == 202, first.body
+    aws.client("stepfunctions").stop_execution(executionArn=first.body["execution_arn"])
+    received = owner_change_events(aws)
+
+    moved = transfer(ADMIN, MODEL, {"team": "search"})
+
+    assert moved.status == 200, moved.body
+    assert moved.body["team"] == "search"
+    assert moved.body["previous_team"] == "ads"
+    assert moved.body["pinned_by"] == ADMIN
+    assert pinned_owner(aws, MODEL)["team"] == "search"
+    (event,) = received()
+    assert event["detail-type"] == OWNER_CHANGE
+    assert event["detail"] == moved.body
+    decided = {caller: create("delete", caller, {"embedding_model_id": MODEL}).body["code"] for caller in (ads, search)}
+    assert decided[ads] == "forbidden"
+    assert decided[search] != "forbidden", "the new owners pass authorization (the model is just not served)"
+
+
+@pytest.mark.parametrize("caller", [None, "arn:aws:sts::123456789012:assumed-role/ads-deployer/s"])
+def test_only_an_admin_may_transfer_and_a_refusal_changes_nothing(aws, caller):
+    register_model(aws, MODEL, tags={"team": "ads"}, endpoint_status="Creating")
+    owner = role(aws, "ads-deployer", "ads")
+    first = create("deploy", owner, {"embedding_model_id": MODEL})
+    aws.client("stepfunctions").stop_execution(executionArn=first.body["execution_arn"])
+    before = pinned_owner(aws, MODEL)
+
+    response = transfer(caller, MODEL, {"team": "ads-too"})
+
+    assert response.status == 403, response.body
+    assert response.body["code"] == "forbidden"
+    assert pinned_owner(aws, MODEL) == before
+
+
+@pytest.mark.parametrize(
+    ("model_id", "body", "status", "code"),
+    [
+        ("never-deployed", {"team": "search"}, 404, "model_not_found"),
+        (MODEL, {"team": ""}, 422, "validation_error"),
+        (MODEL, {"team": "search", "previous_team": "x"}, 422, "validation_error"),
+        (MODEL, {"team": 7}, 422, "validation_error"),
+        (MODEL, {}, 422, "validation_error"),
+        (MODEL, "not json", 400, None),
+        ("-bad-name", {"team": "search"}, 422, "validation_error"),
+    ],
+)
+def test_a_transfer_that_is_not_valid_is_a_4xx_and_writes_nothing(aws, model_id, body, status, code):
+    register_model(aws, "never-deployed")
+    before = written(aws)
+
+    response = transfer(ADMIN, model_id, body)
+
+    assert response.status == status, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    if code is not None:
+        assert response.body["code"] == code
+    assert written(aws) == before
+    assert pinned_owner(aws, model_id) is None
