@@ -165,7 +165,7 @@ def test_a_model_that_does_not_exist_is_a_404_for_every_caller_and_nothing_is_wr
 
 
 def test_an_admin_pattern_admits_a_role_of_any_team_by_its_role_arn(aws):
-    """The pattern names the role (arn:aws:iam::*:role/ml-platform-*); the caller's ARN is its session's."""
+    """The pattern names the role (arn:aws:iam::123456789012:role/ml-platform-*); the caller is a session of it."""
     register_model(aws, MODEL, tags={"team": "search"}, endpoint_status="Creating")
     caller = role(aws, "ml-platform-ops", "platform")
 
