@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in reversed(template.import_paths()):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
-    from local_stack.run_config import SAMPLE_ADMIN_PATTERN  # noqa: PLC0415
+    from local_stack.run_config import SAMPLE_ADMIN_PATTERN, create_sample_caller  # noqa: PLC0415
 
     # The sample events' caller may deploy any model (the benchmarks send them); --parameter may say otherwise.
     parameters = {"AdminPrincipalArnPatterns": SAMPLE_ADMIN_PATTERN}
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         server = EmulatedAwsServer(template, host="127.0.0.1", port=0, parameters=parameters)
         server.start()
     stack = server.stack
+    create_sample_caller(server.client("iam"), stack.account_id)  # admins are roles IAM knows
     summary = {
         "endpoint_url": server.endpoint_url,
         "startup_s": time.perf_counter() - started,
