@@ -39,7 +39,9 @@ _IAM_PRINCIPAL = re.compile(
 
 # What the template's AllowedPattern admits as an admin pattern: a role ARN (a path allowed), wildcards only
 # inside a name or path segment, never in the partition or the account.
-ADMIN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?:[\w+=,.@*?-]+/)*[\w+=,.@*?-]+$")
+ADMIN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/(?:[A-Za-z0-9_+=,.@*?-]+/)*[A-Za-z0-9_+=,.@*?-]+$"
+)
 # What `sam local` is given: it reports no caller, so an unsigned request is an admin there. The template
 # refuses it (ADMIN_PATTERN), and API Gateway with AWS_IAM never hands a function an unsigned request.
 UNSIGNED_CALLERS_ARE_ADMINS = "*"
