@@ -529,7 +529,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
     from inference_deploy.naming import green_endpoint  # noqa: PLC0415
     from local_stack.emulator import EmulatedAws  # noqa: PLC0415
     from local_stack.executions import wait_for_execution  # noqa: PLC0415
-    from local_stack.run_config import SAMPLE_ADMIN_PATTERN  # noqa: PLC0415
+    from local_stack.run_config import SAMPLE_ADMIN_PATTERN, create_sample_caller  # noqa: PLC0415
     from local_stack.template import load_template  # noqa: PLC0415
 
     parameters = {
@@ -544,6 +544,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
     }
     tasks: list[dict[str, Any]] = []
     with EmulatedAws(TEMPLATE, parameters=parameters) as aws:
+        create_sample_caller(aws.client("iam"), aws.stack.account_id)
         dependencies.reset()
         stack = aws.stack
         lookup = aws.client("dynamodb")

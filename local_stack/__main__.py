@@ -76,7 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--parameter", action="append", default=[], metavar="KEY=VALUE", help="template parameter override"
     )
-    run.add_argument("--caller-arn", help="userArn of the API's caller (default: a local IAM user)")
     run.add_argument("--quiet", action="store_true", help="do not log API requests")
     run.add_argument(
         "--fault",
@@ -145,7 +144,6 @@ def _run(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         region=args.region,
         parameters=_parameters(args.parameter),
-        caller_arn=args.caller_arn,
         log_requests=not args.quiet,
         faults=faults,
     )

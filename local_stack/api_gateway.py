@@ -3,11 +3,14 @@
 Every `Api` event of the template becomes a route. A request is matched against the routes' path
 templates (`{param}` is one segment, `{param+}` the rest of the path), turned into the proxy event
 API Gateway sends (resource, path, httpMethod, headers and multiValueHeaders, query strings,
-pathParameters, body, requestContext with the stage and a local IAM caller, or the one an
-`X-Local-Caller-Arn` header names), handed to the function
-in this process, and the function's proxy response is turned back into HTTP. What API Gateway itself
-answers is imitated too, shaped by the template's `GatewayResponses`: 403 MISSING_AUTHENTICATION_TOKEN
-for any path or method no route declares (what a REST API says for both), 413 REQUEST_TOO_LARGE past
+pathParameters, body, requestContext with the stage and the IAM identity that signed it), handed to
+the function in this process, and the function's proxy response is turned back into HTTP. Every route
+has AWS_IAM authorization, as the template's API: the request's SigV4 signature is verified with the
+signer's secret (local_stack/sigv4.py; an emulated IAM user's access key or a role session's
+credentials) and the signer is the caller the function sees. What API Gateway itself answers is
+imitated too, shaped by the template's `GatewayResponses`: 403 MISSING_AUTHENTICATION_TOKEN for any
+path or method no route declares (what a REST API says for both) and for an unsigned request, 403
+INVALID_SIGNATURE or EXPIRED_TOKEN for a signature that does not verify, 413 REQUEST_TOO_LARGE past
 10 MB, 502 (DEFAULT_5XX) when the function fails or answers something that is not a proxy response,
 504 INTEGRATION_TIMEOUT past the 29 s integration timeout, 400 (DEFAULT_4XX) for an unreadable request.
 
@@ -29,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +42,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from local_stack._patch import Lifecycle
 from local_stack.api_reference import ApiReference
 from local_stack.lambdas import InvocationResult, LambdaFunction, invoke_function
+from local_stack.sigv4 import Credentials, MotoCredentials, Refusal, Signer, verify
 from local_stack.stack import DeployedStack
 from local_stack.template import ApiRoute, TemplateValue
 
@@ -47,11 +51,6 @@ INTEGRATION_TIMEOUT_SECONDS = 29.0
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 IMPLICIT_API_STAGE = "Prod"  # SAM's implicit ServerlessRestApi
 LOCAL_CALLER_NAME = "local-developer"
-LOCAL_CALLER_ID = "AIDALOCALDEVELOPER001"  # an IAM user's unique id (AIDA + 17 characters)
-LOCAL_ACCESS_KEY = "AKIALOCALDEVELOPER01"
-# Act as another caller locally (its ARN becomes requestContext.identity.userArn). Only this emulated gateway
-# reads it, and it never reaches the function: in AWS the caller is whoever signed the request.
-CALLER_HEADER = "X-Local-Caller-Arn"
 ANY_METHOD = "ANY"
 
 _TEXT_MEDIA_TYPES = frozenset(
@@ -141,12 +140,13 @@ class Caller:
     """The IAM identity API Gateway reports for a SigV4-signed request (requestContext.identity)."""
 
     user_arn: str
-    caller: str = LOCAL_CALLER_ID
-    access_key: str = LOCAL_ACCESS_KEY
+    caller: str
+    access_key: str
+    account_id: str
 
     @classmethod
-    def local_developer(cls, account_id: str, partition: str = "aws") -> Caller:
-        return cls(user_arn=f"arn:{partition}:iam::{account_id}:user/{LOCAL_CALLER_NAME}")
+    def of(cls, signer: Signer) -> Caller:
+        return cls(signer.user_arn, signer.caller, signer.access_key, signer.account_id)
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,23 @@ class GatewayResponse:
     headers: tuple[tuple[str, str], ...] = ()
     template: str | None = None
 
-    def render(self, *, response_type: str, request_id: str, path: str) -> HttpResponse:
+    def render(
+        self,
+        *,
+        response_type: str,
+        request_id: str,
+        path: str,
+        message: str | None = None,
+        error_type: str | None = None,
+    ) -> HttpResponse:
+        message = message or self.message
         if self.template is None:
-            body = json.dumps({"message": self.message})
+            body = json.dumps({"message": message})
         else:
             body = self.template
             for variable, value in (
-                ("$context.error.messageString", json.dumps(self.message)),
-                ("$context.error.message", _json_text(self.message)),
+                ("$context.error.messageString", json.dumps(message)),
+                ("$context.error.message", _json_text(message)),
                 ("$context.error.responseType", response_type),
                 ("$context.requestId", request_id),
                 ("$context.path", _json_text(path)),
@@ -178,7 +187,7 @@ class GatewayResponse:
             for index, (name, value) in enumerate(headers)
             if not any(later.lower() == name.lower() for later, _ in headers[index + 1 :])
         ]
-        headers += [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", self.error_type)]
+        headers += [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", error_type or self.error_type)]
         return HttpResponse(self.status, headers, body.encode())
 
 
@@ -186,6 +195,11 @@ class GatewayResponse:
 DEFAULT_GATEWAY_RESPONSES: Mapping[str, GatewayResponse] = {
     "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(
         403, "Missing Authentication Token", "MissingAuthenticationTokenException"
+    ),
+    # SigV4 refusals name their own message and error type (local_stack/sigv4.py).
+    "INVALID_SIGNATURE": GatewayResponse(403, "Invalid signature", "InvalidSignatureException"),
+    "EXPIRED_TOKEN": GatewayResponse(
+        403, "The security token included in the request is expired", "ExpiredTokenException"
     ),
     "REQUEST_TOO_LARGE": GatewayResponse(413, "Request Too Long", "RequestTooLongException"),
     "INTEGRATION_TIMEOUT": GatewayResponse(504, "Endpoint request timed out", "IntegrationTimeoutException"),
@@ -351,7 +365,7 @@ def build_event(
             "requestId": request_id,
             "identity": {
                 "cognitoIdentityPoolId": None,
-                "accountId": account_id,
+                "accountId": caller.account_id,
                 "cognitoIdentityId": None,
                 "caller": caller.caller,
                 "sourceIp": request.source_ip,
@@ -412,11 +426,21 @@ def proxy_response(
 
 
 def gateway_error(
-    response_type: str, request_id: str, responses: Mapping[str, GatewayResponse] | None = None, path: str = "/"
+    response_type: str,
+    request_id: str,
+    responses: Mapping[str, GatewayResponse] | None = None,
+    path: str = "/",
+    refusal: Refusal | None = None,
 ) -> HttpResponse:
     """An answer API Gateway gives on its own: `{"message": ...}` unless the template customises it."""
     answer = (responses or DEFAULT_GATEWAY_RESPONSES).get(response_type) or DEFAULT_GATEWAY_RESPONSES[response_type]
-    return answer.render(response_type=response_type, request_id=request_id, path=path)
+    return answer.render(
+        response_type=response_type,
+        request_id=request_id,
+        path=path,
+        message=refusal.message if refusal else None,
+        error_type=refusal.error_type if refusal else None,
+    )
 
 
 def _parse_proxy_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -472,22 +496,28 @@ class ApiGateway:
         routes: Iterable[Route],
         *,
         account_id: str,
-        caller: Caller | None = None,
+        credentials: Credentials,
+        region: str = "us-east-1",
         responses: Mapping[str, GatewayResponse] | None = None,
         reference: ApiReference | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.table = RouteTable(routes)
         self.reference = reference
         self.account_id = account_id
-        self.caller = caller or Caller.local_developer(account_id)
+        self.credentials = credentials
+        self.region = region
+        self.clock = clock
         self.responses = dict(responses or DEFAULT_GATEWAY_RESPONSES)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def refuse(self, response_type: str, target: str, request_id: str | None = None) -> HttpResponse:
+    def refuse(
+        self, response_type: str, target: str, request_id: str | None = None, refusal: Refusal | None = None
+    ) -> HttpResponse:
         """API Gateway's own answer of `response_type` to a request for `target`."""
         path = urlsplit(target).path or "/"
-        return gateway_error(response_type, request_id or str(uuid.uuid4()), self.responses, path)
+        return gateway_error(response_type, request_id or str(uuid.uuid4()), self.responses, path, refusal)
 
     def handle(self, request: HttpRequest, *, domain_name: str) -> tuple[HttpResponse, Route | None]:
         request_id = str(uuid.uuid4())
@@ -501,14 +531,25 @@ class ApiGateway:
             return self.refuse("MISSING_AUTHENTICATION_TOKEN", request.target, request_id), None
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return self.refuse("REQUEST_TOO_LARGE", request.target, request_id), match.route
-        caller, request = self._caller_of(request)
+        now = self.clock()
+        signer = verify(
+            request.method,
+            request.target,
+            request.headers,
+            request.body,
+            region=self.region,
+            now=now,
+            credentials=self.credentials,
+        )
+        if isinstance(signer, Refusal):
+            return self.refuse(signer.response_type, request.target, request_id, signer), match.route
         event = build_event(
             match,
             request,
             account_id=self.account_id,
-            caller=caller,
+            caller=Caller.of(signer),
             request_id=request_id,
-            now=datetime.now(UTC),
+            now=now,
             domain_name=domain_name,
         )
         started = time.monotonic()
@@ -517,14 +558,6 @@ class ApiGateway:
         if time.monotonic() - started > INTEGRATION_TIMEOUT_SECONDS:
             return self.refuse("INTEGRATION_TIMEOUT", request.target, request_id), match.route
         return proxy_response(result, request_id, self.responses, path), match.route
-
-    def _caller_of(self, request: HttpRequest) -> tuple[Caller, HttpRequest]:
-        """The caller named by the CALLER_HEADER (then taken off the request), else the gateway's own."""
-        named = [value for name, value in request.headers if name.lower() == CALLER_HEADER.lower()]
-        if not named:
-            return self.caller, request
-        kept = tuple((name, value) for name, value in request.headers if name.lower() != CALLER_HEADER.lower())
-        return Caller(user_arn=named[-1].strip()), replace(request, headers=kept)
 
     def _lock(self, function: LambdaFunction) -> threading.Lock:
         with self._locks_guard:
@@ -642,13 +675,14 @@ class ApiGatewayServer(Lifecycle):
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
-        caller: Caller | None = None,
+        credentials: Credentials | None = None,
         log: TextIO | None = None,
     ) -> ApiGatewayServer:
         gateway = ApiGateway(
             routes_from_stack(stack),
             account_id=stack.account_id,
-            caller=caller,
+            credentials=credentials or MotoCredentials(stack.role_arn.split(":")[1]),
+            region=stack.region,
             responses=gateway_responses_from_stack(stack),
             reference=_reference_for(stack),
         )

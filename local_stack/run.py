@@ -27,7 +27,7 @@ from typing import TextIO
 from unittest import mock
 from urllib.parse import urlsplit
 
-from local_stack.api_gateway import CALLER_HEADER, LOCAL_CALLER_NAME, ApiGatewayServer, Caller
+from local_stack.api_gateway import LOCAL_CALLER_NAME, ApiGatewayServer
 from local_stack.emulator import EmulatedAwsServer, ensure_port_free
 from local_stack.faults import Fault, FaultPlan, install
 from local_stack.run_config import (
@@ -42,7 +42,9 @@ from local_stack.run_config import (
     DEMO_OWNER_ROLE,
     DEMO_TEAM,
     DEMO_UNTAGGED_ROLE,
+    create_sample_caller,
     run_parameters,
+    trust_policy,
 )
 from local_stack.sagemaker import register_model
 from local_stack.task_events import StreamPump, record_events, stream_mappings
@@ -64,7 +66,6 @@ class RunOptions:
     aws_port: int = DEFAULT_AWS_PORT
     region: str = DEFAULT_REGION
     parameters: Mapping[str, str] = field(default_factory=dict)
-    caller_arn: str | None = None
     log_requests: bool = True
     faults: tuple[Fault, ...] = ()
 
@@ -105,21 +106,19 @@ def serve(
             running.callback(pump.stop)
         owner_tag = str(template.parameter_values(aws.parameters).get("OwnerTagKey", "team"))
         model_role = register_demo_model(aws, owner_tag)
-        create_demo_principals(aws, owner_tag)
+        keys = create_demo_principals(aws, owner_tag)
         _warm_handlers(aws, out)
         if options.faults:
             install_faults(options.faults, out)
-        caller = Caller(user_arn=options.caller_arn) if options.caller_arn else None
         api = ApiGatewayServer.from_stack(
             aws.stack,
             host=options.host,
             port=options.api_port,
-            caller=caller,
             log=sys.stderr if options.log_requests else None,
         )
         running.enter_context(api)
         print(
-            banner(aws, api, seconds=ready_seconds(started), model_role=model_role, owner_tag=owner_tag),
+            banner(aws, api, seconds=ready_seconds(started), model_role=model_role, keys=keys, owner_tag=owner_tag),
             file=out,
             flush=True,
         )
@@ -174,23 +173,28 @@ def register_demo_model(aws: EmulatedAwsServer, owner_tag: str = "team") -> str:
     )
 
 
-def create_demo_principals(aws: EmulatedAwsServer, owner_tag: str = "team") -> None:
-    """The callers of the local run, in moto's IAM: the default one (the local-developer user) and one demo
-    role carry the demo model's owner tag; the other demo role carries none."""
+@dataclass(frozen=True)
+class AccessKey:
+    """An emulated IAM user's access key: what signs calls to the local API (SigV4)."""
+
+    user_arn: str
+    access_key_id: str
+    secret_access_key: str
+
+
+def create_demo_principals(aws: EmulatedAwsServer, owner_tag: str = "team") -> AccessKey:
+    """The callers of the local run, in moto's IAM: the local-developer user (whose access key the banner
+    prints) and one demo role carry the demo model's owner tag; the other demo role carries none; the CI
+    role of the sample events is an admin (AdminPrincipalArnPatterns)."""
     iam = aws.client("iam")
-    account = aws.stack.account_id
-    trust = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    )
+    trust = trust_policy(aws.stack.account_id)
     owner = [{"Key": owner_tag, "Value": DEMO_TEAM}]
-    iam.create_user(UserName=LOCAL_CALLER_NAME, Tags=owner)
+    user = iam.create_user(UserName=LOCAL_CALLER_NAME, Tags=owner)["User"]
+    key = iam.create_access_key(UserName=LOCAL_CALLER_NAME)["AccessKey"]
     iam.create_role(RoleName=DEMO_OWNER_ROLE, AssumeRolePolicyDocument=trust, Tags=owner)
     iam.create_role(RoleName=DEMO_UNTAGGED_ROLE, AssumeRolePolicyDocument=trust)
+    create_sample_caller(iam, aws.stack.account_id)
+    return AccessKey(user["Arn"], key["AccessKeyId"], key["SecretAccessKey"])
 
 
 def add_import_paths(template: Template) -> None:
@@ -201,7 +205,13 @@ def add_import_paths(template: Template) -> None:
 
 
 def banner(
-    aws: EmulatedAwsServer, api: ApiGatewayServer, *, seconds: float, model_role: str, owner_tag: str = "team"
+    aws: EmulatedAwsServer,
+    api: ApiGatewayServer,
+    *,
+    seconds: float,
+    model_role: str,
+    keys: AccessKey,
+    owner_tag: str = "team",
 ) -> str:
     assert aws.endpoint_url is not None
     aws_url = aws.endpoint_url.replace("://0.0.0.0:", "://127.0.0.1:")
@@ -221,22 +231,25 @@ def banner(
         "Routes:",
         *(f"  {route.method:<6} {route.resource}  -> {route.function_id}" for route in routes),
         "",
+        "Every route checks SigV4 like API Gateway with AWS_IAM (unsigned: 403). You are the IAM user",
+        f"{keys.user_arn} ({owner_tag}={DEMO_TEAM}, the demo model's owner tag); sign with its key:",
+        f"  export AWS_ACCESS_KEY_ID={keys.access_key_id} AWS_SECRET_ACCESS_KEY={keys.secret_access_key}",
+        f"  sign=(--aws-sigv4 'aws:amz:{aws.region}:execute-api' --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\")",
         f"SageMaker model {DEMO_MODEL_NAME} is registered; deploy it:",
-        f"  curl -sS -X POST {api.url}{BASE_PATH}/deploy -H 'Content-Type: application/json' "
+        f"  curl -sS \"${{sign[@]}}\" -X POST {api.url}{BASE_PATH}/deploy -H 'Content-Type: application/json' "
         f"-d {shlex.quote(json.dumps(deploy))}",
         "and follow it (the task, then its Step Functions execution, named by the task id):",
-        f"  curl -sS {api.url}{BASE_PATH}/deploy-status/{DEMO_MODEL_NAME}",
+        f'  curl -sS "${{sign[@]}}" {api.url}{BASE_PATH}/deploy-status/{DEMO_MODEL_NAME}',
         f"  {python} -m local_stack executions --endpoint-url {aws_url} [TASK_ID]",
         f"  (or: make executions{make_port} [TASK=...])",
         f"and the task events the stack published, newest first: make events{make_port} [TASK=...]",
-        f"Access: you call as {api.gateway.caller.user_arn} ({owner_tag}={DEMO_TEAM}, the demo model's owner tag);",
-        f"act as another caller with the {CALLER_HEADER} header (only this local gateway reads it):",
-        f"  curl -sS -X POST {api.url}{BASE_PATH}/deploy -H 'Content-Type: application/json' "
-        f"-H '{CALLER_HEADER}: arn:aws:sts::{aws.stack.account_id}:assumed-role/{DEMO_UNTAGGED_ROLE}/me' "
-        f"-d {shlex.quote(json.dumps(deploy))}   (403: no {owner_tag} tag)",
-        f"  (role {DEMO_OWNER_ROLE} carries {owner_tag}={DEMO_TEAM}: 202; admins: AdminPrincipalArnPatterns)",
+        "Call as a role: its session's credentials sign, with their token in X-Amz-Security-Token (role",
+        f"{DEMO_UNTAGGED_ROLE} has no {owner_tag} tag: 403; {DEMO_OWNER_ROLE} has {owner_tag}={DEMO_TEAM}: 202):",
+        f"  aws --endpoint-url {aws_url} --region {aws.region} sts assume-role --role-session-name me "
+        f"--role-arn arn:aws:iam::{aws.stack.account_id}:role/{DEMO_UNTAGGED_ROLE}",
+        "  then curl with --user 'ASIA...:SECRET' -H 'X-Amz-Security-Token: TOKEN'",
         "Register another model (any name; the role exists; the tag makes it yours):",
-        f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {aws_url} --region {aws.region} "
+        f"  aws --endpoint-url {aws_url} --region {aws.region} "
         "sagemaker create-model --model-name my-model "
         f"--primary-container Image={DEMO_MODEL_IMAGE} --execution-role-arn {model_role} "
         f"--tags Key={owner_tag},Value={DEMO_TEAM}",

@@ -6,7 +6,9 @@ parameters the template declares are passed, so the run works whichever of them 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from local_stack.template import Template
 
@@ -18,7 +20,8 @@ DOCKER_HOST_ALIAS = "host.docker.internal"
 
 # The caller of the sample events (events/*.json, which the tests and benchmarks send) is the platform's
 # CI role, ml-platform-ci: an admin of every emulated stack (AdminPrincipalArnPatterns), as automation is.
-SAMPLE_ADMIN_PATTERN = "arn:aws:iam::*:role/ml-platform-*"
+SAMPLE_ADMIN_PATTERN = "arn:aws:iam::123456789012:role/ml-platform-*"  # local_stack.stack.DEFAULT_ACCOUNT_ID
+SAMPLE_CALLER_ROLE = "ml-platform-ci"
 
 RUN_PARAMETERS: Mapping[str, str] = {
     "GreenPollSeconds": "1",
@@ -50,3 +53,14 @@ def run_parameters(template: Template, overrides: Mapping[str, str] | None = Non
     parameters = {name: value for name, value in RUN_PARAMETERS.items() if name in template.parameters}
     parameters.update(overrides or {})
     return parameters
+
+
+def trust_policy(account_id: str) -> str:
+    """A role trust policy letting the account's principals assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def create_sample_caller(iam: Any, account_id: str) -> None:
+    """The sample events' caller, the CI role, in the emulated IAM: an admin is a role IAM knows."""
+    iam.create_role(RoleName=SAMPLE_CALLER_ROLE, AssumeRolePolicyDocument=trust_policy(account_id))

@@ -26,9 +26,11 @@ ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 
 
 # `sam local start-api` checks no signature and reports no caller (requestContext.identity.userArn is
-# null), so no owner tag can match: every caller of a sam local API is an admin. `make run`'s own
-# gateway does report one (and honours X-Local-Caller-Arn), so try per-model authorization there.
-SAM_LOCAL_PARAMETERS = {"AdminPrincipalArnPatterns": "*"}
+# null), so no owner can match: every caller of a sam local API is an admin. The functions read "*" as
+# "unsigned callers are admins" (logic/authorization.py); the template's AllowedPattern refuses it as a
+# parameter value, so it is set on the functions' environment here, never through a parameter. `make
+# run`'s own gateway verifies SigV4 and reports the signer, so try per-model authorization there.
+SAM_LOCAL_VARIABLES = {"ADMIN_PRINCIPAL_ARN_PATTERNS": "*"}
 
 
 class UnsafeFunctionError(ValueError):
@@ -47,10 +49,9 @@ def sam_env_vars(
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
 ) -> dict[str, dict[str, str]]:
-    declared = {name: value for name, value in SAM_LOCAL_PARAMETERS.items() if name in template.parameters}
     stack = plan_stack(
         template,
-        parameters=run_parameters(template, {**declared, **(parameters or {})}),
+        parameters=run_parameters(template, parameters),
         region=region,
         account_id=account_id,
     )
@@ -58,7 +59,9 @@ def sam_env_vars(
     document: dict[str, dict[str, str]] = {"Parameters": forced}
     for logical_id, function in stack.functions.items():
         check_function_is_safe(logical_id, function.environment)
-        document[logical_id] = {key: value for key, value in function.environment.items() if key not in forced}
+        variables = {key: value for key, value in function.environment.items() if key not in forced}
+        variables.update({key: value for key, value in SAM_LOCAL_VARIABLES.items() if key in variables})
+        document[logical_id] = variables
     return document
 
 

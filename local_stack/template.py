@@ -57,11 +57,13 @@ class Parameter:
             raise TemplateError(f"parameter {self.name!r} has no Default and no value was given")
         if self.allowed_values and raw not in self.allowed_values:
             raise TemplateError(f"parameter {self.name!r}={raw!r} is not one of {list(self.allowed_values)}")
-        if self.allowed_pattern and not re.fullmatch(self.allowed_pattern, raw):
-            raise TemplateError(f"parameter {self.name!r}={raw!r} does not match {self.allowed_pattern}")
-        if self.type == "CommaDelimitedList" or self.type.startswith("List<"):
-            return [item.strip() for item in raw.split(",")]
-        return raw
+        listed = self.type == "CommaDelimitedList" or self.type.startswith("List<")
+        values = [item.strip() for item in raw.split(",")] if listed else [raw]
+        # As CloudFormation: a list's pattern must match each of its values.
+        for value in values:
+            if self.allowed_pattern and not re.fullmatch(self.allowed_pattern, value):
+                raise TemplateError(f"parameter {self.name!r}={value!r} does not match {self.allowed_pattern}")
+        return values if listed else raw
 
 
 @dataclass(frozen=True)

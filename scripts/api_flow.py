@@ -1,15 +1,18 @@
 """Black-box flow through a running API: `python scripts/api_flow.py http://127.0.0.1:3000 [--model M]`.
 
 Deploy the model (202), wait until the task succeeded, read it through the status routes and the serving
-record, delete it (202) and wait until that succeeded, then a 404 and a 422. Plain HTTP and the standard
-library only, so it proves what a caller sees: run it against `make run` or `sam local start-api` (as
-.ci/sam-local does). No other task of the model may be running. Exits 1 with the first broken step.
+record, delete it (202) and wait until that succeeded, then a 404 and a 422. Plain HTTP, so it proves
+what a caller sees: run it against `make run` or `sam local start-api` (as .ci/sam-local does). Requests
+are SigV4-signed (botocore) with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when
+set, as `make run`'s gateway requires (its banner prints a key); sam local checks no signature. No other
+task of the model may be running. Exits 1 with the first broken step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -24,17 +27,33 @@ class FlowError(AssertionError):
 
 
 class Api:
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, region: str = "us-east-1") -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"not an http(s) URL: {base_url}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.region = region
+
+    def _signed(self, request: urllib.request.Request, data: bytes | None) -> None:
+        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not key or not secret:
+            return
+        from botocore.auth import SigV4Auth  # noqa: PLC0415 (only when signing)
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+        from botocore.credentials import Credentials  # noqa: PLC0415
+
+        signing = AWSRequest(request.get_method(), request.full_url, data=data, headers=dict(request.header_items()))
+        credentials = Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN"))
+        SigV4Auth(credentials, "execute-api", self.region).add_auth(signing)
+        for name, value in signing.headers.items():
+            request.add_header(name, str(value))
 
     def call(self, method: str, path: str, body: object | None = None) -> tuple[int, dict[str, str], Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method)  # noqa: S310 (http(s) only)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        self._signed(request, data)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
                 return response.status, dict(response.headers), json.loads(response.read() or b"null")

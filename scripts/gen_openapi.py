@@ -114,7 +114,9 @@ def _add_gateway_problems(paths: dict[str, Any], responses: dict[str, Any]) -> N
                 if response_type == "REQUEST_TOO_LARGE" and method == "get":
                     continue
                 status = int(responses[response_type]["StatusCode"])
-                body = json.loads(responses[response_type]["ResponseTemplates"]["application/json"])
+                template = responses[response_type]["ResponseTemplates"]["application/json"]
+                # Some details are API Gateway's own message (a JSON string there): any string parses here.
+                body = json.loads(template.replace("$context.error.messageString", '""'))
                 codes = [body["code"]]
                 existing = operation["responses"].get(str(status))
                 if existing is not None:

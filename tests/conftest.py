@@ -30,7 +30,7 @@ from local_stack.executions import wait_for_execution
 from local_stack.faults import Fault, FaultKind, FaultPlan
 from local_stack.iam import RECORDER
 from local_stack.lambdas import LambdaTimeouts, running_as
-from local_stack.run_config import SAMPLE_ADMIN_PATTERN
+from local_stack.run_config import SAMPLE_ADMIN_PATTERN, create_sample_caller
 from local_stack.sagemaker import register_model as register_emulated_model
 from local_stack.template import load_template
 
@@ -134,6 +134,7 @@ TEST_PARAMETERS = {
 def aws() -> Iterator[EmulatedAws]:
     """The whole stack of template.yaml on moto, with Lambda steps running in-process."""
     with EmulatedAws(TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
+        create_sample_caller(emulated.client("iam"), emulated.stack.account_id)
         dependencies.reset()
         yield emulated
     dependencies.reset()

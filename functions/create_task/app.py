@@ -1,4 +1,5 @@
-"""POST /deploy and POST /delete: record a task and start its workflow."""
+"""POST /deploy and POST /delete: record a task and start its workflow; PUT /models/{id}/owner: an admin
+moves a model to another team."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from http import HTTPStatus
 from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
-from inference_deploy.api.authorization import authorize_request
+from inference_deploy.api.authorization import authorize_admin, authorize_request, owner_to_pin
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AlarmsNotAllowed,
@@ -24,6 +25,7 @@ from inference_deploy.errors import (
     Forbidden,
     IdempotencyKeyReused,
     ModelBusy,
+    ModelNotFound,
     ModelNotServed,
     RequestInProgress,
     SageMakerThrottled,
@@ -34,8 +36,11 @@ from inference_deploy.errors import (
 )
 from inference_deploy.logic.capacity import check_capacity_drop
 from inference_deploy.logic.cost_limits import check_cost_limits
+from inference_deploy.logic.ownership import transfer_owner
 from inference_deploy.logic.tasks import check_rollback_alarms, create_task
-from inference_deploy.models.requests import DeleteRequest, DeployRequest
+from inference_deploy.models.common import MODEL_ID_PATTERN
+from inference_deploy.models.requests import DeleteRequest, DeployRequest, OwnerTransferRequest
+from inference_deploy.models.serving import ModelOwner
 from inference_deploy.models.settings import CallerAlarmSettings, CreateTaskSettings, load_settings
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.observability import logger, metrics, tracer
@@ -59,6 +64,7 @@ ACCEPTED = cast(
 )
 CREATE_ERRORS = (
     Forbidden,
+    ModelNotFound,
     AuthorizationUnavailable,
     ModelBusy,
     TaskConflict,
@@ -103,6 +109,7 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
             store=dependencies.task_store(),
             executions=dependencies.executions(),
             repairs=dependencies.repairs(),
+            pin=owner_to_pin(grant, request.embedding_model_id),
         )
 
     if idempotency_key is None:
@@ -158,6 +165,31 @@ def deploy(request: DeployRequest, idempotency_key: IdempotencyKeyHeader = None)
 )
 def delete(request: DeleteRequest, idempotency_key: IdempotencyKeyHeader = None) -> Response[str]:
     return _create(TaskKind.DELETE, request, idempotency_key)
+
+
+@app.put(
+    f"{BASE}/models/<embedding_model_id>/owner",
+    summary="Move a model to another owner team (admins only); recorded on the model and published as an event",
+    responses={
+        200: {"description": "The model's owner now", "content": {"application/json": {"model": ModelOwner}}},
+        **problem_responses(Forbidden, ModelNotFound, AuthorizationUnavailable, StoreUnavailable, body=True),
+    },
+)
+def transfer(
+    embedding_model_id: Annotated[
+        str, Path(description="SageMaker Model name", min_length=1, max_length=63, pattern=MODEL_ID_PATTERN)
+    ],
+    request: OwnerTransferRequest,
+) -> Response[str]:
+    grant = authorize_admin(app.current_event, "transfer the owner of a model")
+    owner = transfer_owner(
+        embedding_model_id,
+        request.team,
+        by=grant.caller_arn,
+        models=dependencies.model_store(),
+        bus=dependencies.event_bus(),
+    )
+    return Response(status_code=HTTPStatus.OK, content_type="application/json", body=owner.model_dump_json())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

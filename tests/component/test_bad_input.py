@@ -124,6 +124,7 @@ def test_a_workflow_that_cannot_start_leaves_no_pending_task(aws, monkeypatch):
     missing = aws.stack.state_machines["DeployStateMachine"].arn + "-gone"
     monkeypatch.setenv("DEPLOY_STATE_MACHINE_ARN", missing)
     dependencies.reset()
+    register_model(aws, "embed-deploy-123")
 
     response = call_api(create_handler, load_event("deploy"))
 
@@ -299,6 +300,7 @@ def _log_lines(text: str) -> list[dict[str, Any]]:
 def test_a_warm_invocation_logs_nothing_of_the_previous_request(aws, faults, first):
     if first == "create":
         register_model(aws, "embed-deploy-123")
+        register_model(aws, "other-model")
         earlier = call_api(create_handler, load_event("deploy", body='{"embedding_model_id": "embed-deploy-123"}'))
         aws.client("stepfunctions").stop_execution(executionArn=earlier.body["execution_arn"])
         previous_task_id = earlier.body["id"]

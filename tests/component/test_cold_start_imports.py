@@ -23,6 +23,7 @@ CHILD = """
 import json, sys
 from local_stack.emulator import EmulatedAws
 from local_stack.executions import wait_for_execution
+from local_stack.run_config import create_sample_caller
 from local_stack.sagemaker import register_model
 from tests.conftest import LambdaContext, call_api, load_event
 
@@ -32,6 +33,7 @@ with EmulatedAws("template.yaml", parameters=json.loads(sys.argv[1])) as aws:
     from create_task.app import lambda_handler as create
     from read_task.app import lambda_handler as read
 
+    create_sample_caller(aws.client("iam"), aws.stack.account_id)  # the sample events' caller, an admin
     register_model(aws.client, "embed-deploy-123")  # the model the sample events name
     register_model(aws.client, "keyed-model")
     plain = call_api(create, load_event("deploy"))

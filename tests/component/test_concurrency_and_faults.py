@@ -17,6 +17,7 @@ from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy import dependencies
 from local_stack import lambdas
+from local_stack.run_config import trust_policy
 from tests.component.workflow_helpers import (
     endpoint_configs,
     endpoints_of,
@@ -206,6 +207,9 @@ def test_keys_are_scoped_to_the_caller(aws):
     mine = call_api(create_handler, _with_key("deploy", "shared-key", {"embedding_model_id": MODEL}))
     other_caller = _with_key("deploy", "shared-key", {"embedding_model_id": MODEL})
     other_caller["requestContext"]["identity"]["userArn"] = "arn:aws:sts::123456789012:assumed-role/ml-platform-other/s"
+    # another admin: a role of the account under the admin pattern
+    trust = trust_policy(aws.stack.account_id)
+    aws.client("iam").create_role(RoleName="ml-platform-other", AssumeRolePolicyDocument=trust)
 
     theirs = call_api(create_handler, other_caller)
 

@@ -92,6 +92,8 @@ def test_delete_status_reports_the_latest_removal(aws):
 
 
 def test_deleting_a_model_that_is_not_served_is_refused_at_once(aws):
+    register_model(aws, MODEL)
+
     response = request("delete", MODEL)
 
     assert response.status == 404

@@ -229,15 +229,15 @@ def test_a_dimension_change_goes_through_when_the_request_allows_it(aws):
     assert _serving()["embedding_dimension"] == 768
 
 
-def test_a_model_sagemaker_does_not_know_fails_without_creating_anything(aws):
-    task = run_task(aws, "deploy", "no-such-model")
+def test_a_model_sagemaker_does_not_know_is_a_404_at_request_time_and_nothing_is_created(aws):
+    response = request("deploy", "no-such-model")
 
-    assert task["status"] == "failed"
-    assert task["error"]["code"] == "model_not_found"
-    assert "no-such-model" in task["error"]["message"]
+    assert response.status == 404, response.body
+    assert response.body["code"] == "model_not_found"
+    assert "no-such-model" in response.body["detail"]
+    assert aws.client("dynamodb").scan(TableName=aws.stack.tables["TasksTable"].name)["Count"] == 0
     assert aws.client("sagemaker").list_endpoints()["Endpoints"] == []
     assert endpoint_configs(aws) == set()
-    assert executed_states(aws, task["execution_arn"])[-3:] == ["ResolveModel", "MarkFailed", "Failed"]
 
 
 def test_the_longest_model_id_gets_a_valid_endpoint_name(aws):

@@ -26,6 +26,7 @@ from inference_deploy.naming import green_endpoint, name_prefix, resource_tags
 from local_stack.emulator import EmulatedAws
 from local_stack.faults import Fault, FaultKind
 from local_stack.lambdas import LambdaTimeouts
+from local_stack.run_config import create_sample_caller
 from tests.component.test_bake_and_cancel import _cancel, _waiting_for_green
 from tests.component.workflow_helpers import (
     caller_alarm,
@@ -101,6 +102,7 @@ XFAIL: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def _stack() -> Iterator[EmulatedAws]:
     with EmulatedAws(TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
+        create_sample_caller(emulated.client("iam"), emulated.stack.account_id)
         dependencies.reset()
         yield emulated
     dependencies.reset()

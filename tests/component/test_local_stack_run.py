@@ -23,8 +23,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from local_stack.api_gateway import CALLER_HEADER
 from local_stack.emulator import ensure_port_free
 from local_stack.run_config import DEMO_MODEL_NAME, DEMO_OWNER_ROLE, DEMO_TEAM, DEMO_UNTAGGED_ROLE
 from local_stack.template import load_template
@@ -36,6 +38,7 @@ BASE = "/internal/inference-deployment"
 READY = re.compile(r"Local stack ready in (?P<seconds>[\d.]+) s")
 API_URL = re.compile(r"^  API  (?P<url>http://\S+)", re.MULTILINE)
 AWS_URL = re.compile(r"^  AWS  (?P<url>http://\S+)", re.MULTILINE)
+KEYS = re.compile(r"export AWS_ACCESS_KEY_ID=(?P<key>\S+) AWS_SECRET_ACCESS_KEY=(?P<secret>\S+)")
 START_TIMEOUT = 300.0  # bounds on a hang, not timings: a busy machine is slow
 TASK_TIMEOUT = 300.0
 TERMINAL = {"succeeded", "failed"}
@@ -48,6 +51,7 @@ class LocalStack:
     api_url: str
     aws_url: str
     ready_seconds: float
+    credentials: Credentials  # the local-developer user's key, as the banner prints it
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
@@ -86,20 +90,34 @@ def _wait_until_ready(process: subprocess.Popen[bytes], output: Path) -> LocalSt
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         text = output.read_text(errors="replace")
-        ready, api, aws = READY.search(text), API_URL.search(text), AWS_URL.search(text)
-        if ready and api and aws:
-            return LocalStack(process, output, api["url"], aws["url"], float(ready["seconds"]))
+        ready, api, aws, keys = READY.search(text), API_URL.search(text), AWS_URL.search(text), KEYS.search(text)
+        if ready and api and aws and keys:
+            credentials = Credentials(keys["key"], keys["secret"])
+            return LocalStack(process, output, api["url"], aws["url"], float(ready["seconds"]), credentials)
         if process.poll() is not None:
             pytest.fail(f"local stack exited with {process.returncode} before it was ready:\n{text}")
         time.sleep(0.05)
     pytest.fail(f"local stack not ready after {START_TIMEOUT}s:\n{output.read_text(errors='replace')}")
 
 
-def call(stack: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
+def call(
+    stack: LocalStack,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    credentials: Credentials | bool = True,
+) -> Answer:
+    """The answer to a request signed (botocore's SigV4, as the SDKs sign) with the banner's key, with
+    `credentials` when given, unsigned when False."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    if credentials is not False:
+        signing = AWSRequest(method, f"{stack.api_url}{path}", data=data, headers=headers)
+        signer = stack.credentials if isinstance(credentials, bool) else credentials
+        SigV4Auth(signer, "execute-api", "us-east-1").add_auth(signing)
+        headers = {name: str(value) for name, value in signing.headers.items()}
+    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, headers, raw = response.status, dict(response.headers), response.read()
@@ -150,12 +168,13 @@ def test_the_stack_is_ready_in_seconds_and_says_how_to_deploy(stack: LocalStack)
     # How fast it starts is the benchmark's business (a busy machine is slower); the banner must say it.
     print(f"local stack ready in {stack.ready_seconds:.1f} s")
     assert stack.ready_seconds > 0
-    assert f"curl -sS -X POST {stack.api_url}{BASE}/deploy" in text
+    assert "--aws-sigv4 'aws:amz:us-east-1:execute-api' --user" in text
+    assert f"export AWS_ACCESS_KEY_ID={stack.credentials.access_key} " in text
+    assert f'curl -sS "${{sign[@]}}" -X POST {stack.api_url}{BASE}/deploy' in text
     assert f"{BASE}/deploy-status/{DEMO_MODEL_NAME}" in text
     assert f"{stack.api_url}/docs" in text
     aws_port = stack.aws_url.rsplit(":", 1)[1]
     assert f"make executions AWS_PORT={aws_port} [TASK=...]" in text
-    assert "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url" in text
 
 
 def test_the_demo_model_deploys_to_succeeded(deployed_demo: dict[str, Any]) -> None:
@@ -184,7 +203,7 @@ def test_the_stage_prefixed_url_serves_the_same_routes(stack: LocalStack, deploy
 
 def test_unknown_routes_answer_like_api_gateway(stack: LocalStack) -> None:
     for method, path in (("GET", "/nowhere"), ("DELETE", f"{BASE}/deploy")):
-        answer = call(stack, method, path)
+        answer = call(stack, method, path, credentials=False)
         assert answer.status == 403
         assert answer.headers["Content-Type"] == "application/problem+json"
         assert answer.body["code"] == "missing_authentication_token"
@@ -223,26 +242,54 @@ def test_a_model_registered_through_the_aws_endpoint_deploys(stack: LocalStack) 
     assert task["metadata"]["requested_by"]["team"] == DEMO_TEAM
 
 
-def test_the_caller_header_acts_as_the_demo_roles(stack: LocalStack) -> None:
-    account = stack.text().split("account ", 1)[1].split(")", 1)[0]
-    as_role = {
-        name: {CALLER_HEADER: f"arn:aws:sts::{account}:assumed-role/{name}/me"}
-        for name in (DEMO_OWNER_ROLE, DEMO_UNTAGGED_ROLE)
-    }
-    body = {"embedding_model_id": DEMO_MODEL_NAME, "instance_type": "ml.p5.48xlarge"}
+def test_unsigned_or_badly_signed_requests_are_refused_like_api_gateway(stack: LocalStack) -> None:
+    path = f"{BASE}/deploy-status/{DEMO_MODEL_NAME}"
+    forged = Credentials(stack.credentials.access_key, "not-the-secret")
 
+    unsigned = call(stack, "GET", path, credentials=False)
+    wrong = call(stack, "GET", path, credentials=forged)
+    unknown = call(stack, "GET", path, credentials=Credentials("AKIANOBODY0000000000", "x"))
+
+    assert (unsigned.status, unsigned.body["code"]) == (403, "missing_authentication_token")
+    assert (wrong.status, wrong.body["code"]) == (403, "invalid_signature")
+    assert wrong.body["detail"].startswith("The request signature we calculated does not match")
+    assert wrong.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert (unknown.status, unknown.body["code"]) == (403, "invalid_signature")
+    assert unknown.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
+
+
+def test_a_role_sessions_credentials_call_as_that_role(stack: LocalStack) -> None:
+    """As the banner says: assume a demo role at the AWS endpoint, sign with the session's credentials."""
+    account = stack.text().split("account ", 1)[1].split(")", 1)[0]
+    sts = boto3.client(
+        "sts",
+        endpoint_url=stack.aws_url,
+        region_name="us-east-1",
+        aws_access_key_id=stack.credentials.access_key,
+        aws_secret_access_key=stack.credentials.secret_key,
+    )
+
+    def as_role(name: str) -> Credentials:
+        answer = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{name}", RoleSessionName="me")["Credentials"]
+        return Credentials(answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"])
+
+    body = {"embedding_model_id": DEMO_MODEL_NAME, "instance_type": "ml.p5.48xlarge"}
     untagged = call(
-        stack, "POST", f"{BASE}/deploy", {"embedding_model_id": DEMO_MODEL_NAME}, as_role[DEMO_UNTAGGED_ROLE]
+        stack,
+        "POST",
+        f"{BASE}/deploy",
+        {"embedding_model_id": DEMO_MODEL_NAME},
+        credentials=as_role(DEMO_UNTAGGED_ROLE),
     )
     # The owner role passes authorization; an instance type past the cost limits keeps it from writing.
-    owner = call(stack, "POST", f"{BASE}/deploy", body, as_role[DEMO_OWNER_ROLE])
+    owner = call(stack, "POST", f"{BASE}/deploy", body, credentials=as_role(DEMO_OWNER_ROLE))
 
     assert untagged.status == 403, untagged
     assert untagged.body["code"] == "forbidden"
     assert untagged.body["tag_key"] == "team"
     assert owner.status == 422, owner
     assert owner.body["code"] == "cost_limit_exceeded"
-    assert f"{CALLER_HEADER}: arn:aws:sts::{account}:assumed-role/{DEMO_UNTAGGED_ROLE}/" in stack.text(), "banner"
+    assert f"--role-arn arn:aws:iam::{account}:role/{DEMO_UNTAGGED_ROLE}" in stack.text(), "banner"
 
 
 def test_the_task_events_it_published_are_printed_newest_first(

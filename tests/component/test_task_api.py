@@ -29,6 +29,14 @@ def delete(model_id: str = "embed-deploy-123", **fields: Any) -> ApiResponse:
     return call_api(create_handler, load_event("delete", body=_json({"embedding_model_id": model_id, **fields})))
 
 
+@pytest.fixture(autouse=True)
+def _models(aws: Any) -> None:
+    """The SageMaker Models these tests create tasks for (a model that does not exist is a 404); their
+    endpoints fail, so each deploy ends quickly: these tests are about the task API, not the rollout."""
+    for model in ("embed-deploy-123", "model-a", "model-b", "model-c"):
+        register_model(aws, model, endpoint_status="Failed")
+
+
 def get(route: str, value: str) -> ApiResponse:
     name, param = {
         "deploy": ("get_deploy_task", "task_id"),

@@ -7,68 +7,128 @@ from unittest import mock
 
 import pytest
 
-from inference_deploy.adapters.iam import IamPrincipal
+from inference_deploy.adapters.iam import IamPrincipal, KnownPrincipal
 from inference_deploy.errors import ConfigurationError
-from inference_deploy.logic.authorization import CallerIdentity
+from inference_deploy.logic.authorization import ADMIN_PATTERN, CallerIdentity, is_admin
 from inference_deploy.models.settings import AuthorizationSettings, CreateTaskSettings, load_settings
 from local_stack.run_config import RUN_PARAMETERS
 from local_stack.sam_env import sam_env_vars
-from local_stack.template import load_template
+from local_stack.stack import plan_stack
+from local_stack.template import TemplateError, load_template
 from tests.conftest import TEMPLATE
 
 ACCOUNT = "123456789012"
 
 
 @pytest.mark.parametrize(
-    ("arn", "arns", "principal"),
+    ("arn", "principal"),
     [
         (
             f"arn:aws:sts::{ACCOUNT}:assumed-role/search-deployer/alice@example.com",
-            (
-                f"arn:aws:sts::{ACCOUNT}:assumed-role/search-deployer/alice@example.com",
-                f"arn:aws:iam::{ACCOUNT}:role/search-deployer",
-            ),
             IamPrincipal("role", "search-deployer"),
         ),
-        (
-            f"arn:aws:iam::{ACCOUNT}:user/people/alice",
-            (f"arn:aws:iam::{ACCOUNT}:user/people/alice",),
-            IamPrincipal("user", "alice"),
-        ),
-        (
-            f"arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/ci/run-1",
-            (f"arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/ci/run-1", f"arn:aws-us-gov:iam::{ACCOUNT}:role/ci"),
-            IamPrincipal("role", "ci"),
-        ),
-        # Another account's principal: matched against admin patterns, but its tags are not this account's.
-        (
-            "arn:aws:sts::210987654321:assumed-role/search-deployer/s",
-            (
-                "arn:aws:sts::210987654321:assumed-role/search-deployer/s",
-                "arn:aws:iam::210987654321:role/search-deployer",
-            ),
-            None,
-        ),
-        (f"arn:aws:iam::{ACCOUNT}:root", (f"arn:aws:iam::{ACCOUNT}:root",), None),
-        (f"arn:aws:sts::{ACCOUNT}:federated-user/bob", (f"arn:aws:sts::{ACCOUNT}:federated-user/bob",), None),
-        ("", ("",), None),
+        (f"arn:aws:iam::{ACCOUNT}:user/people/alice", IamPrincipal("user", "alice")),
+        (f"arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/ci/run-1", IamPrincipal("role", "ci")),
+        # Another account's principal: this account's IAM cannot read it, so it has no team and is no admin.
+        ("arn:aws:sts::210987654321:assumed-role/search-deployer/s", None),
+        (f"arn:aws:iam::{ACCOUNT}:root", None),
+        (f"arn:aws:sts::{ACCOUNT}:federated-user/bob", None),
+        ("", None),
     ],
 )
-def test_a_caller_arn_names_its_principal_and_the_arns_admin_patterns_match(arn, arns, principal):
-    caller = CallerIdentity.from_arn(arn, ACCOUNT)
+def test_a_caller_arn_names_its_principal_of_this_account(arn, principal):
+    assert CallerIdentity.from_arn(arn, ACCOUNT).principal == principal
 
-    assert caller.arns == arns
-    assert caller.principal == principal
+
+SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/ml-platform-ci/s"
+
+
+@pytest.mark.parametrize(
+    ("role_arn", "patterns", "admin"),
+    [
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-*",), True),
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-c?",), True),
+        (f"arn:aws:iam::{ACCOUNT}:role/ops/ml-platform-ci", (f"arn:aws:iam::{ACCOUNT}:role/ops/*",), True),
+        # `*` never crosses a `/`: a pathed role is not under a pattern without its path, nor a deeper path.
+        (
+            f"arn:aws:iam::{ACCOUNT}:role/ml-platform-x/pathed-role",
+            (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-*",),
+            False,
+        ),
+        (f"arn:aws:iam::{ACCOUNT}:role/ops/team/admin", (f"arn:aws:iam::{ACCOUNT}:role/ops/*",), False),
+        (f"arn:aws:iam::{ACCOUNT}:role/sandbox/ml-platform-ci", (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-*",), False),
+        # Patterns that are not role ARN patterns of this account match nothing.
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", ("arn:aws:iam::*:role/ml-platform-*",), False),
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", ("arn:aws:iam::210987654321:role/ml-platform-*",), False),
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", ("*",), False),
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", ("arn:*",), False),
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", (), False),
+    ],
+)
+def test_admin_patterns_match_the_roles_arn_with_its_path_a_wildcard_within_one_segment(role_arn, patterns, admin):
+    known = KnownPrincipal(role_arn, {})
+    caller = CallerIdentity.from_arn(SESSION, ACCOUNT)
+
+    assert is_admin(caller, known, ACCOUNT, patterns) is admin
+
+
+def test_a_role_iam_does_not_know_an_other_accounts_session_and_a_user_are_no_admins():
+    patterns = (f"arn:aws:iam::{ACCOUNT}:role/*",)
+    other = CallerIdentity.from_arn("arn:aws:sts::210987654321:assumed-role/ml-platform-ci/s", ACCOUNT)
+    user = CallerIdentity.from_arn(f"arn:aws:iam::{ACCOUNT}:user/ml-platform-ci", ACCOUNT)
+
+    assert not is_admin(CallerIdentity.from_arn(SESSION, ACCOUNT), None, ACCOUNT, patterns), "no such role"
+    assert not is_admin(other, KnownPrincipal(f"arn:aws:iam::{ACCOUNT}:role/ml-platform-ci", {}), ACCOUNT, patterns)
+    assert not is_admin(user, KnownPrincipal(None, {}), ACCOUNT, patterns)
+
+
+def test_only_sam_locals_unsigned_caller_is_an_admin_of_the_star_pattern():
+    unsigned = CallerIdentity.from_arn("", ACCOUNT)
+    signed = CallerIdentity.from_arn(SESSION, ACCOUNT)
+
+    assert is_admin(unsigned, None, ACCOUNT, ("*",))
+    assert not is_admin(unsigned, None, ACCOUNT, (f"arn:aws:iam::{ACCOUNT}:role/*",))
+    assert not is_admin(signed, KnownPrincipal(f"arn:aws:iam::{ACCOUNT}:role/x", {}), ACCOUNT, ("*",))
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (f"arn:aws:iam::{ACCOUNT}:role/ml-platform-*", True),
+        (f"arn:aws:iam::{ACCOUNT}:role/platform/admins/*", True),
+        (f"arn:aws-us-gov:iam::{ACCOUNT}:role/ci", True),
+        ("", True),
+        ("arn:aws:iam::*:role/ml-platform-*", False),
+        ("*", False),
+        (f"arn:aws:iam::{ACCOUNT}:user/ops", False),
+        (f"arn:aws:sts::{ACCOUNT}:assumed-role/ci/*", False),
+        (f"arn:aws:iam::{ACCOUNT}:role/", False),
+        (f"arn:aws:iam::{ACCOUNT}:role//x", False),
+        (f"arn:aws:iam::{ACCOUNT}:*", False),
+    ],
+)
+def test_the_template_refuses_admin_patterns_that_are_not_role_arns(value, accepted):
+    """The parameter's AllowedPattern (checked per value, as CloudFormation does) agrees with the functions."""
+    template = load_template(TEMPLATE)
+    parameters = {"AdminPrincipalArnPatterns": f"arn:aws:iam::{ACCOUNT}:role/ok,{value}"}
+
+    if accepted:
+        plan_stack(template, parameters=parameters)
+        assert value == "" or ADMIN_PATTERN.fullmatch(value)
+    else:
+        with pytest.raises(TemplateError, match="AdminPrincipalArnPatterns"):
+            plan_stack(template, parameters=parameters)
+        assert not ADMIN_PATTERN.fullmatch(value)
 
 
 def test_admin_patterns_are_a_comma_separated_list_and_may_be_empty():
     with mock.patch.dict(os.environ, {"OWNER_TAG_KEY": "team", "ADMIN_PRINCIPAL_ARN_PATTERNS": ""}):
         assert load_settings(AuthorizationSettings).admin_principal_arn_patterns == ()
-    patterns = "arn:aws:iam::*:role/ml-platform-*, arn:aws:iam::123456789012:user/ops"
+    patterns = "arn:aws:iam::123456789012:role/ml-platform-*, arn:aws:iam::123456789012:role/ops/admin"
     with mock.patch.dict(os.environ, {"OWNER_TAG_KEY": "team", "ADMIN_PRINCIPAL_ARN_PATTERNS": patterns}):
         assert load_settings(AuthorizationSettings).admin_principal_arn_patterns == (
-            "arn:aws:iam::*:role/ml-platform-*",
-            "arn:aws:iam::123456789012:user/ops",
+            "arn:aws:iam::123456789012:role/ml-platform-*",
+            "arn:aws:iam::123456789012:role/ops/admin",
         )
 
 

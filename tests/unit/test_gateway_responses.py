@@ -15,7 +15,9 @@ from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from local_stack import api_gateway, plan_stack
 from local_stack.api_gateway import ApiGateway, ApiGatewayServer, HttpRequest, gateway_responses_from_stack
+from local_stack.sigv4 import StaticCredentials, sign_headers
 from local_stack.template import load_template
+from tests.unit.test_local_stack_api_gateway import USER as SIGNER
 from tests.unit.test_local_stack_api_gateway import FakeFunction, echo, route
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +51,11 @@ RESPONSE_TYPES = {
 
 def _rendered(template: str) -> dict[str, Any]:
     """The body API Gateway sends: the template with its $context variables filled in."""
-    for variable, value in (("$context.path", "/v1/x"), ("$context.requestId", "r-1")):
+    for variable, value in (
+        ("$context.path", "/v1/x"),
+        ("$context.requestId", "r-1"),
+        ("$context.error.messageString", '"Signature expired"'),
+    ):
         template = template.replace(variable, value)
     assert "$context" not in template, template
     return json.loads(template)
@@ -105,16 +111,28 @@ def server() -> Iterator[ApiGatewayServer]:
         route("/crash", function=FakeFunction("Crash", crash)),
         route("/malformed", function=FakeFunction("Malformed", lambda event, context: {"body": "no status"})),
     ]
-    with ApiGatewayServer(ApiGateway(routes, account_id="123456789012", responses=RESPONSES), port=0) as served:
+    gateway = ApiGateway(routes, account_id="123456789012", credentials=StaticCredentials(SIGNER), responses=RESPONSES)
+    with ApiGatewayServer(gateway, port=0) as served:
         yield served
 
 
 def _send(server: ApiGatewayServer, method: str, path: str, body: bytes = b"", **headers: str) -> Any:
+    """Send a request signed with SIGNER's key (a gateway refuses unsigned requests before routing them on)."""
+    named = [(name.replace("_", "-"), value) for name, value in headers.items()]
+    signed = sign_headers(
+        method,
+        f"http://127.0.0.1:{server.port}{path}",
+        access_key=SIGNER.access_key,
+        secret_key=SIGNER.secret_key,
+        region="us-east-1",
+        body=body,
+        headers=named,
+    )
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        connection.putrequest(method, path)
-        for name, value in headers.items():
-            connection.putheader(name.replace("_", "-"), value)
+        connection.putrequest(method, path, skip_host=True)
+        for name, value in signed:
+            connection.putheader(name, value)
         if "Content_Length" not in headers:
             connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body)
@@ -160,9 +178,21 @@ def test_an_unreadable_request_is_a_400_problem(server: ApiGatewayServer) -> Non
 
 def test_a_timed_out_integration_is_a_504_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api_gateway, "INTEGRATION_TIMEOUT_SECONDS", -1.0)
-    gateway = ApiGateway([route("/items", function=FakeFunction("Echo", echo))], account_id="1", responses=RESPONSES)
+    gateway = ApiGateway(
+        [route("/items", function=FakeFunction("Echo", echo))],
+        account_id="1",
+        credentials=StaticCredentials(SIGNER),
+        responses=RESPONSES,
+    )
+    headers = sign_headers(
+        "GET",
+        "http://localhost/v1/items",
+        access_key=SIGNER.access_key,
+        secret_key=SIGNER.secret_key,
+        region="us-east-1",
+    )
 
-    response, _ = gateway.handle(HttpRequest("GET", "/v1/items", [], b"", "10.0.0.1"), domain_name="localhost")
+    response, _ = gateway.handle(HttpRequest("GET", "/v1/items", headers, b"", "10.0.0.1"), domain_name="localhost")
 
     _assert_problem(response.status, dict(response.headers), response.body, 504, "integration_timeout")
 

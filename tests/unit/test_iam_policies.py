@@ -19,7 +19,7 @@ from cfnlint.decode.cfn_yaml import load as load_yaml
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.ids import new_task_id
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.serving import ServedEndpoint, ServingRecord
+from inference_deploy.models.serving import ModelOwner, ServedEndpoint, ServingRecord
 from inference_deploy.models.task import Task, TaskKind
 from inference_deploy.naming import ENDPOINT_NAME_PREFIX, MANAGED_BY, green_endpoint, resource_tags
 from local_stack.iam import Request as IamRequest
@@ -39,8 +39,15 @@ BASE = "/internal/inference-deployment"
 CALLERS = {
     "Fn::If": [
         "AccountCallers",
-        [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:*"}],
+        [{"Fn::Sub": "arn:${AWS::Partition}:*"}],
         {"Ref": "ApiCallerArnPatterns"},
+    ]
+}
+# This account and TrustedAccountIds: the only accounts whose principals the resource policy admits.
+ACCOUNTS = {
+    "Fn::Split": [
+        ",",
+        {"Fn::Join": [",", [{"Ref": "AWS::AccountId"}, {"Fn::Join": [",", {"Ref": "TrustedAccountIds"}]}]]},
     ]
 }
 SAGEMAKER_WRITES = {
@@ -54,10 +61,10 @@ SAGEMAKER_WRITES = {
 }
 ACCOUNT_SAGEMAKER = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
 ITEM_WRITES = {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-MODEL_ATTRIBUTES = {"embedding_model_id", "active_task", "serving", "unrouted"}
+MODEL_ATTRIBUTES = {"embedding_model_id", "active_task", "serving", "unrouted", "pinned_owner"}
 # What each function may name in a request on the models table (dynamodb:Attributes), from what it calls.
 MODELS_TABLE_ATTRIBUTES = {
-    "CreateTaskFunction": {"embedding_model_id", "active_task", "serving"},
+    "CreateTaskFunction": {"embedding_model_id", "active_task", "serving", "pinned_owner"},
     "FinishTaskFunction": {"embedding_model_id", "active_task", "serving"},
     "FailUnstartedTasksFunction": {"embedding_model_id", "active_task", "serving"},
     "FinishAbandonedTaskFunction": {"embedding_model_id", "active_task", "serving"},
@@ -96,11 +103,27 @@ def test_the_api_admits_only_the_callers_the_parameters_name():
     assert allow == [
         {
             "Effect": "Allow",
-            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            "Principal": {
+                "AWS": {
+                    "Fn::If": [
+                        "HasTrustedAccounts",
+                        ACCOUNTS,
+                        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+                    ]
+                }
+            },
             "Action": "execute-api:Invoke",
             "Resource": "execute-api:/*",
         }
     ]
+    # Another account's principal is refused whatever its own policies say, unless its account is trusted.
+    assert {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "execute-api:Invoke",
+        "Resource": "execute-api:/*",
+        "Condition": {"StringNotEquals": {"aws:PrincipalAccount": ACCOUNTS}},
+    } in policy
     # Same-account principals are admitted by their own IAM policies too: only a Deny limits them.
     assert {
         "Effect": "Deny",
@@ -425,7 +448,15 @@ def _attributes(request: dict[str, Any]) -> set[str]:
             top = token.split(".")[0]
             if top.upper() in {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN"}:
                 continue
-            if top in {"attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size"}:
+            if top in {
+                "attribute_exists",
+                "attribute_not_exists",
+                "attribute_type",
+                "begins_with",
+                "contains",
+                "size",
+                "if_not_exists",
+            }:
                 continue
             found.add(names.get(top, top))
     return found
@@ -446,6 +477,10 @@ def _record() -> ServingRecord:
     )
 
 
+def _owner() -> ModelOwner:
+    return ModelOwner(embedding_model_id="m", team="search", pinned_by="arn:aws:iam::1:role/x", pinned_at=utc_now())
+
+
 def _previous() -> ServedEndpoint:
     return ServedEndpoint(
         endpoint_name="idt-m-y",
@@ -459,7 +494,10 @@ def _previous() -> ServedEndpoint:
 # Which ModelStore requests each function makes (read from the logic modules each handler calls).
 _CALLS: dict[str, Any] = {
     "CreateTaskFunction": lambda s: [
-        s.claim_slot_item(_task(TaskKind.DEPLOY))["Update"],
+        s.claim_slot_item(_task(TaskKind.DEPLOY), pin=_owner())["Update"],
+        s.claim_slot_item(_task(TaskKind.DELETE), replacing="deploy-x", pin=_owner())["Update"],
+        s.owner("m"),
+        s.transfer(_owner()),
         s.claim_slot_item(_task(TaskKind.DELETE), replacing="deploy-x")["Update"],
         s.release_slot_item("m", "deploy-x")["Update"],
         s.model_state("m"),

@@ -16,7 +16,6 @@ import pytest
 
 from local_stack import plan_stack
 from local_stack.api_gateway import (
-    CALLER_HEADER,
     ApiGateway,
     ApiGatewayServer,
     Caller,
@@ -29,12 +28,21 @@ from local_stack.api_gateway import (
 )
 from local_stack.handlers import Handler
 from local_stack.lambdas import InvocationResult
+from local_stack.sigv4 import Signer, StaticCredentials, sign_headers
 from local_stack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = ROOT / "tests" / "fixtures" / "local_stack" / "template.yaml"
 ACCOUNT = "123456789012"
 NOW = datetime(2026, 5, 21, 15, 0, 0, tzinfo=UTC)
+USER = Signer(
+    "AKIAEXAMPLEUSER00001", "user-secret", f"arn:aws:iam::{ACCOUNT}:user/local-developer", "AIDAEXAMPLE", ACCOUNT
+)
+CALLER = Caller.of(USER)
+
+
+def gateway(routes: Any, **options: Any) -> ApiGateway:
+    return ApiGateway(routes, account_id=ACCOUNT, credentials=StaticCredentials(USER), **options)
 
 
 @dataclass
@@ -88,7 +96,7 @@ def event_for(table: RouteTable, http: HttpRequest) -> dict[str, Any]:
         match,
         http,
         account_id=ACCOUNT,
-        caller=Caller.local_developer(ACCOUNT),
+        caller=CALLER,
         request_id="req-1",
         now=NOW,
         domain_name="127.0.0.1:3000",
@@ -195,7 +203,8 @@ def test_the_request_context_carries_the_stage_and_a_local_iam_caller() -> None:
     assert context["domainName"] == "127.0.0.1:3000"
     identity = context["identity"]
     assert identity["userArn"] == f"arn:aws:iam::{ACCOUNT}:user/local-developer"
-    assert identity["caller"] == identity["user"]
+    assert identity["caller"] == identity["user"] == "AIDAEXAMPLE"
+    assert identity["accessKey"] == "AKIAEXAMPLEUSER00001"
     assert identity["accountId"] == ACCOUNT
     assert identity["sourceIp"] == "10.1.2.3"
     assert identity["userAgent"] == "curl/8.5"
@@ -298,10 +307,10 @@ def test_a_function_error_is_a_502() -> None:
 
 
 def test_no_route_is_a_403_missing_authentication_token() -> None:
-    gateway = ApiGateway(TABLE.routes, account_id=ACCOUNT)
+    api = gateway(TABLE.routes)
 
     for method, target in (("GET", "/nothing"), ("DELETE", "/items/1")):
-        response, matched = gateway.handle(request(method, target), domain_name="localhost")
+        response, matched = api.handle(request(method, target), domain_name="localhost")
         assert matched is None
         assert response.status == 403
         assert response.json() == {"message": "Missing Authentication Token"}
@@ -315,11 +324,30 @@ def test_no_route_is_a_403_missing_authentication_token() -> None:
 def served() -> Iterator[tuple[ApiGatewayServer, FakeFunction]]:
     function = FakeFunction("EchoFunction", echo, timeout=7)
     routes = [route("/items/{item_id}", "GET", function=function), route("/items", "POST", function=function)]
-    with ApiGatewayServer(ApiGateway(routes, account_id=ACCOUNT), port=0) as server:
+    with ApiGatewayServer(gateway(routes), port=0) as server:
         yield server, function
 
 
-def http(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+def http(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    signed: bool = True,
+) -> Any:
+    """The answer to a request, signed with USER's key unless `signed` is False."""
+    if signed:
+        pairs = sign_headers(
+            method,
+            url,
+            access_key=USER.access_key,
+            secret_key=USER.secret_key,
+            region="us-east-1",
+            body=body or b"",
+            headers=list((headers or {}).items()),
+        )
+        headers = {name: value for name, value in pairs if name != "Host"}
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as response:
@@ -354,27 +382,38 @@ def test_a_request_reaches_the_handler_as_a_proxy_event_with_a_lambda_context(
     assert 0 < context.get_remaining_time_in_millis() <= 7000
 
 
-def test_the_local_caller_header_names_the_caller_and_never_reaches_the_function(
+def test_the_signer_of_a_request_is_the_caller_the_function_sees(
     served: tuple[ApiGatewayServer, FakeFunction],
 ) -> None:
     server, _ = served
-    other = f"arn:aws:sts::{ACCOUNT}:assumed-role/demo-untagged-deployer/me"
 
-    _, _, default_body = http(f"{server.url}/items/1")
-    _, _, named_body = http(f"{server.url}/items/1", headers={CALLER_HEADER.lower(): other})
+    status, _, body = http(f"{server.url}/items/1")
 
-    default, named = json.loads(default_body), json.loads(named_body)
-    assert default["requestContext"]["identity"]["userArn"] == f"arn:aws:iam::{ACCOUNT}:user/local-developer"
-    assert named["requestContext"]["identity"]["userArn"] == other
-    assert not any(name.lower() == CALLER_HEADER.lower() for name in named["headers"])
-    assert not any(name.lower() == CALLER_HEADER.lower() for name in named["multiValueHeaders"])
+    assert status == 200
+    identity = json.loads(body)["requestContext"]["identity"]
+    assert identity["userArn"] == USER.user_arn
+    assert identity["accessKey"] == USER.access_key
+    assert identity["accountId"] == ACCOUNT
+
+
+def test_an_unsigned_request_is_refused_before_any_function_runs(
+    served: tuple[ApiGatewayServer, FakeFunction],
+) -> None:
+    server, function = served
+
+    status, headers, body = http(f"{server.url}/items/1", signed=False)
+
+    assert status == 403
+    assert json.loads(body) == {"message": "Missing Authentication Token"}
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert function.calls == []
 
 
 def test_over_http_an_unknown_route_is_403_and_a_crash_is_502(served: tuple[ApiGatewayServer, FakeFunction]) -> None:
     server, function = served
     function.handler = lambda event, context: event["missing"]
 
-    unknown = http(f"{server.url}/nope")
+    unknown = http(f"{server.url}/nope", signed=False)
     crashed = http(f"{server.url}/items/1")
 
     assert unknown[0] == 403
@@ -384,11 +423,11 @@ def test_over_http_an_unknown_route_is_403_and_a_crash_is_502(served: tuple[ApiG
 
 
 def test_stopping_the_server_frees_its_port() -> None:
-    server = ApiGatewayServer(ApiGateway([], account_id=ACCOUNT), port=0)
+    server = ApiGatewayServer(gateway([]), port=0)
     server.start()
     port = server.port
     server.stop()
 
-    rebound = ApiGatewayServer(ApiGateway([], account_id=ACCOUNT), port=port)
+    rebound = ApiGatewayServer(gateway([]), port=port)
     rebound.start()
     rebound.stop()

@@ -24,7 +24,7 @@ from cfnlint.decode.cfn_yaml import load as load_yaml
 from local_stack import load_template, plan_stack
 from local_stack.__main__ import main
 from local_stack.run_config import RUN_PARAMETERS, run_parameters
-from local_stack.sam_env import SAM_LOCAL_PARAMETERS, UnsafeFunctionError, render, sam_env_vars
+from local_stack.sam_env import SAM_LOCAL_VARIABLES, UnsafeFunctionError, render, sam_env_vars
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -77,12 +77,14 @@ def test_the_command_prints_the_file(capsys: pytest.CaptureFixture[str]) -> None
 def test_every_function_gets_its_resolved_variables_and_all_get_the_local_endpoint() -> None:
     template = load_template(TEMPLATE)
     document = json.loads(COMMITTED.read_text())
-    stack = plan_stack(template, parameters=run_parameters(template, SAM_LOCAL_PARAMETERS))
+    stack = plan_stack(template, parameters=run_parameters(template))
 
     assert document["Parameters"] == {"AWS_ENDPOINT_URL": "http://host.docker.internal:5000"}
     assert set(document) == {"Parameters", *template.functions}
     for logical_id, function in stack.functions.items():
-        assert document[logical_id] == {k: v for k, v in function.environment.items() if k != "AWS_ENDPOINT_URL"}
+        expected = {k: v for k, v in function.environment.items() if k != "AWS_ENDPOINT_URL"}
+        expected.update({k: v for k, v in SAM_LOCAL_VARIABLES.items() if k in expected})
+        assert document[logical_id] == expected
         assert all(isinstance(value, str) for value in document[logical_id].values())
 
 

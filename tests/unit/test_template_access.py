@@ -74,11 +74,34 @@ def test_authorization_parameters_default_to_the_team_tag_and_no_admins():
 
 
 def test_the_create_function_reads_tags_of_this_accounts_principals_and_models_only():
-    (principals,) = _granting("CreateTaskFunction", "iam:ListRoleTags")
+    (roles,) = _granting("CreateTaskFunction", "iam:GetRole")
+    (users,) = _granting("CreateTaskFunction", "iam:ListUserTags")
     (models,) = _granting("CreateTaskFunction", "sagemaker:ListTags")
 
-    assert _actions(principals) == {"iam:ListRoleTags", "iam:ListUserTags"}
-    assert principals["Resource"] == [{"Fn::Sub": f"{ACCOUNT_ARN}:role/*"}, {"Fn::Sub": f"{ACCOUNT_ARN}:user/*"}]
+    assert _actions(roles) == {"iam:GetRole"}
+    assert roles["Resource"] == {"Fn::Sub": f"{ACCOUNT_ARN}:role/*"}
+    assert _actions(users) == {"iam:ListUserTags"}
+    assert users["Resource"] == {"Fn::Sub": f"{ACCOUNT_ARN}:user/*"}
     assert _actions(models) == {"sagemaker:DescribeModel", "sagemaker:ListTags"}
     assert models["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model/*"}
-    assert not _granting("ReadTaskFunction", "iam:ListRoleTags"), "read routes stay open: no authorization"
+    assert not _granting("ReadTaskFunction", "iam:GetRole"), "read routes stay open: no authorization"
+
+
+def test_the_resource_policy_refuses_other_accounts_unless_trusted():
+    """Cross-account callers are refused before any function runs, unless TrustedAccountIds lists them."""
+    statements = RESOURCES["Api"]["Properties"]["Policy"]["Statement"]
+    accounts = {
+        "Fn::Split": [
+            ",",
+            {"Fn::Join": [",", [{"Ref": "AWS::AccountId"}, {"Fn::Join": [",", {"Ref": "TrustedAccountIds"}]}]]},
+        ]
+    }
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    (by_account,) = [s for s in statements if "StringNotEquals" in s.get("Condition", {})]
+
+    assert allow["Principal"]["AWS"]["Fn::If"][1] == accounts
+    assert by_account["Effect"] == "Deny"
+    assert by_account["Resource"] == "execute-api:/*"
+    assert by_account["Condition"]["StringNotEquals"] == {"aws:PrincipalAccount": accounts}
+    assert PARAMETERS["TrustedAccountIds"]["Default"] == ""
+    assert PARAMETERS["TrustedAccountIds"]["AllowedPattern"] == "^([0-9]{12})?$"

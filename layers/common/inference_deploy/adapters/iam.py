@@ -1,7 +1,9 @@
-"""IAM principal tags: who a caller is, for per-model authorization (logic/authorization.py).
+"""IAM principals: who a caller is, for per-model authorization (logic/authorization.py).
 
-Tags are read with ListRoleTags / ListUserTags and kept per warm container for TAG_TTL_SECONDS, so a
-burst of requests from one caller costs one IAM call, and a tag change takes effect within a minute.
+A role is read with GetRole (its ARN with its path, which a session ARN does not carry, and its tags), a
+user with ListUserTags (the signer's ARN already names its path). Answers are kept per warm container for
+TAG_TTL_SECONDS, so a burst of requests from one caller costs one IAM call, and a change takes effect
+within a minute.
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ class IamPrincipal:
     name: str
 
 
+@dataclass(frozen=True)
+class KnownPrincipal:
+    """A principal IAM knows: its ARN (a role's with its path; None for a user, whose ARN the caller's
+    is) and its tags."""
+
+    arn: str | None
+    tags: dict[str, str]
+
+
 class PrincipalDirectory:
     def __init__(
         self,
@@ -44,27 +55,34 @@ class PrincipalDirectory:
         self._client = client or aws.iam()
         self._ttl = ttl_seconds
         self._clock = clock
-        self._cache: dict[IamPrincipal, tuple[float, dict[str, str] | None]] = {}
+        self._cache: dict[IamPrincipal, tuple[float, KnownPrincipal | None]] = {}
         self._lock = threading.Lock()
 
     def tags_of(self, principal: IamPrincipal) -> dict[str, str] | None:
         """The principal's tags, or None when IAM has no such role or user (deleted since it signed)."""
+        known = self.lookup(principal)
+        return None if known is None else known.tags
+
+    def lookup(self, principal: IamPrincipal) -> KnownPrincipal | None:
+        """The principal as IAM knows it, or None when IAM has no such role or user (deleted since it signed)."""
         now = self._clock()
         with self._lock:
             cached = self._cache.get(principal)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        tags = self._fetch(principal)
+        known = self._fetch(principal)
         with self._lock:
-            self._cache[principal] = (now, tags)
-        return tags
+            self._cache[principal] = (now, known)
+        return known
 
-    def _fetch(self, principal: IamPrincipal) -> dict[str, str] | None:
+    def _fetch(self, principal: IamPrincipal) -> KnownPrincipal | None:
         tags: dict[str, str] = {}
         try:
             if principal.kind == "role":
-                for page in self._client.get_paginator("list_role_tags").paginate(RoleName=principal.name):
-                    tags.update({tag["Key"]: tag["Value"] for tag in page["Tags"]})
+                role = self._client.get_role(RoleName=principal.name)["Role"]
+                # GetRole returns every tag of the role (a role has at most 50).
+                tags.update({tag["Key"]: tag["Value"] for tag in role.get("Tags", [])})
+                return KnownPrincipal(role["Arn"], tags)
             else:
                 for page in self._client.get_paginator("list_user_tags").paginate(UserName=principal.name):
                     tags.update({tag["Key"]: tag["Value"] for tag in page["Tags"]})
@@ -77,5 +95,5 @@ class PrincipalDirectory:
             if code in _TRANSIENT:
                 raise AuthorizationUnavailable(f"IAM is throttling or unavailable ({code})") from exc
             what = f"{principal.kind} {principal.name}"
-            raise ConfigurationError(f"IAM refused to list the tags of {what} ({code})") from exc
-        return tags
+            raise ConfigurationError(f"IAM refused to describe {what} ({code})") from exc
+        return KnownPrincipal(None, tags)

@@ -1,9 +1,10 @@
 """Per-model items in DynamoDB, one item per model, and the only code that reads or writes them.
 
-An item holds the model's serving record (`serving`, what resolvers read to find the model's endpoint;
-`unrouted` while a delete task has taken it away) and its active-task slot (`active_task`, at most one
-task per model). The task store takes and frees the slot in its own transactions, composing the
-entries `claim_slot_item` and `release_slot_item` build here.
+An item holds the model's pinned owner (`pinned_owner`, the team its first deploy found on the SageMaker
+Model, changed only by an admin's transfer), its serving record (`serving`, what resolvers read to find
+the model's endpoint; `unrouted` while a delete task has taken it away) and its active-task slot
+(`active_task`, at most one task per model). The task store takes and frees the slot in its own
+transactions, composing the entries `claim_slot_item` and `release_slot_item` build here.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import CallFailed, error_code, from_item, serialize, translate
-from inference_deploy.errors import ServingRecordChanged
+from inference_deploy.errors import ModelNotFound, ServingRecordChanged, StoreUnavailable
 from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.serving import ServedEndpoint, ServingRecord
+from inference_deploy.models.serving import ModelOwner, ServedEndpoint, ServingRecord
 from inference_deploy.models.task import ActiveTask, Task, TaskKind
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-# ServingRecord too: TaskStore's switch transaction takes one without spelling the model's item itself.
-__all__ = ["ModelStore", "ServingRecord"]
+# ServingRecord and ModelOwner too: TaskStore's transactions take them without spelling the model's item itself.
+__all__ = ["ModelOwner", "ModelStore", "ServingRecord"]
 
 
 def _holder(slot: dict[str, Any]) -> ActiveTask:
@@ -34,6 +35,10 @@ def _holder(slot: dict[str, Any]) -> ActiveTask:
         since=datetime.fromisoformat(slot["since"]),
         execution_arn=slot["execution_arn"],
     )
+
+
+def _owner_attribute(owner: ModelOwner) -> dict[str, Any]:
+    return owner.model_dump(mode="json", exclude={"embedding_model_id"}, exclude_none=True)
 
 
 def _record(values: Any, embedding_model_id: str) -> ServingRecord | None:
@@ -49,9 +54,12 @@ class ModelStore:
 
     # ---------------------------------------------------------------- the active-task slot
 
-    def claim_slot_item(self, task: Task, *, replacing: str | None = None) -> TransactWriteItemTypeDef:
+    def claim_slot_item(
+        self, task: Task, *, replacing: str | None = None, pin: ModelOwner | None = None
+    ) -> TransactWriteItemTypeDef:
         """The transaction entry putting `task` in its model's slot: a free slot, or the one `replacing`
-        holds (a stale holder taken over). A delete task also needs the model to be served."""
+        holds (a stale holder taken over). A delete task also needs the model to be served. `pin` is
+        the owner to record if none is (never replacing one: a transfer that landed first stays)."""
         condition = "attribute_not_exists(active_task)"
         values: dict[str, Any] = {}
         if replacing is not None:
@@ -65,11 +73,15 @@ class ModelStore:
             "since": format_timestamp(task.created_at),
             "execution_arn": task.execution_arn,
         }
+        update = "SET active_task = :slot"
+        if pin is not None:
+            update += ", pinned_owner = if_not_exists(pinned_owner, :owner)"
+            values[":owner"] = serialize(_owner_attribute(pin))
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": {"embedding_model_id": {"S": task.embedding_model_id}},
-                "UpdateExpression": "SET active_task = :slot",
+                "UpdateExpression": update,
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": {":slot": serialize(slot), **values},
             }
@@ -122,6 +134,58 @@ class ModelStore:
                     yield values["embedding_model_id"], _holder(values["active_task"])
         except CallFailed as exc:
             raise translate(exc, "list the held slots") from exc
+
+    # ---------------------------------------------------------------- the owner
+
+    def owner(self, embedding_model_id: str) -> tuple[ModelOwner | None, bool]:
+        """(the model's pinned owner, whether the models table has an item for it), read consistently."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": embedding_model_id}},
+                ProjectionExpression="embedding_model_id, pinned_owner",
+                ConsistentRead=True,
+            )
+        except CallFailed as exc:
+            raise translate(exc, f"read the owner of {embedding_model_id}") from exc
+        if "Item" not in response:
+            return None, False
+        values = from_item(response["Item"]).get("pinned_owner")
+        if not isinstance(values, dict):
+            return None, True
+        return ModelOwner.model_validate({**values, "embedding_model_id": embedding_model_id}), True
+
+    def transfer(self, owner: ModelOwner) -> ModelOwner:
+        """Pin `owner` (its previous_team is filled in here), only on a model the table has an item for
+        (ModelNotFound otherwise); returns what was written."""
+        current, _ = self.owner(owner.embedding_model_id)
+        written = owner.model_copy(update={"previous_team": current.team if current else None})
+        values: dict[str, Any] = {":owner": serialize(_owner_attribute(written))}
+        condition = "attribute_exists(embedding_model_id)"
+        if current is None:
+            condition += " AND attribute_not_exists(pinned_owner)"
+        else:
+            condition += " AND pinned_owner.team = :seen AND pinned_owner.pinned_at = :seen_at"
+            values[":seen"] = serialize(current.team)
+            values[":seen_at"] = serialize(format_timestamp(current.pinned_at))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"embedding_model_id": {"S": owner.embedding_model_id}},
+                UpdateExpression="SET pinned_owner = :owner",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except CallFailed as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, f"transfer {owner.embedding_model_id}") from exc
+            now, recorded = self.owner(owner.embedding_model_id)
+            if not recorded:
+                raise ModelNotFound(f"model {owner.embedding_model_id} has never been deployed") from exc
+            if now is not None and now.team == written.team and now.pinned_by == written.pinned_by:
+                return now  # a repeat of this very transfer
+            raise StoreUnavailable(f"the owner of {owner.embedding_model_id} changed meanwhile; retry") from exc
+        return written
 
     # ---------------------------------------------------------------- the serving record
 

@@ -23,7 +23,7 @@ from inference_deploy.adapters.dynamo import (
     to_item,
     translate,
 )
-from inference_deploy.adapters.model_store import ModelStore, ServingRecord
+from inference_deploy.adapters.model_store import ModelOwner, ModelStore, ServingRecord
 from inference_deploy.errors import (
     ModelBusy,
     ModelHasNoTasks,
@@ -102,22 +102,23 @@ class TaskStore:
 
     # ---------------------------------------------------------------- creating and taking back
 
-    def create(self, task: Task) -> None:
-        """Put the task and claim its model's slot, atomically. ModelBusy names the holder; a delete
-        task also needs the model to be served (ModelNotServed), checked in the same transaction."""
+    def create(self, task: Task, *, pin: ModelOwner | None = None) -> None:
+        """Put the task and claim its model's slot (pinning its owner when none is yet), atomically.
+        ModelBusy names the holder; a delete task also needs the model to be served (ModelNotServed),
+        checked in the same transaction."""
         self._recorded_once(
             task,
-            [self._put_task(task), self._models.claim_slot_item(task)],
+            [self._put_task(task), self._models.claim_slot_item(task, pin=pin)],
             what=f"create {task.id}",
             on_conflict=lambda: self._explain_conflict(task),
         )
 
-    def reclaim(self, task: Task, holder: ActiveTask) -> None:
+    def reclaim(self, task: Task, holder: ActiveTask, *, pin: ModelOwner | None = None) -> None:
         """Create `task` in the slot of a holder that names no task (nothing of it to end or clean up:
         a holder that exists is handed to its repair instead, logic/tasks.py)."""
         items = [
             self._put_task(task),
-            self._models.claim_slot_item(task, replacing=holder.task_id),
+            self._models.claim_slot_item(task, replacing=holder.task_id, pin=pin),
         ]
         self._recorded_once(
             task,

@@ -8,7 +8,9 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from inference_deploy import dependencies
-from inference_deploy.logic.authorization import Grant, authorize
+from inference_deploy.logic.authorization import Grant, authorize, require_admin
+from inference_deploy.models.common import utc_now
+from inference_deploy.models.serving import ModelOwner
 from inference_deploy.models.settings import AuthorizationSettings, load_settings
 
 
@@ -29,4 +31,25 @@ def authorize_request(event: APIGatewayProxyEvent, model_id: str, action: str) -
         settings=load_settings(AuthorizationSettings),
         principals=dependencies.principal_directory(),
         models=dependencies.sagemaker(),
+        owners=dependencies.model_store(),
+    )
+
+
+def authorize_admin(event: APIGatewayProxyEvent, action: str) -> Grant:
+    """Allow an admin-only request, or raise Forbidden."""
+    return require_admin(
+        caller_arn(event),
+        action,
+        account_id=str(event.request_context.get("accountId") or ""),
+        settings=load_settings(AuthorizationSettings),
+        principals=dependencies.principal_directory(),
+    )
+
+
+def owner_to_pin(grant: Grant, model_id: str) -> ModelOwner | None:
+    """The owner a task created under `grant` pins: the model's tag team, when none is pinned yet."""
+    if grant.owner_team is None or grant.owner_pinned:
+        return None
+    return ModelOwner(
+        embedding_model_id=model_id, team=grant.owner_team, pinned_by=grant.caller_arn, pinned_at=utc_now()
     )

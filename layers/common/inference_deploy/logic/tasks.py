@@ -24,6 +24,7 @@ from inference_deploy.ids import new_task_id
 from inference_deploy.logic.repair import start_repair
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
+from inference_deploy.models.serving import ModelOwner
 from inference_deploy.models.settings import CreateTaskSettings
 from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind
 from inference_deploy.models.workflow import BakePlan, CompatibilityPlan, DeploymentPlan, ExecutionInput, Timing
@@ -120,9 +121,11 @@ def create_task(
     store: TaskStore,
     executions: Executions,
     repairs: Repairs,
+    pin: ModelOwner | None = None,
 ) -> Task:
     """Record a pending task, then start its execution; if the start fails, take the task back.
-    `requested_by` is the authorization's grant (logic/authorization.py): who asked, with their owner tag."""
+    `requested_by` is the authorization's grant (logic/authorization.py): who asked, with their owner tag;
+    `pin` the model's owner to pin with the task when none is pinned yet (its first deploy)."""
     task_id = new_task_id(kind)
     logger.append_keys(task_id=task_id, embedding_model_id=request.embedding_model_id)
     plan: DeploymentPlan | None = None
@@ -132,7 +135,7 @@ def create_task(
     else:
         metadata = _delete_metadata(request, initiated_by, requested_by, settings.deployment_target)
     task = Task.new(task_id, request.embedding_model_id, metadata, executions.arn_for(kind, task_id))
-    _claim_and_record(task, store, executions, repairs)
+    _claim_and_record(task, store, executions, repairs, pin)
     execution_input = ExecutionInput(
         task_id=task_id,
         embedding_model_id=task.embedding_model_id,
@@ -179,14 +182,16 @@ START_GRACE = timedelta(seconds=60)
 RUNNING_STATUSES = {"RUNNING", "PENDING_REDRIVE"}
 
 
-def _claim_and_record(task: Task, store: TaskStore, executions: Executions, repairs: Repairs) -> None:
+def _claim_and_record(
+    task: Task, store: TaskStore, executions: Executions, repairs: Repairs, pin: ModelOwner | None
+) -> None:
     """Record the task in its model's slot. If another task holds the slot but its execution has ended
     (aborted, timed out, deleted by hand, or never started), that task is handed to its repair, the one
     path that ends a task its execution left (logic/repair.py): the model may have a green up, a bake
     unresolved or a delete half done, which a new task must not start beside. Either way ModelBusy: the
     caller retries once the holder has ended. Only a slot naming a task that does not exist is taken over."""
     try:
-        store.create(task)
+        store.create(task, pin=pin)
         return
     except ModelBusy as taken:
         holder = taken.holder
@@ -199,7 +204,7 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions, repa
         stale = store.get(holder.task_id)
     except TaskNotFound:
         logger.warning("taking over a slot that names no task", extra={"holder": holder.task_id})
-        _take_over(task, holder, store)
+        _take_over(task, holder, store, pin)
         return
     reason = TaskError(
         code="execution_not_started" if status is None else "execution_aborted",
@@ -214,9 +219,9 @@ def _claim_and_record(task: Task, store: TaskStore, executions: Executions, repa
     raise ModelBusy(holder, f"{busy}: its execution ended {ended} and its repair is cleaning up; retry once it ends")
 
 
-def _take_over(task: Task, holder: ActiveTask, store: TaskStore) -> None:
+def _take_over(task: Task, holder: ActiveTask, store: TaskStore, pin: ModelOwner | None) -> None:
     try:
-        store.reclaim(task, holder)
+        store.reclaim(task, holder, pin=pin)
     except ModelBusy as exc:  # another request took it first
         raise ModelBusy(
             exc.holder,

@@ -12,3 +12,7 @@ class TaskEventType(StrEnum):
 
     STATUS_CHANGE = "Inference Deployment Task Status Change"
     STEP_CHANGE = "Inference Deployment Task Step Change"
+
+
+# An admin's transfer of a model's owner (PUT /models/{id}/owner): `detail` is the owner as the route answers it.
+OWNER_CHANGE = "Inference Deployment Model Owner Change"

@@ -139,3 +139,14 @@ class CancelRequest(_Request):
     reason: str | None = Field(
         default=None, min_length=1, max_length=512, description="Why, recorded on the task.", examples=["wrong model"]
     )
+
+
+class OwnerTransferRequest(_Request):
+    team: str = Field(
+        min_length=1,
+        max_length=256,
+        # What IAM and SageMaker admit in a tag value.
+        pattern=r"^[\w .:/=+\-@]+$",
+        description="The new owner: the owner tag value (OwnerTagKey) of the callers who may change the model.",
+        examples=["search"],
+    )

@@ -75,3 +75,16 @@ class ServingRecord(BaseModel):
     @property
     def endpoint(self) -> EndpointRef:
         return EndpointRef(endpoint_name=self.endpoint_name, endpoint_config_name=self.endpoint_config_name)
+
+
+class ModelOwner(BaseModel):
+    """The team that owns a model, pinned in the models table at its first deploy (from the SageMaker Model's
+    owner tag) and changed only by an admin's transfer: a later tag edit on the Model changes nothing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    embedding_model_id: ModelId
+    team: str = Field(min_length=1, max_length=256, description="The owner tag value of the callers who own the model.")
+    pinned_by: str = Field(description="ARN of the caller whose request pinned (or last transferred) the owner.")
+    pinned_at: Timestamp = Field(description="When the owner was pinned (or last transferred).")
+    previous_team: str | None = Field(default=None, description="After a transfer: the team that owned it before.")
