@@ -14,10 +14,10 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cfnlint.decode.cfn_yaml import load as load_yaml
 from moto import mock_aws
 
 from local_stack.api_gateway import ApiGateway, ApiGatewayServer, HttpRequest, HttpResponse, gateway_responses
-from local_stack.cfn_yaml import load_yaml
 from local_stack.sigv4 import MotoCredentials, Signer, StaticCredentials, sign_headers
 from tests.unit.test_local_stack_api_gateway import ROOT, FakeFunction, echo, route
 

@@ -150,6 +150,7 @@ FUNCTION_SETTINGS: dict[str, tuple[type[_EnvSettings], ...]] = {
         RepairStartSettings,
         IdempotencySettings,
         CallerAlarmSettings,
+        EventSettings,  # an owner transfer is published on the bus
     ),
     "read_task": (ApiSettings,),
     "cancel_task": (ApiSettings, AuthorizationSettings),
