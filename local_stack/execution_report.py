@@ -54,6 +54,10 @@ def name_patterns(template: Template) -> list[re.Pattern[str]]:
     for logical_id, spec in template.state_machines.items():
         if isinstance(spec.name, str):
             patterns.append(re.compile(re.escape(spec.name)))
+        elif isinstance(spec.name, dict) and isinstance(spec.name.get("Fn::Sub"), str):
+            # `!Sub "${AWS::StackName}-deploy"`: each ${...} is a name part of its own
+            parts = re.split(r"\$\{[^}]+\}", spec.name["Fn::Sub"])
+            patterns.append(re.compile("[A-Za-z0-9_-]+".join(re.escape(part) for part in parts)))
         else:
             logical = re.escape(logical_id)
             patterns.append(re.compile(rf"(?:[A-Za-z0-9_-]*?)?{logical}(?:-[A-Za-z0-9]{{6,}})?"))

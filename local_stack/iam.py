@@ -577,7 +577,7 @@ def _cloudwatch(lookup: ResourceLookup, operation: str, params: Mapping[str, Any
     def alarm(name: str) -> str:
         return lookup.account.arn("cloudwatch", f"alarm:{name}")
 
-    if operation == "PutMetricAlarm":
+    if operation in ("PutMetricAlarm", "PutCompositeAlarm"):
         context = _request_tags(params.get("Tags"))
         requests = [Request(action, alarm(str(params["AlarmName"])), context)]
         if params.get("Tags"):

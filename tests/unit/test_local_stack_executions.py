@@ -265,3 +265,12 @@ def test_an_execution_stopped_during_a_task_token_wait_stays_aborted_whatever_it
     assert wait_for_execution(sfn, arn, timeout=30)["status"] == "ABORTED"
     time.sleep(0.5)  # what still runs in the stopped execution must not overwrite it afterwards
     assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+
+
+def test_a_machine_named_after_its_stack_is_found_by_that_name() -> None:
+    """DeployStateMachine is `!Sub "${AWS::StackName}-deploy"` (its task tokens are scoped by that name)."""
+    patterns = report.name_patterns(load_template(ROOT / "template.yaml"))
+
+    assert any(pattern.fullmatch("local-deploy") for pattern in patterns)
+    assert any(pattern.fullmatch("prod-inference-deploy") for pattern in patterns)
+    assert not any(pattern.fullmatch("local-deploy-other") for pattern in patterns)
