@@ -54,6 +54,20 @@ BASE_ENVIRONMENT = {
 }
 
 
+def put_alarm(cloudwatch: Any, name: str, namespace: str = "Test") -> None:
+    """A plain metric alarm (errors summed over a minute, one breach trips it), in INSUFFICIENT_DATA."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace=namespace,
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
 def load_event(name: str, **overrides: Any) -> dict[str, Any]:
     """A sample event from events/ (the same files `sam local invoke -e` uses), with top-level overrides."""
     event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())

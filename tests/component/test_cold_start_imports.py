@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,13 +53,13 @@ print(json.dumps(seen))
 """
 
 
-@pytest.mark.slow
-def test_only_a_request_with_an_idempotency_key_imports_the_idempotency_utility_and_none_the_xray_sdk():
+def _run_child(code: str) -> dict[str, Any]:
+    """Run `code` in a fresh interpreter (a cold start) on the local stack; its last line of output, as JSON."""
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     env.update(BASE_ENVIRONMENT)
     env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions", "."))
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(TEST_PARAMETERS)],
+        [sys.executable, "-c", code, json.dumps(TEST_PARAMETERS)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -67,7 +68,13 @@ def test_only_a_request_with_an_idempotency_key_imports_the_idempotency_utility_
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+    seen: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return seen
+
+
+@pytest.mark.slow
+def test_only_a_request_with_an_idempotency_key_imports_the_idempotency_utility_and_none_the_xray_sdk():
+    seen = _run_child(CHILD)
 
     assert seen["without_key"] == [202, 200, False]
     assert seen["with_key"] == [202, 202, True, True]
@@ -91,20 +98,7 @@ print(json.dumps({"status": answer.status, "loaded": loaded}))
 def test_a_read_imports_no_workflow_models_and_no_adapter_it_does_not_use():
     """The adapters are imported by their factories: a read's cold start skips the workflow models (which
     the alarms adapter imports), and the SageMaker, IAM, alarms, executions and event bus adapters."""
-    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    env.update(BASE_ENVIRONMENT)
-    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions", "."))
-    completed = subprocess.run(
-        [sys.executable, "-c", READ_CHILD, json.dumps(TEST_PARAMETERS)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+    seen = _run_child(READ_CHILD)
 
     assert seen["status"] == 404  # no task yet: the read ran through the store all the same
     unused = {

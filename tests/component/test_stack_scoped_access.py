@@ -17,7 +17,7 @@ from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
 from local_stack.iam import RECORDER
 from tests.component.workflow_helpers import caller_alarm, endpoints_of, read, request, run_task
-from tests.conftest import ROOT, TEMPLATE, TEST_PARAMETERS, register_model
+from tests.conftest import ROOT, TEMPLATE, TEST_PARAMETERS, put_alarm, register_model
 
 MODEL = "embed-scoped-access"
 
@@ -105,16 +105,7 @@ def test_an_alarm_outside_the_caller_prefix_is_refused_without_saying_whether_it
     own = caller_alarm(aws, "search-errors")
     other = "other-team-checkout-errors"
     if exists:
-        aws.client("cloudwatch").put_metric_alarm(
-            AlarmName=other,
-            Namespace="Checkout",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1.0,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
+        put_alarm(aws.client("cloudwatch"), other, "Checkout")
 
     refused = request("deploy", MODEL, bake_seconds=60, rollback_alarms=[own, other])
 

@@ -11,7 +11,7 @@ from read_task.app import lambda_handler as read_handler
 from inference_deploy.adapters.executions import execution_arn
 from inference_deploy.models.repair import repair_execution_name
 from local_stack.emulator import EmulatedAws
-from tests.conftest import ApiResponse, call_api, load_event, wait_for
+from tests.conftest import ApiResponse, call_api, load_event, put_alarm, wait_for
 
 BASE = "/internal/inference-deployment"
 
@@ -112,16 +112,7 @@ def caller_alarm(aws: EmulatedAws, name: str, *, in_alarm: bool = False) -> str:
     named under the stack's CallerAlarmPrefix."""
     name = caller_alarm_name(aws, name)
     cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="Search",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    put_alarm(cloudwatch, name, "Search")
     if in_alarm:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Threshold Crossed")
     return name

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from local_stack.cloudwatch import RuleError, add_alarm_state_listener, alarm_names_of, evaluate
 from local_stack.moto_patches import CloudWatchEmulator
+from tests.conftest import put_alarm
 
 
 @pytest.fixture
@@ -21,16 +22,7 @@ def cloudwatch() -> Iterator[Any]:
     with mock_aws(), CloudWatchEmulator():
         client = boto3.client("cloudwatch", region_name="us-east-1")
         for name in ("a", "b", "c"):
-            client.put_metric_alarm(
-                AlarmName=name,
-                Namespace="Test",
-                MetricName="Errors",
-                Statistic="Sum",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=1.0,
-                ComparisonOperator="GreaterThanOrEqualToThreshold",
-            )
+            put_alarm(client, name)
         yield client
 
 

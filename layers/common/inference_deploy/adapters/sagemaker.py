@@ -21,7 +21,7 @@ from inference_deploy.models.serving import EndpointRef
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
-    from mypy_boto3_sagemaker.type_defs import ProductionVariantTypeDef, TagTypeDef
+    from mypy_boto3_sagemaker.type_defs import DescribeEndpointOutputTypeDef, ProductionVariantTypeDef, TagTypeDef
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
 _TRANSIENT = {
@@ -189,13 +189,19 @@ class SageMaker:
             raise _translate(exc, f"list {kind}s {name}") from exc
         return None
 
-    def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
+    def _described(self, endpoint_name: str) -> DescribeEndpointOutputTypeDef | None:
+        """DescribeEndpoint, or None when the endpoint does not exist (any more)."""
         try:
-            described = self._client.describe_endpoint(EndpointName=endpoint_name)
+            return self._client.describe_endpoint(EndpointName=endpoint_name)
         except _FAILED as exc:
             if _is_not_found(exc):
                 return None
             raise _translate(exc, f"describe endpoint {endpoint_name}") from exc
+
+    def endpoint_state(self, endpoint_name: str) -> EndpointState | None:
+        described = self._described(endpoint_name)
+        if described is None:
+            return None
         return EndpointState(
             name=endpoint_name, status=described["EndpointStatus"], failure_reason=described.get("FailureReason")
         )
@@ -203,12 +209,9 @@ class SageMaker:
     def instance_count(self, endpoint_name: str) -> int | None:
         """Instances the endpoint runs now (CurrentInstanceCount over its variants), or None when it is
         gone or reports no count (an endpoint still Creating)."""
-        try:
-            described = self._client.describe_endpoint(EndpointName=endpoint_name)
-        except _FAILED as exc:
-            if _is_not_found(exc):
-                return None
-            raise _translate(exc, f"describe endpoint {endpoint_name}") from exc
+        described = self._described(endpoint_name)
+        if described is None:
+            return None
         counts = [
             v["CurrentInstanceCount"] for v in described.get("ProductionVariants", []) if "CurrentInstanceCount" in v
         ]
