@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import secrets
 import sys
 import time
@@ -29,6 +30,7 @@ from bench.common import (
     MODEL,
     LambdaContext,
     lambda_environment,
+    own_model,
     route_event,
     run_child,
     summarize,
@@ -115,6 +117,7 @@ def child(sizes: Sequence[int], reads: int) -> dict[str, Any]:
     from inference_deploy.models.settings import StoreSettings, load_settings  # noqa: PLC0415
 
     context = LambdaContext()
+    own_model(os.environ["AWS_ENDPOINT_URL"], MODEL)  # the caller deploys a model it owns
     created = create(route_event("create"), context)
     if created["statusCode"] != 202:
         raise RuntimeError(f"could not create the model's task: {created['body']}")

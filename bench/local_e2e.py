@@ -24,6 +24,8 @@ POLL_S = 0.05
 READY_TIMEOUT_S = 120.0
 TASK_TIMEOUT_S = 120.0
 _URL = re.compile(r"^\s*(API|AWS)\s+(http://\S+)")
+# The banner's key of the local developer (who owns the demo model): every route checks SigV4.
+_KEYS = re.compile(r"export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)")
 _READY = re.compile(r"Local stack ready in ([0-9.]+) s")
 
 
@@ -55,8 +57,9 @@ def _local_stack() -> Iterator[tuple[dict[str, str], dict[str, float]]]:
         try:
             urls, reported = _read_banner(process.stdout, process)
             ready = time.perf_counter() - started
-            if "API" not in urls or "AWS" not in urls:
-                raise ChildFailed(f"`python -m local_stack run` did not print its URLs:\n{tail(log_path)}")
+            if "API" not in urls or "AWS" not in urls or "access_key_id" not in urls:
+                raise ChildFailed(f"`python -m local_stack run` did not print its URLs and key:\n{tail(log_path)}")
+            _signer[:] = [(urls["access_key_id"], urls["secret_access_key"])]
             yield urls, {"startup_s": ready, "startup_reported_s": reported}
         finally:
             if process.poll() is None:
@@ -68,7 +71,7 @@ def _read_banner(stream: IO[str] | None, process: subprocess.Popen[str]) -> tupl
     urls: dict[str, str] = {}
     reported = float("nan")
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while stream is not None and time.monotonic() < deadline and len(urls) < 2:
+    while stream is not None and time.monotonic() < deadline and len(urls) < 4:
         line = stream.readline()
         if not line:
             if process.poll() is not None:
@@ -78,12 +81,29 @@ def _read_banner(stream: IO[str] | None, process: subprocess.Popen[str]) -> tupl
             reported = float(ready[1])
         if url := _URL.match(line):
             urls[url[1]] = url[2]
+        if keys := _KEYS.search(line):
+            urls["access_key_id"], urls["secret_access_key"] = keys[1], keys[2]
     return urls, reported
+
+
+_signer: list[tuple[str, str]] = []  # (access key id, secret) from the banner
+
+
+def _signed_headers(method: str, url: str, data: bytes | None) -> dict[str, str]:
+    from botocore.auth import SigV4Auth  # noqa: PLC0415 - only this child signs
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+    from botocore.credentials import Credentials  # noqa: PLC0415
+
+    (key, secret), headers = _signer[0], {"Content-Type": "application/json"}
+    request = AWSRequest(method=method, url=url, data=data, headers=headers)
+    SigV4Auth(Credentials(key, secret), "execute-api", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
 
 
 def _request(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = _signed_headers(method, url, data)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
