@@ -117,8 +117,29 @@ def call_api(handler: Any, event: dict[str, Any]) -> ApiResponse:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Every call the stack's functions made in the session, with the statement that allowed it."""
-    if RECORDER.calls():
+    """Every call the stack's functions made in the session, with the statement that allowed it. Under
+    pytest-xdist each worker writes its own part and the controller (which runs no test) joins them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None:
+        if RECORDER.calls():
+            RECORDER.write(IAM_CALLS_REPORT.with_name(f"iam-calls.{worker}.json"))
+        return
+    parts = sorted(IAM_CALLS_REPORT.parent.glob("iam-calls.gw*.json"))
+    if parts:
+        joined: dict[str, dict[tuple[str, str, str, str], dict[str, Any]]] = {}
+        for part in parts:
+            for function, calls in json.loads(part.read_text()).items():
+                for call in calls:
+                    key = (call["operation"], call["action"], call["resource"], call["allowed_by"])
+                    seen = joined.setdefault(function, {}).setdefault(key, {**call, "calls": 0})
+                    seen["calls"] += call["calls"]
+            part.unlink()
+        report = {
+            function: sorted(calls.values(), key=lambda c: (c["action"], c["resource"]))
+            for function, calls in sorted(joined.items())
+        }
+        IAM_CALLS_REPORT.write_text(json.dumps(report, indent=2) + "\n")
+    elif RECORDER.calls():
         RECORDER.write(IAM_CALLS_REPORT)
 
 
