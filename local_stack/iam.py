@@ -357,6 +357,8 @@ class ResourceLookup:
     def __init__(self, account: Account, table_keys: Mapping[str, str]) -> None:
         self.account = account
         self.table_keys = dict(table_keys)
+        # Scalable targets' tags by resource id, as RegisterScalableTarget gave them (moto keeps none).
+        self.autoscaling_tags: dict[str, dict[str, str]] = {}
 
     def sagemaker_tags(self, kind: str, name: str) -> dict[str, str] | None:
         from moto.sagemaker.models import sagemaker_backends  # noqa: PLC0415 - moto's backends load lazily
@@ -652,11 +654,15 @@ def _autoscaling(lookup: ResourceLookup, operation: str, params: Mapping[str, An
         AUTOSCALING_NAMESPACE_KEY: (str(params.get("ServiceNamespace", "")),),
         AUTOSCALING_DIMENSION_KEY: (str(params.get("ScalableDimension", "")),),
     }
+    resource_id = str(params["ResourceId"])
     if operation == "RegisterScalableTarget" and params.get("Tags"):
         tags = {str(k): str(v) for k, v in dict(params["Tags"]).items()}
         context["aws:TagKeys"] = tuple(sorted(tags))
         context.update({f"aws:RequestTag/{k}": (v,) for k, v in tags.items()})
-    return [Request(action, scalable_target_arn(lookup.account, str(params["ResourceId"])), context)]
+        lookup.autoscaling_tags[resource_id] = tags
+    elif operation != "RegisterScalableTarget":
+        context.update(_tag_context(lookup.autoscaling_tags.get(resource_id, {}), ("aws",)))
+    return [Request(action, scalable_target_arn(lookup.account, resource_id), context)]
 
 
 _SERVICES: dict[str, Callable[[ResourceLookup, str, Mapping[str, Any]], list[Request]]] = {
