@@ -7,10 +7,9 @@
 - DeleteEndpoint on an endpoint whose variant is a registered target: "Application Auto Scaling
   deregisters those models as scalable targets" if the caller may DeregisterScalableTarget, and the
   delete fails otherwise (sagemaker/latest/dg/endpoint-delete-with-scaling.html). Who may is asked of
-  `set_deregister_permission`'s check (the emulator answers from the calling function's template policy).
-- UpdateEndpointWeightsAndCapacities (what Application Auto Scaling calls to scale a variant) is refused
-  unless the endpoint is InService, and a weight or count left out keeps its value (moto blanks it);
-  DescribeEndpoint's CurrentInstanceCount then reports the new count.
+  `set_deregister_permission`'s check (the emulator evaluates the calling function's role, local_stack/iam.py).
+- UpdateEndpointWeightsAndCapacities (what Application Auto Scaling calls to scale a variant) is moto's own:
+  refused unless the endpoint is InService, and DescribeEndpoint's CurrentInstanceCount reports the new count.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import Any
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
 from moto.core.exceptions import JsonRESTError
-from moto.sagemaker.exceptions import AWSValidationException as SageMakerAWSValidationException
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 from local_stack._patch import Method
@@ -167,31 +165,3 @@ def _deleting_endpoint(original: Method) -> Method:
         return result
 
     return delete_endpoint
-
-
-def _updating_weights_and_capacities(original: Method) -> Method:
-    def update_endpoint_weights_and_capacities(
-        backend: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
-    ) -> Any:
-        endpoint = backend.endpoints.get(endpoint_name)
-        if endpoint is not None and endpoint.endpoint_status != "InService":
-            raise SageMakerAWSValidationException(
-                f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
-            )
-        kept = {v["VariantName"]: dict(v) for v in endpoint.production_variants} if endpoint is not None else {}
-        completed = []
-        for desired in desired_weights_and_capacities:
-            count = desired.get("DesiredInstanceCount")
-            if count is not None and count < 0:
-                raise SageMakerAWSValidationException("DesiredInstanceCount must be at least 0")
-            before = kept.get(desired.get("VariantName", ""), {})
-            completed.append(
-                {
-                    **desired,
-                    "DesiredWeight": desired.get("DesiredWeight", before.get("CurrentWeight")),
-                    "DesiredInstanceCount": count if count is not None else before.get("CurrentInstanceCount"),
-                }
-            )
-        return original(backend, endpoint_name, completed)
-
-    return update_endpoint_weights_and_capacities

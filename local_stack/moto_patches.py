@@ -124,9 +124,6 @@ PATCHES: dict[str, MethodPatch] = {
     "autoscaling.delete_endpoint": MethodPatch(
         SageMakerModelBackend, "delete_endpoint", autoscaling._deleting_endpoint
     ),
-    "autoscaling.update_endpoint_weights_and_capacities": MethodPatch(
-        SageMakerModelBackend, "update_endpoint_weights_and_capacities", autoscaling._updating_weights_and_capacities
-    ),
     # Lambda: Invoke runs the project's handler (lambdas.py)
     "lambda.invoke": MethodPatch(LambdaSimpleBackend, "invoke", lambdas._routed_invoke),
 }

@@ -71,9 +71,6 @@ PROOFS = {
     "autoscaling.delete_endpoint": (
         f"{CAPACITY}::test_delete_endpoint_deregisters_a_target_only_for_a_caller_allowed_to"
     ),
-    "autoscaling.update_endpoint_weights_and_capacities": (
-        f"{CAPACITY}::test_update_endpoint_weights_and_capacities_is_refused_unless_in_service"
-    ),
     "dynamodb.call_action": (
         "tests/unit/test_moto_patches.py::test_two_conditional_writes_racing_for_one_key_let_exactly_one_through"
     ),
