@@ -13,10 +13,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ KEYS = re.compile(r"export AWS_ACCESS_KEY_ID=(?P<key>\S+) AWS_SECRET_ACCESS_KEY=
 START_TIMEOUT = 300.0  # bounds on a hang, not timings: a busy machine is slow
 TASK_TIMEOUT = 300.0
 TERMINAL = {"succeeded", "failed"}
+BURST = 25
 
 
 @dataclass
@@ -141,6 +144,10 @@ def wait_until_finished(stack: LocalStack, kind: str, task_id: str) -> dict[str,
     deadline = time.monotonic() + TASK_TIMEOUT
     while True:
         answer = call(stack, "GET", f"{BASE}/{kind}/{task_id}")
+        if answer.status == 503 and "Retry-After" in answer.headers:  # the store slow under load: as a client does
+            assert time.monotonic() < deadline, answer
+            time.sleep(float(answer.headers["Retry-After"]))
+            continue
         assert answer.status == 200, answer
         if answer.body["status"] in TERMINAL:
             return dict(answer.body)
@@ -319,6 +326,47 @@ def test_the_task_events_it_published_are_printed_newest_first(
     assert steps[0] == "MarkSucceeded"
     assert steps[-1] == "MarkInProgress"
     assert all(task_id in line for line in lines)
+
+
+def test_a_burst_of_concurrent_requests_all_get_answers_and_every_task_succeeds(stack: LocalStack) -> None:
+    """25 signed POST /deploy at once (one per model, as a model takes one task at a time): no connection
+    reset, no 504, each a 202 whose task succeeds."""
+    session = boto3.session.Session(aws_access_key_id="any", aws_secret_access_key="thing", region_name="us-east-1")
+    role = session.client("iam", endpoint_url=stack.aws_url).create_role(
+        RoleName="burst-sagemaker-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    sagemaker = session.client("sagemaker", endpoint_url=stack.aws_url)
+    models = [f"burst-embedder-{n:02d}" for n in range(BURST)]
+    for model in models:
+        sagemaker.create_model(
+            ModelName=model,
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embedder:1"},
+            ExecutionRoleArn=role["Role"]["Arn"],
+            Tags=[{"Key": "team", "Value": DEMO_TEAM}],
+        )
+    barrier = threading.Barrier(BURST)
+
+    def deploy(model: str) -> Answer:
+        barrier.wait(timeout=60)
+        return call(stack, "POST", f"{BASE}/deploy", {"embedding_model_id": model})
+
+    with ThreadPoolExecutor(max_workers=BURST) as pool:
+        answers = list(pool.map(deploy, models))  # a reset connection raises here
+
+    refused = {model: answer.body for model, answer in zip(models, answers, strict=True) if answer.status != 202}
+    assert not refused, refused
+    assert [answer.body["embedding_model_id"] for answer in answers] == models
+    for answer in answers:
+        task = wait_until_finished(stack, "deploy", answer.body["id"])
+        assert task["status"] == "succeeded", task
 
 
 def test_sigint_stops_everything_and_frees_the_ports(stack: LocalStack) -> None:
