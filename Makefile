@@ -72,6 +72,7 @@ pr: lint validate security build schemathesis test ## Everything CI checks (plus
 include make/run.mk
 include make/bench.mk
 include make/sam-local.mk
+include make/e2e.mk
 
 clean: ## Remove build output and caches (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

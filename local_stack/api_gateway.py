@@ -14,8 +14,10 @@ INVALID_SIGNATURE or EXPIRED_TOKEN for a signature that does not verify, 413 REQ
 10 MB, 502 (DEFAULT_5XX) when the function fails or answers something that is not a proxy response,
 504 INTEGRATION_TIMEOUT past the 29 s integration timeout, 400 (DEFAULT_4XX) for an unreadable request.
 
-Like Lambda, each function handles one request at a time (requests to one function queue, different
-functions run in parallel): Powertools' resolvers keep the current event on a module-level object.
+Like Lambda, concurrent requests to one function run at once, each in its own execution environment
+(a separate import of the handler module: Powertools' resolvers keep the current event on a module-level
+object), reused when idle. Errors http.server detects itself (an over-long request line, too many or
+too long headers) are answered as API Gateway's refusals are, in JSON, never as an HTML page.
 Paths are served both bare (`/items`, as `sam local start-api` does) and under the stage (`/v1/items`,
 as in the deployed URL); the `Location` headers the service answers with carry the stage.
 """
@@ -41,7 +43,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_stack._patch import Lifecycle
 from local_stack.api_reference import ApiReference
-from local_stack.lambdas import InvocationResult, LambdaFunction, invoke_function
+from local_stack.lambdas import ExecutionEnvironments, InvocationResult, LambdaFunction
 from local_stack.sigv4 import Credentials, MotoCredentials, Refusal, Signer, verify
 from local_stack.stack import DeployedStack
 from local_stack.template import ApiRoute, TemplateValue
@@ -509,8 +511,8 @@ class ApiGateway:
         self.region = region
         self.clock = clock
         self.responses = dict(responses or DEFAULT_GATEWAY_RESPONSES)
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._environments: dict[str, ExecutionEnvironments] = {}
+        self._environments_guard = threading.Lock()
 
     def refuse(
         self, response_type: str, target: str, request_id: str | None = None, refusal: Refusal | None = None
@@ -553,20 +555,22 @@ class ApiGateway:
             domain_name=domain_name,
         )
         started = time.monotonic()
-        with self._lock(match.route.function):
-            result = invoke_function(match.route.function, event)
+        result = self.environments(match.route.function).invoke(event)
         if time.monotonic() - started > INTEGRATION_TIMEOUT_SECONDS:
             return self.refuse("INTEGRATION_TIMEOUT", request.target, request_id), match.route
         return proxy_response(result, request_id, self.responses, path), match.route
 
-    def _lock(self, function: LambdaFunction) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(function.arn, threading.Lock())
+    def environments(self, function: LambdaFunction) -> ExecutionEnvironments:
+        """The function's execution environments (requests to one function run concurrently, as in Lambda)."""
+        with self._environments_guard:
+            return self._environments.setdefault(function.arn, ExecutionEnvironments(function))
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # The listen backlog (socketserver's default is 5): a burst of connections queues instead of being reset.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: ApiGateway, log: TextIO | None) -> None:
         self.gateway = gateway
@@ -620,6 +624,30 @@ class _Handler(BaseHTTPRequestHandler):
                 file=server.log,
                 flush=True,
             )
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (414 URI too long, 431 headers too large, 400 malformed, 505) as
+        the gateway's refusal document with http.server's status, not its HTML page."""
+        server = self.server
+        assert isinstance(server, _Server)
+        status = HTTPStatus(code)
+        target = getattr(self, "path", None) or "/"
+        if len(target) > 1024:
+            target = "/"
+        refusal = server.gateway.refuse("DEFAULT_4XX", target)
+        body = refusal.body
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            for key, value in (("status", code), ("title", status.phrase), ("detail", explain or message)):
+                if key in document and value is not None:
+                    document[key] = value
+            body = json.dumps(document).encode()
+        headers = [(name, value) for name, value in refusal.headers if name.lower() != "connection"]
+        self.close_connection = True
+        self._send(HttpResponse(code, [*headers, ("Connection", "close")], body))
 
     def _send(self, response: HttpResponse) -> None:
         self.send_response_only(response.status)

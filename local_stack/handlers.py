@@ -38,6 +38,34 @@ def import_handler(code_dir: Path, module_name: str, attribute: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
+def import_handler_copy(code_dir: Path, module_name: str, attribute: str, copy: int) -> Handler:
+    """`module_name.attribute` from a separate import of the module (its own module-level state), as a
+    second Lambda execution environment has it; the same copy number gives the same module again."""
+    name = f"{module_name}__environment_{copy}"
+    with _import_lock:
+        module = sys.modules.get(name)
+        if module is None:
+            _ensure_package(code_dir)
+            original = importlib.util.find_spec(module_name)
+            if original is None or original.origin is None:
+                raise ModuleNotFoundError(f"No module named {module_name!r}", name=module_name)
+            spec = importlib.util.spec_from_file_location(name, original.origin)
+            if spec is None or spec.loader is None:
+                raise HandlerImportError(f"cannot load {module_name!r} from {original.origin}")
+            module = importlib.util.module_from_spec(spec)
+            # Registered under its own name: pydantic and typing resolve annotations through sys.modules.
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise AttributeError(f"Handler '{attribute}' missing on module '{module_name}'")
+    return handler  # type: ignore[no-any-return]
+
+
 def _ensure_package(code_dir: Path) -> None:
     package = code_dir.name
     code_dir = code_dir.resolve()

@@ -28,11 +28,11 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -59,6 +59,55 @@ class LambdaFunction(Protocol):
     @property
     def log_group_name(self) -> str: ...
     def load_handler(self) -> Handler: ...
+
+
+@runtime_checkable
+class IsolatingFunction(Protocol):
+    """A function that can load its handler into more than one execution environment."""
+
+    def load_handler_in(self, environment: int) -> Handler: ...
+
+
+class ExecutionEnvironments:
+    """Lambda's execution environments of one function: a request takes an idle one, or a new one when
+    all are busy, and gives it back when done. Each is a separate import of the handler module, so
+    concurrent requests never share its module-level state (Powertools' resolver keeps the current
+    event on the module's `app`); environment 0 is the module tests import and monkeypatch. The layer
+    package stays shared (its module state is loggers, metrics and cached clients)."""
+
+    def __init__(self, function: LambdaFunction) -> None:
+        self.function = function
+        self._idle: list[int] = []
+        self._created = 0
+        self._lock = threading.Lock()
+
+    @property
+    def created(self) -> int:
+        with self._lock:
+            return self._created
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[int]:
+        with self._lock:
+            if self._idle:
+                index = self._idle.pop()
+            else:
+                index, self._created = self._created, self._created + 1
+        try:
+            yield index
+        finally:
+            with self._lock:
+                self._idle.append(index)
+
+    def loader(self, index: int) -> Callable[[], Handler]:
+        function = self.function
+        if index == 0 or not isinstance(function, IsolatingFunction):
+            return function.load_handler
+        return lambda: function.load_handler_in(index)
+
+    def invoke(self, event: Any, *, invoked_arn: str | None = None) -> InvocationResult:
+        with self.environment() as index:
+            return invoke_function(self.function, event, invoked_arn=invoked_arn, load=self.loader(index))
 
 
 # The module whose context variable the service's code reads its variables from (the layer's environment.py).
@@ -186,26 +235,36 @@ class InvocationResult:
     function_error: str | None = None
 
 
-def invoke_function(function: LambdaFunction, event: Any, *, invoked_arn: str | None = None) -> InvocationResult:
-    """Run the handler once, shaping the outcome like a synchronous Lambda Invoke response."""
+def invoke_function(
+    function: LambdaFunction,
+    event: Any,
+    *,
+    invoked_arn: str | None = None,
+    load: Callable[[], Handler] | None = None,
+) -> InvocationResult:
+    """Run the handler once (`load` gives it: the function's own by default), shaping the outcome like a
+    synchronous Lambda Invoke response."""
+    load = load or function.load_handler
     source = _settings_source()
     if source is None:
-        return _invoke(function, event, invoked_arn=invoked_arn)
+        return _invoke(function, event, invoked_arn=invoked_arn, load=load)
     token = source.set(FunctionEnvironment(_environment_of(function), _hidden_variables()))
     try:
-        return _invoke(function, event, invoked_arn=invoked_arn)
+        return _invoke(function, event, invoked_arn=invoked_arn, load=load)
     finally:
         source.reset(token)
 
 
-def _invoke(function: LambdaFunction, event: Any, *, invoked_arn: str | None) -> InvocationResult:
+def _invoke(
+    function: LambdaFunction, event: Any, *, invoked_arn: str | None, load: Callable[[], Handler]
+) -> InvocationResult:
     request_id = str(uuid.uuid4())
     started = time.monotonic()
     context = LambdaContext(
         function, request_id=request_id, invoked_arn=invoked_arn or function.arn, deadline=started + function.timeout
     )
     try:
-        handler = function.load_handler()
+        handler = load()
     except AttributeError as exc:
         return _error(request_id, "Runtime.HandlerNotFound", str(exc), exc)
     except SyntaxError as exc:

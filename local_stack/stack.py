@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from local_stack.handlers import Handler, import_handler
+from local_stack.handlers import Handler, import_handler, import_handler_copy
 from local_stack.intrinsics import PhysicalResource, PseudoParameters, Resolver, TemplateError, TemplateValue
 from local_stack.naming import NAME_PROPERTIES, physical_resource
 from local_stack.template import ApiRoute, FunctionSpec, StateMachineSpec, TableSpec, Template, load_template
@@ -62,6 +62,12 @@ class DeployedFunction:
 
     def load_handler(self) -> Handler:
         return import_handler(self.code_dir, self.module_name, self.handler_attribute)
+
+    def load_handler_in(self, environment: int) -> Handler:
+        """The handler as execution environment `environment` has it (0: the module tests import too)."""
+        if environment == 0:
+            return self.load_handler()
+        return import_handler_copy(self.code_dir, self.module_name, self.handler_attribute, environment)
 
 
 @dataclass(frozen=True)

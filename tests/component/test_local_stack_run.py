@@ -13,10 +13,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ KEYS = re.compile(r"export AWS_ACCESS_KEY_ID=(?P<key>\S+) AWS_SECRET_ACCESS_KEY=
 START_TIMEOUT = 300.0  # bounds on a hang, not timings: a busy machine is slow
 TASK_TIMEOUT = 300.0
 TERMINAL = {"succeeded", "failed"}
+BURST = 20
+BURST_TIMEOUT = 900.0  # bounds a hang of 20 concurrent workflows on a busy machine, not a timing
 
 
 @dataclass
@@ -141,7 +145,11 @@ def wait_until_finished(stack: LocalStack, kind: str, task_id: str) -> dict[str,
     deadline = time.monotonic() + TASK_TIMEOUT
     while True:
         answer = call(stack, "GET", f"{BASE}/{kind}/{task_id}")
-        assert answer.status == 200, answer
+        if answer.status == 503 and "Retry-After" in answer.headers:  # the store slow under load: as a client does
+            assert time.monotonic() < deadline, answer
+            time.sleep(float(answer.headers["Retry-After"]))
+            continue
+        assert answer.status == 200, f"{answer}\n--- local stack output ---\n{stack.text()[-4000:]}"
         if answer.body["status"] in TERMINAL:
             return dict(answer.body)
         assert time.monotonic() < deadline, f"{task_id} still {answer.body['status']} after {TASK_TIMEOUT}s"
@@ -319,6 +327,56 @@ def test_the_task_events_it_published_are_printed_newest_first(
     assert steps[0] == "MarkSucceeded"
     assert steps[-1] == "MarkInProgress"
     assert all(task_id in line for line in lines)
+
+
+def test_a_burst_of_concurrent_requests_all_get_answers_and_every_task_succeeds(stack: LocalStack) -> None:
+    """20 signed POST /deploy at once (one per model, as a model takes one task at a time): no connection
+    reset, no 504, each a 202 whose task succeeds."""
+    session = boto3.session.Session(aws_access_key_id="any", aws_secret_access_key="thing", region_name="us-east-1")
+    role = session.client("iam", endpoint_url=stack.aws_url).create_role(
+        RoleName="burst-sagemaker-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    sagemaker = session.client("sagemaker", endpoint_url=stack.aws_url)
+    models = [f"burst-embedder-{n:02d}" for n in range(BURST)]
+    for model in models:
+        sagemaker.create_model(
+            ModelName=model,
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/embedder:1"},
+            ExecutionRoleArn=role["Role"]["Arn"],
+            Tags=[{"Key": "team", "Value": DEMO_TEAM}],
+        )
+    barrier = threading.Barrier(BURST)
+
+    def deploy(model: str) -> Answer:
+        barrier.wait(timeout=60)
+        return call(stack, "POST", f"{BASE}/deploy", {"embedding_model_id": model})
+
+    with ThreadPoolExecutor(max_workers=BURST) as pool:
+        answers = list(pool.map(deploy, models))  # a reset connection raises here
+
+    refused = {model: answer.body for model, answer in zip(models, answers, strict=True) if answer.status != 202}
+    assert not refused, refused
+    assert [answer.body["embedding_model_id"] for answer in answers] == models
+    # 20 workflows share this process with the polls: one GET per unfinished task per round, a round a second.
+    pending = {answer.body["id"] for answer in answers}
+    deadline = time.monotonic() + BURST_TIMEOUT
+    while pending:
+        for task_id in sorted(pending):
+            read = call(stack, "GET", f"{BASE}/deploy/{task_id}")
+            assert read.status in (200, 503), f"{read}\n--- local stack output ---\n{stack.text()[-4000:]}"
+            if read.status == 200 and read.body["status"] in TERMINAL:
+                assert read.body["status"] == "succeeded", read.body
+                pending.discard(task_id)
+        assert time.monotonic() < deadline, f"still running after {BURST_TIMEOUT:.0f} s: {sorted(pending)}"
+        time.sleep(1)
 
 
 def test_sigint_stops_everything_and_frees_the_ports(stack: LocalStack) -> None:

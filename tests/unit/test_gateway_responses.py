@@ -202,3 +202,36 @@ def test_any_other_method_gets_the_gateways_problem_not_an_html_page(server: Api
     answer = _send(server, method, "/v1/items")
 
     _assert_problem(*answer, 403, "missing_authentication_token")
+
+
+def _raw(server: ApiGatewayServer, request: bytes) -> Any:
+    """What the gateway answers to bytes http.client would refuse to send (over-long lines, 100+ headers)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.sendall(request)
+        response = http.client.HTTPResponse(connection.sock, method="GET")
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_an_over_long_uri_is_a_414_problem_not_an_html_page(server: ApiGatewayServer) -> None:
+    answer = _raw(server, b"GET /v1/items?q=" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+    _assert_problem(*answer, 414, "client_error")
+    assert answer[1]["Connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"X-Big: " + b"x" * 70_000 + b"\r\n", b"".join(b"X-H%d: v\r\n" % n for n in range(120))],
+    ids=["a header line too long", "too many headers"],
+)
+def test_oversized_headers_are_a_431_problem_not_an_html_page(server: ApiGatewayServer, headers: bytes) -> None:
+    answer = _raw(server, b"GET /v1/items HTTP/1.1\r\nHost: localhost\r\n" + headers + b"\r\n")
+
+    _assert_problem(*answer, 431, "client_error")
+    assert answer[1]["Connection"] == "close"

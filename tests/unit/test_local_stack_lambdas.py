@@ -309,3 +309,23 @@ def test_concurrent_invocations_each_see_their_own_functions_variables(monkeypat
         answers = list(pool.map(lambda function: json.loads(invoke_function(function, {}).payload), (first, second)))
 
     assert answers == [{"name": "First", "shared": "process"}, {"name": "Second", "shared": "process"}]
+
+
+def test_busy_execution_environments_are_separate_imports_and_idle_ones_are_reused(aws: EmulatedAws) -> None:
+    """As Lambda: a request finding every environment busy gets a new one (its own module state)."""
+    environments = lambdas.ExecutionEnvironments(aws.stack.functions["EchoFunction"])
+
+    with environments.environment() as first, environments.environment() as second:
+        busy = environments.loader(first)(), environments.loader(second)()
+        answer = environments.invoke({"key": "while-both-are-busy"})
+    with environments.environment() as idle:
+        reused = environments.loader(idle)()
+
+    shared = importlib.import_module("ls_fixture_echo.app").lambda_handler
+    assert busy[0] is shared  # the module tests import and monkeypatch is the first environment's
+    assert busy[1] is not shared
+    assert busy[1].__module__ != shared.__module__
+    assert json.loads(answer.payload)["stored"]["id"] == "while-both-are-busy"
+    assert answer.function_error is None
+    assert environments.created == 3
+    assert reused in (*busy, environments.loader(2)())

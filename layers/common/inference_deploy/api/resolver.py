@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy.errors import (
@@ -231,10 +233,42 @@ _JSON_TYPES: dict[type, str] = {
 _JSON_TYPES[type(None)] = "null"
 
 
+_CURRENT_EVENT: ContextVar[APIGatewayProxyEvent] = ContextVar("current_event")
+_LAMBDA_CONTEXT: ContextVar[LambdaContext] = ContextVar("lambda_context")
+
+
 class ApiResolver(APIGatewayRestResolver):
-    """The REST resolver with guards that run before request validation reads the body."""
+    """The REST resolver with guards that run before request validation reads the body.
+
+    Powertools keeps the current event and Lambda context on BaseRouter's class, shared by every resolver
+    in the process; this one reads its own from context variables, so requests served concurrently in
+    one process (the local gateway runs concurrent requests in threads) never see each other's event.
+    In Lambda, one request per environment at a time, the two are the same."""
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEvent:
+        return _CURRENT_EVENT.get()
+
+    @current_event.setter
+    def current_event(self, event: APIGatewayProxyEvent) -> None:
+        _CURRENT_EVENT.set(event)
+
+    @property
+    def lambda_context(self) -> LambdaContext:
+        return _LAMBDA_CONTEXT.get()
+
+    @lambda_context.setter
+    def lambda_context(self, context: LambdaContext) -> None:
+        _LAMBDA_CONTEXT.set(context)
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> APIGatewayProxyEvent:
+        proxy = super()._to_proxy_event(event)
+        assert isinstance(proxy, APIGatewayProxyEvent)
+        _CURRENT_EVENT.set(proxy)
+        return proxy
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        _LAMBDA_CONTEXT.set(context)
         try:
             checked = checked_event(event)
         except Refused as refused:
