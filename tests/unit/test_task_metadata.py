@@ -12,7 +12,15 @@ from pydantic import ValidationError
 from inference_deploy.adapters.task_store import item_change, item_to_task, task_to_item
 from inference_deploy.errors import TaskNotCancellable
 from inference_deploy.logic.cancel import cancel_task
-from inference_deploy.models.task import DeleteMetadata, DeployMetadata, Task, TaskKind, TaskMetadata, TaskStatus
+from inference_deploy.models.task import (
+    DeleteMetadata,
+    DeployMetadata,
+    Task,
+    TaskKind,
+    TaskMetadata,
+    TaskStatus,
+    metadata_key,
+)
 
 DEPLOY_ID = "deploy-01ARZ3NDEKTSV4RRFFQ69G5FAV"
 DELETE_ID = "delete-01ARZ3NDEKTSV4RRFFQ69G5FAW"
@@ -144,3 +152,9 @@ def test_a_finished_task_is_not_cancelled():
     with pytest.raises(TaskNotCancellable):
         cancel_task(TaskKind.DEPLOY, DEPLOY_ID, cancelled_by="me", reason=None, store=store, tokens=tokens)
     assert (store.cancellations, tokens.failed) == ([], [])
+
+
+def test_a_key_an_update_expression_names_must_be_a_metadata_field():
+    assert metadata_key("removal_started_at") == "removal_started_at"
+    with pytest.raises(ValueError, match="current_stepp is not a task metadata key"):
+        metadata_key("current_stepp")

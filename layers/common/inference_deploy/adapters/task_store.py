@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import (
@@ -47,6 +47,7 @@ from inference_deploy.models.task import (
     TaskKind,
     TaskMetadata,
     TaskStatus,
+    metadata_key,
     model_kind_key,
 )
 from inference_deploy.observability import logger
@@ -68,6 +69,13 @@ _IS_ACTIVE = "#s IN (:pending, :running, :cancelling)"
 _STARTABLE = {k: v for k, v in _ACTIVE_STATUSES.items() if k != ":cancelling"}
 # Timestamps a write sets once (if_not_exists), marking a point the workflow passed.
 FirstOnly = Literal["green_requested_at", "removal_started_at"]
+# The metadata keys the update expressions below name (checked against the metadata models).
+_CURRENT_STEP = metadata_key("current_step")
+_CURRENT_STEP_STARTED_AT = metadata_key("current_step_started_at")
+_STEP_RUNS = metadata_key("step_runs")
+_REMOVAL_STARTED_AT = metadata_key("removal_started_at")
+for _key in get_args(FirstOnly):
+    metadata_key(_key)
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ def item_change(new_image: dict[str, Any], old_image: dict[str, Any]) -> TaskCha
     are read from the old image: an older item need not be a valid task to tell what changed."""
     old = from_item(old_image)
     old_metadata = old.get("metadata")
-    old_step = old_metadata.get("current_step") if isinstance(old_metadata, dict) else None
+    old_step = old_metadata.get(_CURRENT_STEP) if isinstance(old_metadata, dict) else None
     return TaskChange(
         task=item_to_task(new_image),
         old_status=old.get("status"),
@@ -394,8 +402,8 @@ class TaskStore:
                 ConditionExpression=f"attribute_exists(id) AND {_IS_ACTIVE}",
                 ExpressionAttributeNames={
                     "#md": "metadata",
-                    "#cs": "current_step",
-                    "#csa": "current_step_started_at",
+                    "#cs": _CURRENT_STEP,
+                    "#csa": _CURRENT_STEP_STARTED_AT,
                     "#s": "status",
                 },
                 ExpressionAttributeValues={
@@ -421,7 +429,7 @@ class TaskStore:
         """Record a finished run of a state: appended to the task's step runs, or, when it `extends` the
         run at that index (the same state, again), that run's end, count and error are updated. Not
         conditional on the status: the step that writes the terminal status records its own run after."""
-        names = {"#md": "metadata", "#sr": "step_runs"}
+        names = {"#md": "metadata", "#sr": _STEP_RUNS}
         update: dict[str, Any]
         if extends is None:
             update = {
@@ -578,7 +586,7 @@ class TaskStore:
             sets.append(f"#md.#c{i} = :c{i}")
         condition = f"attribute_exists(id) AND {_IS_ACTIVE} AND attribute_not_exists(#md.#cb)"
         if task.kind is TaskKind.DELETE:
-            names["#rs"] = "removal_started_at"
+            names["#rs"] = _REMOVAL_STARTED_AT
             condition += " AND attribute_not_exists(#md.#rs)"
         items: list[TransactWriteItemTypeDef] = [
             {

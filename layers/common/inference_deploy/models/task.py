@@ -53,10 +53,6 @@ class TaskError(BaseModel):
     message: str = Field(examples=["SageMaker model 'embed-deploy-123' does not exist"])
 
 
-# The metadata key a cancel writes first; the workflow's commits (switch, end of bake, removal) check it.
-CANCELLED_BY = "cancelled_by"
-
-
 class _SetKeysOnly(BaseModel):
     """Dumps the fields that were set (read from the item or assigned) and the unknown keys, nothing else."""
 
@@ -164,6 +160,17 @@ class DeleteMetadata(TaskMetadata):
     deleted_resources: list[str] | None = None
     removal_reported_error: TaskError | None = None
     restore_routing_error: TaskError | None = None
+
+
+def metadata_key(name: str) -> str:
+    """A metadata key an update expression names, checked once (at import) against the models' fields."""
+    if name not in DeployMetadata.model_fields and name not in DeleteMetadata.model_fields:
+        raise ValueError(f"{name} is not a task metadata key")
+    return name
+
+
+# The metadata key a cancel writes first; the workflow's commits (switch, end of bake, removal) check it.
+CANCELLED_BY = metadata_key("cancelled_by")
 
 
 class Task(BaseModel):
