@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from inference_deploy.adapters import aws
 from inference_deploy.adapters.dynamo import (
@@ -36,14 +36,18 @@ from inference_deploy.errors import (
 )
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.task import (
+    CANCELLED_BY,
     ActiveTask,
     BakeWaitRecord,
+    DeployMetadata,
     GreenWaitRecord,
     StepRun,
     Task,
     TaskError,
     TaskKind,
+    TaskMetadata,
     TaskStatus,
+    metadata_key,
     model_kind_key,
 )
 from inference_deploy.observability import logger
@@ -63,8 +67,15 @@ _ACTIVE_STATUSES = {
 _IS_ACTIVE = "#s IN (:pending, :running, :cancelling)"
 # Only these may start: a task being cancelled never goes back to in_progress.
 _STARTABLE = {k: v for k, v in _ACTIVE_STATUSES.items() if k != ":cancelling"}
-# The task metadata key a cancel writes first; the workflow's commits (switch, end of bake, removal) check it.
-CANCELLED_BY = "cancelled_by"
+# Timestamps a write sets once (if_not_exists), marking a point the workflow passed.
+FirstOnly = Literal["green_requested_at", "removal_started_at"]
+# The metadata keys the update expressions below name (checked against the metadata models).
+_CURRENT_STEP = metadata_key("current_step")
+_CURRENT_STEP_STARTED_AT = metadata_key("current_step_started_at")
+_STEP_RUNS = metadata_key("step_runs")
+_REMOVAL_STARTED_AT = metadata_key("removal_started_at")
+for _key in get_args(FirstOnly):
+    metadata_key(_key)
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,28 @@ def item_to_task(item: dict[str, Any]) -> Task:
     values.pop(GREEN_WAIT_ATTRIBUTE, None)
     values.pop(BAKE_WAIT_ATTRIBUTE, None)
     return Task.model_validate(values)
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """A tasks table stream record's images: the task as written, and its status and step before."""
+
+    task: Task
+    old_status: str | None
+    old_step: str | None
+
+
+def item_change(new_image: dict[str, Any], old_image: dict[str, Any]) -> TaskChange:
+    """Decode a stream record's images (the old one empty on an insert). Only the old status and step
+    are read from the old image: an older item need not be a valid task to tell what changed."""
+    old = from_item(old_image)
+    old_metadata = old.get("metadata")
+    old_step = old_metadata.get(_CURRENT_STEP) if isinstance(old_metadata, dict) else None
+    return TaskChange(
+        task=item_to_task(new_image),
+        old_status=old.get("status"),
+        old_step=old_step if isinstance(old_step, str) else None,
+    )
 
 
 class TaskStore:
@@ -332,13 +365,13 @@ class TaskStore:
         embedding_model_id: str,
         status: TaskStatus,
         error: TaskError | None,
-        metadata: dict[str, Any],
+        metadata: TaskMetadata,
     ) -> Task:
         """Write the terminal status and free the model's slot in one transaction. A repeat (Lambda
         retry after success) changes nothing; a slot already taken over by another task is left to it."""
         if not status.is_terminal:
             raise ValueError(f"{status} is not terminal")
-        update = self._status_update(task_id, status, error, metadata)
+        update = self._status_update(task_id, status, error, metadata.updates())
         release = self._models.release_slot_item(embedding_model_id, task_id)
         try:
             self._client.transact_write_items(TransactItems=[update, release])
@@ -369,8 +402,8 @@ class TaskStore:
                 ConditionExpression=f"attribute_exists(id) AND {_IS_ACTIVE}",
                 ExpressionAttributeNames={
                     "#md": "metadata",
-                    "#cs": "current_step",
-                    "#csa": "current_step_started_at",
+                    "#cs": _CURRENT_STEP,
+                    "#csa": _CURRENT_STEP_STARTED_AT,
                     "#s": "status",
                 },
                 ExpressionAttributeValues={
@@ -386,9 +419,9 @@ class TaskStore:
             return StepStart(extends=None, cancelling=False)
         before = from_item(response.get("Attributes", {}))
         cancelling = before.get("status") == TaskStatus.CANCELLING.value
-        metadata = before.get("metadata") or {}
-        runs = metadata.get("step_runs") or []
-        if runs and metadata.get("current_step") == step and runs[-1].get("step") == step:
+        metadata = TaskMetadata.model_validate(before.get("metadata") or {})
+        runs = metadata.step_runs or []
+        if runs and metadata.current_step == step and runs[-1].step == step:
             return StepStart(extends=len(runs) - 1, cancelling=cancelling)
         return StepStart(extends=None, cancelling=cancelling)
 
@@ -396,7 +429,7 @@ class TaskStore:
         """Record a finished run of a state: appended to the task's step runs, or, when it `extends` the
         run at that index (the same state, again), that run's end, count and error are updated. Not
         conditional on the status: the step that writes the terminal status records its own run after."""
-        names = {"#md": "metadata", "#sr": "step_runs"}
+        names = {"#md": "metadata", "#sr": _STEP_RUNS}
         update: dict[str, Any]
         if extends is None:
             update = {
@@ -446,7 +479,9 @@ class TaskStore:
     ) -> None:
         """The forward switch, in one transaction with a check that the task is not cancelled (a cancel
         and a switch never both land). A bake's end time goes into the task's metadata in the same write."""
-        task_entry = self._unless_cancelled(task_id, {"bake_ends_at": bake_ends_at} if bake_ends_at else {})
+        task_entry = self._unless_cancelled(
+            task_id, DeployMetadata(bake_ends_at=bake_ends_at) if bake_ends_at else None
+        )
         try:
             self._client.transact_write_items(TransactItems=[self._models.switch_item(green, expected), task_entry])
         except CallFailed as exc:
@@ -465,7 +500,7 @@ class TaskStore:
             self._client.transact_write_items(
                 TransactItems=[
                     self._models.end_bake_item(embedding_model_id, task_id),
-                    self._unless_cancelled(task_id, {}),
+                    self._unless_cancelled(task_id, None),
                 ]
             )
         except CallFailed as exc:
@@ -481,19 +516,20 @@ class TaskStore:
         checks again (cancel_requested), so a green made under a cancel is discarded, never left."""
         try:
             self._client.update_item(
-                **self._unless_cancelled(task_id, {}, first_only=("green_requested_at",))["Update"]
+                **self._unless_cancelled(task_id, None, first_only=("green_requested_at",))["Update"]
             )
         except CallFailed as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise TaskCancelled(f"task {task_id} was cancelled before green was created") from exc
             raise translate(exc, f"record the green request of {task_id}") from exc
 
-    def record_metadata(self, task_id: str, values: dict[str, Any]) -> None:
+    def record_metadata(self, task_id: str, metadata: TaskMetadata) -> None:
         """Set these metadata keys of an active task (a step's findings that its failure would otherwise
         lose: the terminal write sets only the keys it has, so these stay)."""
         names = {"#md": "metadata", "#s": "status"}
         attribute_values: dict[str, Any] = dict(_ACTIVE_STATUSES)
         sets = []
+        values = metadata.updates()
         for i, (key, value) in enumerate(sorted(values.items())):
             names[f"#k{i}"] = key
             attribute_values[f":v{i}"] = serialize(value)
@@ -516,7 +552,7 @@ class TaskStore:
         """A delete's point of no return (its first endpoint delete), unless it was cancelled first."""
         try:
             self._client.update_item(
-                **self._unless_cancelled(task_id, {}, first_only=("removal_started_at",))["Update"]
+                **self._unless_cancelled(task_id, None, first_only=("removal_started_at",))["Update"]
             )
         except CallFailed as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -525,7 +561,7 @@ class TaskStore:
 
     def cancel_requested(self, task_id: str) -> bool:
         """Whether a cancel of the task was recorded (a consistent read: a mark written before is seen)."""
-        return CANCELLED_BY in self.get(task_id).metadata
+        return self.get(task_id).metadata.cancelled_by is not None
 
     def wait_token(self, task_id: str) -> str | None:
         """The token of the wait the task is in (or last was in), for a cancel to wake it: its bake's
@@ -535,7 +571,7 @@ class TaskStore:
         token = recorded.get("token") if isinstance(recorded, dict) else None
         return token if isinstance(token, str) else None
 
-    def request_cancel(self, task: Task, cancellation: dict[str, str]) -> bool:
+    def request_cancel(self, task: Task, cancellation: TaskMetadata) -> bool:
         """Mark the task `cancelling` and record who cancelled and why, only while the task can still be
         undone: active; a deploy not
         switched, or switched and baking (its record still names blue as previous); a delete whose
@@ -544,13 +580,13 @@ class TaskStore:
         names = {"#s": "status", "#md": "metadata", "#cb": CANCELLED_BY, "#u": "updated_at"}
         values: dict[str, Any] = {**_ACTIVE_STATUSES, ":now": serialize(format_timestamp(utc_now()))}
         sets = ["#s = :cancelling", "#u = :now"]
-        for i, (key, value) in enumerate(sorted(cancellation.items())):
+        for i, (key, value) in enumerate(sorted(cancellation.updates().items())):
             names[f"#c{i}"] = key
             values[f":c{i}"] = serialize(value)
             sets.append(f"#md.#c{i} = :c{i}")
         condition = f"attribute_exists(id) AND {_IS_ACTIVE} AND attribute_not_exists(#md.#cb)"
         if task.kind is TaskKind.DELETE:
-            names["#rs"] = "removal_started_at"
+            names["#rs"] = _REMOVAL_STARTED_AT
             condition += " AND attribute_not_exists(#md.#rs)"
         items: list[TransactWriteItemTypeDef] = [
             {
@@ -575,7 +611,7 @@ class TaskStore:
             current = self.get(task.id)
             if current.status.is_terminal:
                 raise TaskNotCancellable(f"task {task.id} is {current.status.value}", current.status.value) from exc
-            if codes[0] == "ConditionalCheckFailed" and CANCELLED_BY in current.metadata:
+            if codes[0] == "ConditionalCheckFailed" and current.metadata.cancelled_by is not None:
                 return False
             if task.kind is TaskKind.DELETE:
                 raise TaskNotCancellable(
@@ -591,7 +627,7 @@ class TaskStore:
         return True
 
     def _unless_cancelled(
-        self, task_id: str, metadata: dict[str, Any], first_only: tuple[str, ...] = ()
+        self, task_id: str, metadata: TaskMetadata | None, first_only: tuple[FirstOnly, ...] = ()
     ) -> TransactWriteItemTypeDef:
         """An entry on the task item that holds only while it is in progress and not cancelled, setting
         `metadata` (and the timestamp keys `first_only`, kept from their first write)."""
@@ -599,7 +635,7 @@ class TaskStore:
         values: dict[str, Any] = {":running": _ACTIVE_STATUSES[":running"]}
         condition = "#s = :running AND attribute_not_exists(#md.#cb)"
         sets = []
-        for i, (key, value) in enumerate(sorted(metadata.items())):
+        for i, (key, value) in enumerate(sorted((metadata.updates() if metadata else {}).items())):
             names[f"#m{i}"] = key
             values[f":m{i}"] = serialize(value)
             sets.append(f"#md.#m{i} = :m{i}")

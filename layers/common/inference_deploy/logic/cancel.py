@@ -15,15 +15,30 @@ operator's last resort: an execution stopped that way is finished by the model's
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inference_deploy.adapters.executions import TaskTokens
-from inference_deploy.adapters.task_store import CANCELLED_BY, TaskStore
 from inference_deploy.errors import TaskNotCancellable, TaskNotFound
-from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.task import Task, TaskKind, TaskStatus
+from inference_deploy.models.common import utc_now
+from inference_deploy.models.task import Task, TaskKind, TaskMetadata, TaskStatus
 from inference_deploy.observability import logger, metrics
+
+
+class CancelStore(Protocol):
+    """What a cancel needs of the task store (adapters/task_store.py TaskStore)."""
+
+    def get(self, task_id: str) -> Task: ...
+
+    def request_cancel(self, task: Task, cancellation: TaskMetadata) -> bool: ...
+
+    def wait_token(self, task_id: str) -> str | None: ...
+
+
+class WaitTokens(Protocol):
+    """What a cancel needs to wake a waiting workflow (adapters/executions.py TaskTokens)."""
+
+    def fail(self, token: str, error: str, message: str) -> bool: ...
 
 
 def cancel_task(
@@ -32,8 +47,8 @@ def cancel_task(
     *,
     cancelled_by: str,
     reason: str | None,
-    store: TaskStore,
-    tokens: TaskTokens,
+    store: CancelStore,
+    tokens: WaitTokens,
     authorize: Callable[[Task], object] = lambda task: None,
 ) -> Task:
     """The task as the cancel left it: `cancelling` (the workflow is undoing it) or already `cancelled`;
@@ -50,9 +65,9 @@ def cancel_task(
     if task.status.is_terminal:
         raise TaskNotCancellable(f"task {task_id} is {task.status.value}", task.status.value)
     if task.status is not TaskStatus.CANCELLING:
-        cancellation = {CANCELLED_BY: cancelled_by, "cancel_requested_at": format_timestamp(utc_now())}
+        cancellation = TaskMetadata(cancelled_by=cancelled_by, cancel_requested_at=utc_now())
         if reason:
-            cancellation["cancel_reason"] = reason
+            cancellation.cancel_reason = reason
         if store.request_cancel(task, cancellation):
             metrics.add_metric(name=f"{kind.value.capitalize()}TaskCancelRequested", unit=MetricUnit.Count, value=1)
     # Also on a repeat: the first cancel may have recorded its mark and lost the wake (503, retried).
@@ -60,7 +75,7 @@ def cancel_task(
     return store.get(task_id)
 
 
-def _wake(task_id: str, store: TaskStore, tokens: TaskTokens) -> None:
+def _wake(task_id: str, store: CancelStore, tokens: WaitTokens) -> None:
     """Fail the wait the task is in (for green, or its bake), if any: it would otherwise sleep until green
     settles or the bake ends. A wait that begins after the mark refuses to (TaskStore.await_green,
     TaskStore.await_bake), so no wait is missed."""

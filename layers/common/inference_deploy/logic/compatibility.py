@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
+from inference_deploy.models.task import DeployMetadata
 from inference_deploy.models.workflow import CompatibilityCheck, CompatibilityFigures
 
 NEIGHBOURS = 10
@@ -121,13 +121,13 @@ def compare(blue: Vectors, green: Vectors) -> CompatibilityFigures:
     )
 
 
-def compatibility_metadata(check: CompatibilityCheck) -> dict[str, Any]:
+def compatibility_metadata(check: CompatibilityCheck, metadata: DeployMetadata | None = None) -> DeployMetadata:
     """The task's metadata keys for what the guard found (the figures null when it had nothing to compare,
-    with the reason); `reembedding_required` also reaches the task events, whose `detail` is the task."""
-    metadata: dict[str, Any] = {
-        "compatibility": check.figures.model_dump() if check.figures else None,
-        "reembedding_required": check.reembedding_required,
-    }
+    with the reason), set on `metadata` (a new one if none); `reembedding_required` also reaches the task
+    events, whose `detail` is the task."""
+    metadata = metadata if metadata is not None else DeployMetadata()
+    metadata.compatibility = check.figures.model_dump() if check.figures else None
+    metadata.reembedding_required = check.reembedding_required
     if check.skipped is not None:
-        metadata["compatibility_skipped"] = check.skipped
+        metadata.compatibility_skipped = check.skipped
     return metadata

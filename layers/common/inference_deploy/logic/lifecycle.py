@@ -15,7 +15,7 @@ from inference_deploy.errors import CloudWatchUnavailable, TaskNotFound
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.logic.outcome import outcome_metadata
 from inference_deploy.logic.repair import start_repair
-from inference_deploy.models.task import Task, TaskError, TaskStatus
+from inference_deploy.models.task import DeployMetadata, Task, TaskError, TaskStatus, task_kind
 from inference_deploy.models.workflow import ExecutionStatusDetail, FinishTaskEvent, StepFailure
 from inference_deploy.observability import logger, metrics
 
@@ -35,7 +35,7 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
     last attempt, fails open: it must not turn a rollout that has ended into a failed one, so the alarms
     left are named in the metadata and the reconciler deletes them once the task has ended."""
     logger.append_keys(task_id=event.task_id)
-    metadata = outcome_metadata(event.state)
+    metadata = outcome_metadata(event.state, task_kind(event.task_id))
     if alarms is not None and _may_have_bake_alarms(event.state):
         try:
             alarms.delete_for_task(event.task_id)
@@ -44,7 +44,8 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
                 raise
             logger.warning("bake alarms not deleted; the task ends anyway", exc_info=True)
             metrics.add_metric(name="BakeAlarmsLeft", unit=MetricUnit.Count, value=1)
-            metadata["bake_alarms_left"] = own_alarm_names(event.task_id)
+            if isinstance(metadata, DeployMetadata):
+                metadata.bake_alarms_left = own_alarm_names(event.task_id)
     error = None
     if event.status == TaskStatus.FAILED:
         error = failure_to_error(_why_failed(event))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from inference_deploy.logic.compatibility import compatibility_metadata
 from inference_deploy.logic.failures import failure_to_error
-from inference_deploy.models.common import format_timestamp, utc_now
+from inference_deploy.models.common import utc_now
+from inference_deploy.models.task import DeleteMetadata, DeployMetadata, TaskKind
 from inference_deploy.models.workflow import (
     BakeCheck,
     BakeWatch,
@@ -62,108 +64,110 @@ class ExecutionState(BaseModel):
     rollback: RolledBackTraffic | None = None
 
 
-def _deploy(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+def _deploy(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
     if state.resolved is not None:
-        steps["resolve_model"] = format_timestamp(state.resolved.at)
+        steps["resolve_model"] = state.resolved.at
         blue = state.resolved.blue
-        out["previous_endpoint_name"] = blue.endpoint_name if blue else None
-        out["previous_endpoint_config_name"] = blue.endpoint_config_name if blue else None
-        out["previous_embedding_dimension"] = blue.embedding_dimension if blue else None
+        out.previous_endpoint_name = blue.endpoint_name if blue else None
+        out.previous_endpoint_config_name = blue.endpoint_config_name if blue else None
+        out.previous_embedding_dimension = blue.embedding_dimension if blue else None
     if state.provisioned is not None:
-        steps["provision_green"] = format_timestamp(state.provisioned.at)
+        steps["provision_green"] = state.provisioned.at
     if state.green_status is not None and state.green_status.in_service:
-        steps["green_in_service"] = format_timestamp(state.green_status.at)
+        steps["green_in_service"] = state.green_status.at
     _capacity(state, out, steps)
     if state.smoke_test is not None:
-        steps["smoke_test"] = format_timestamp(state.smoke_test.at)
-        out["embedding_dimension"] = state.smoke_test.embedding_dimension
-        out["smoke_test_latency_ms"] = state.smoke_test.latency_ms
+        steps["smoke_test"] = state.smoke_test.at
+        out.embedding_dimension = state.smoke_test.embedding_dimension
+        out.smoke_test_latency_ms = state.smoke_test.latency_ms
     if state.compatibility is not None:
         _compatibility(state.compatibility, out, steps)
     if state.switched is not None:
-        steps["switch_traffic"] = format_timestamp(state.switched.at)
+        steps["switch_traffic"] = state.switched.at
     _bake(state, out, steps)
     if state.retired is not None:
-        steps["retire_blue"] = format_timestamp(state.retired.at)
+        steps["retire_blue"] = state.retired.at
     if state.retire_failure is not None:
         # Green serves and the task succeeded, but blue is still up: the next delete sweeps it.
-        out["retire_blue_error"] = failure_to_error(state.retire_failure).model_dump()
+        out.retire_blue_error = failure_to_error(state.retire_failure)
     if state.cleanup is not None and state.cleanup.serving:
         # A step reported an error but the switch had landed: green serves, blue was retired after all.
-        steps["switch_confirmed"] = format_timestamp(state.cleanup.at)
-        out["green_discarded"] = False
+        steps["switch_confirmed"] = state.cleanup.at
+        out.green_discarded = False
         if state.failure is not None:
-            out["switch_reported_error"] = failure_to_error(state.failure).model_dump()
+            out.switch_reported_error = failure_to_error(state.failure)
     elif state.cleanup is not None:
-        steps["discard_green"] = format_timestamp(state.cleanup.at)
-        out["green_discarded"] = True
+        steps["discard_green"] = state.cleanup.at
+        out.green_discarded = True
     if state.cleanup_failure is not None:
         # Green may still exist: say so, so an operator (or the next delete's sweep) removes it.
-        out["green_discarded"] = False
-        out["discard_green_error"] = failure_to_error(state.cleanup_failure).model_dump()
+        out.green_discarded = False
+        out.discard_green_error = failure_to_error(state.cleanup_failure)
 
 
-def _compatibility(check: CompatibilityCheck, out: dict[str, Any], steps: dict[str, str]) -> None:
-    steps["embedding_compatibility"] = format_timestamp(check.at)
-    out.update(compatibility_metadata(check))
+def _compatibility(check: CompatibilityCheck, out: DeployMetadata, steps: dict[str, datetime]) -> None:
+    steps["embedding_compatibility"] = check.at
+    compatibility_metadata(check, out)
 
 
-def _capacity(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+def _capacity(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
     """What green was given: its instances (ProvisionGreen), then the scaling copied onto it (ApplyScaling)."""
     capacity = state.provisioned.capacity if state.provisioned is not None else None
     if state.scaling is not None:
-        steps["apply_scaling"] = format_timestamp(state.scaling.at)
+        steps["apply_scaling"] = state.scaling.at
         capacity = state.scaling.capacity or capacity
     if capacity is not None:
-        out["capacity"] = capacity.model_dump(mode="json")
+        out.capacity = capacity.model_dump(mode="json")
 
 
-def _bake(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+def _bake(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
     if state.switched is not None and state.switched.bake_ends_at is not None:
-        out["bake_ends_at"] = format_timestamp(state.switched.bake_ends_at)
+        out.bake_ends_at = state.switched.bake_ends_at
     if state.bake_watch is not None and state.bake_watch.seconds > 0:
-        out["bake_alarms"] = state.bake_watch.alarms
+        out.bake_alarms = state.bake_watch.alarms
     if state.bake_check is not None and state.bake_check.done:
-        steps["bake_passed"] = format_timestamp(state.bake_check.at)
+        steps["bake_passed"] = state.bake_check.at
     if state.rollback_why is not None and state.rollback_why.tripped is not None:
-        steps["alarm_tripped"] = format_timestamp(state.bake_check.at if state.bake_check else utc_now())
-        out["tripped_alarm"] = state.rollback_why.tripped.model_dump()
+        steps["alarm_tripped"] = state.bake_check.at if state.bake_check else utc_now()
+        out.tripped_alarm = state.rollback_why.tripped.model_dump()
     if state.rollback_why is not None:
-        out["rollback_reason"] = state.rollback_why.reason
+        out.rollback_reason = state.rollback_why.reason
     if state.rollback is not None:  # a cancel during the bake, undone
-        steps["rolled_back"] = format_timestamp(state.rollback.at)
-        out["rolled_back_to"] = state.rollback.rolled_back_to
-        out["green_discarded"] = state.rollback.green_discarded
+        steps["rolled_back"] = state.rollback.at
+        out.rolled_back_to = state.rollback.rolled_back_to
+        out.green_discarded = state.rollback.green_discarded
 
 
-def _delete(state: ExecutionState, out: dict[str, Any], steps: dict[str, str]) -> None:
+def _delete(state: ExecutionState, out: DeleteMetadata, steps: dict[str, datetime]) -> None:
     if state.unrouted is not None:
-        steps["unroute"] = format_timestamp(state.unrouted.at)
+        steps["unroute"] = state.unrouted.at
         removed = state.unrouted.removed
-        out["removed_endpoint_name"] = removed.endpoint_name if removed else None
+        out.removed_endpoint_name = removed.endpoint_name if removed else None
     if state.removal is not None:
-        steps["delete_endpoints"] = format_timestamp(state.removal.at)
-        out["deleted_resources"] = state.removal.deleted
+        steps["delete_endpoints"] = state.removal.at
+        out.deleted_resources = state.removal.deleted
     if state.removal_resumed and state.failure is not None:
         # A removal step reported an error after the endpoint was already going: the removal went on.
-        out["removal_reported_error"] = failure_to_error(state.failure).model_dump()
+        out.removal_reported_error = failure_to_error(state.failure)
     if state.restore_failure is not None:
-        out["restore_routing_error"] = failure_to_error(state.restore_failure).model_dump()
+        out.restore_routing_error = failure_to_error(state.restore_failure)
     if state.removal_check is not None and state.removal_check.done:
-        steps["endpoints_gone"] = format_timestamp(state.removal_check.at)
+        steps["endpoints_gone"] = state.removal_check.at
 
 
-def outcome_metadata(raw_state: dict[str, Any]) -> dict[str, Any]:
+def outcome_metadata(raw_state: dict[str, Any], kind: TaskKind) -> DeployMetadata | DeleteMetadata:
     """Metadata from whatever steps ran; a state this code cannot read loses detail, never the status."""
+    out = DeployMetadata() if kind is TaskKind.DEPLOY else DeleteMetadata()
     try:
         state = ExecutionState.model_validate(raw_state)
     except ValidationError:
         logger.exception("execution state not understood; finishing the task without step details")
-        return {}
-    out: dict[str, Any] = {}
-    steps: dict[str, str] = {}
-    _deploy(state, out, steps)
-    _delete(state, out, steps)
+        return out
+    steps: dict[str, datetime] = {}
+    if isinstance(out, DeployMetadata):
+        _deploy(state, out, steps)
+    else:
+        _delete(state, out, steps)
     if steps:
-        out["steps"] = steps
+        out.steps = steps
     return out

@@ -20,14 +20,14 @@ from inference_deploy.adapters.alarms import Alarms, own_alarm_names
 from inference_deploy.adapters.executions import Repairs
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
-from inference_deploy.adapters.task_store import CANCELLED_BY, TaskStore
+from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import EndpointBusy
 from inference_deploy.logic.endpoints import DELETING, delete_when_allowed
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.repair import ConvergeEvent, EndRepairEvent, RepairInput, RepairRound
 from inference_deploy.models.serving import ServingRecord
 from inference_deploy.models.settings import RepairSettings
-from inference_deploy.models.task import Task, TaskError, TaskKind, TaskStatus
+from inference_deploy.models.task import Task, TaskError, TaskKind, TaskMetadata, TaskStatus
 from inference_deploy.naming import model_resource_tags, name_prefix
 from inference_deploy.observability import logger, metrics
 
@@ -74,7 +74,7 @@ class _Round:
 
 
 def is_cancelled(task: Task) -> bool:
-    return CANCELLED_BY in task.metadata or task.status is TaskStatus.CANCELLING
+    return task.metadata.cancelled_by is not None or task.status is TaskStatus.CANCELLING
 
 
 def converge_model(
@@ -259,9 +259,9 @@ def end_repaired_task(event: EndRepairEvent, store: TaskStore, models: ModelStor
     else:
         status = TaskStatus.FAILED
         error = _failure(event)
-    metadata: dict[str, object] = {"repair": repair.summary()}
+    metadata = TaskMetadata(repair=repair.summary())
     if event.failure is not None:
-        metadata["repair_failure"] = event.failure.model_dump()
+        metadata.repair_failure = event.failure.model_dump()
     if task.status.is_terminal:
         logger.info("the task had ended: the repair only frees its slot", extra={"status": task.status.value})
     finished = store.finish(task.id, task.embedding_model_id, status, error, metadata)

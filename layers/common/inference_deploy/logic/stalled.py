@@ -16,7 +16,7 @@ from inference_deploy.errors import DomainError, TaskNotFound
 from inference_deploy.logic.repair import start_repair
 from inference_deploy.logic.tasks import RUNNING_STATUSES, START_GRACE
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.task import ActiveTask, TaskError, TaskStatus
+from inference_deploy.models.task import ActiveTask, TaskError, TaskMetadata, TaskStatus
 from inference_deploy.observability import logger, metrics
 
 
@@ -64,7 +64,7 @@ def _repair(
             code="repair_failed",
             message=f"its execution ended without finishing the task, and its repair ended {status} too",
         )
-        store.finish(task.id, task.embedding_model_id, TaskStatus.FAILED, error, {})
+        store.finish(task.id, task.embedding_model_id, TaskStatus.FAILED, error, TaskMetadata())
         metrics.add_metric(name="RepairFailed", unit=MetricUnit.Count, value=1)
         return True
     # A repair whose start was lost (status None) is started again, for the same reason.

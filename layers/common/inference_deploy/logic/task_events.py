@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from inference_deploy.adapters.dynamo import from_item
 from inference_deploy.adapters.event_bus import EventBus
-from inference_deploy.adapters.task_store import item_to_task
+from inference_deploy.adapters.task_store import item_change
 from inference_deploy.models.events import EVENT_SOURCE, TaskEventType
 from inference_deploy.models.task import Task
 from inference_deploy.observability import logger, metrics
@@ -27,13 +26,13 @@ def changes(record: dict[str, Any]) -> list[tuple[TaskEventType, Task]]:
     images = record.get("dynamodb", {})
     if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in images:
         return []
-    task = item_to_task(images["NewImage"])
-    old = from_item(images.get("OldImage", {}))
+    change = item_change(images["NewImage"], images.get("OldImage", {}))
+    task = change.task
     found: list[tuple[TaskEventType, Task]] = []
-    if old.get("status") != task.status.value:
+    if change.old_status != task.status.value:
         found.append((TaskEventType.STATUS_CHANGE, task))
-    step = task.metadata.get("current_step")
-    if step is not None and (old.get("metadata") or {}).get("current_step") != step:
+    step = task.metadata.current_step
+    if step is not None and change.old_step != step:
         found.append((TaskEventType.STEP_CHANGE, task))
     return found
 

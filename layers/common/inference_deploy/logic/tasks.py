@@ -26,7 +26,7 @@ from inference_deploy.models.common import utc_now
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.serving import ModelOwner
 from inference_deploy.models.settings import CreateTaskSettings
-from inference_deploy.models.task import ActiveTask, Task, TaskError, TaskKind
+from inference_deploy.models.task import ActiveTask, DeleteMetadata, DeployMetadata, Task, TaskError, TaskKind
 from inference_deploy.models.workflow import BakePlan, CompatibilityPlan, DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.naming import green_endpoint
 from inference_deploy.observability import logger, metrics
@@ -60,29 +60,27 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
     )
 
 
-def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "deployment_target": plan.deployment_target,
-        "initiated_by": initiated_by,
-        "requested_by": requested_by,
-        "instance_type": plan.instance_type,
-        "initial_instance_count": plan.initial_instance_count,
-        "allow_dimension_change": plan.allow_dimension_change,
-        "instance_count_requested": plan.instance_count_requested,
-        "autoscaling_requested": plan.autoscaling.model_dump() if plan.autoscaling else None,
-        "endpoint_name": plan.green.endpoint_name,
-        "endpoint_config_name": plan.green.endpoint_config_name,
-        **({"bake_seconds": plan.bake.seconds, "rollback_alarms": plan.bake.alarms} if plan.bake else {}),
-        **(_compatibility_metadata(plan.compatibility) if plan.compatibility else {}),
-    }
-
-
-def _compatibility_metadata(plan: CompatibilityPlan) -> dict[str, Any]:
-    return {
-        "allow_embedding_change": plan.allow_change,
-        "min_mean_cosine": plan.min_mean_cosine,
-        "probe_set": "request" if plan.probe_texts else "default",
-    }
+def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict[str, Any]) -> DeployMetadata:
+    metadata = DeployMetadata(
+        deployment_target=plan.deployment_target,
+        initiated_by=initiated_by,
+        requested_by=requested_by,
+        instance_type=plan.instance_type,
+        initial_instance_count=plan.initial_instance_count,
+        allow_dimension_change=plan.allow_dimension_change,
+        instance_count_requested=plan.instance_count_requested,
+        autoscaling_requested=plan.autoscaling.model_dump() if plan.autoscaling else None,
+        endpoint_name=plan.green.endpoint_name,
+        endpoint_config_name=plan.green.endpoint_config_name,
+    )
+    if plan.bake:
+        metadata.bake_seconds = plan.bake.seconds
+        metadata.rollback_alarms = plan.bake.alarms
+    if plan.compatibility:
+        metadata.allow_embedding_change = plan.compatibility.allow_change
+        metadata.min_mean_cosine = plan.compatibility.min_mean_cosine
+        metadata.probe_set = "request" if plan.compatibility.probe_texts else "default"
+    return metadata
 
 
 def check_rollback_alarms(request: DeployRequest, alarms: Alarms, prefix: str) -> None:
@@ -99,15 +97,15 @@ def check_rollback_alarms(request: DeployRequest, alarms: Alarms, prefix: str) -
 
 def _delete_metadata(
     request: DeleteRequest, initiated_by: str, requested_by: dict[str, Any], deployment_target: str
-) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
-        "deployment_target": deployment_target,
-        "deletion_type": request.deletion_type,
-        "initiated_by": initiated_by,
-        "requested_by": requested_by,
-    }
+) -> DeleteMetadata:
+    metadata = DeleteMetadata(
+        deployment_target=deployment_target,
+        deletion_type=request.deletion_type,
+        initiated_by=initiated_by,
+        requested_by=requested_by,
+    )
     if request.reason is not None:
-        metadata["reason"] = request.reason
+        metadata.reason = request.reason
     return metadata
 
 
@@ -129,6 +127,7 @@ def create_task(
     task_id = new_task_id(kind)
     logger.append_keys(task_id=task_id, embedding_model_id=request.embedding_model_id)
     plan: DeploymentPlan | None = None
+    metadata: DeployMetadata | DeleteMetadata
     if isinstance(request, DeployRequest):
         plan = _plan(request, task_id, settings)
         metadata = _deploy_metadata(plan, initiated_by, requested_by)
