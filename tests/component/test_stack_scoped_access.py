@@ -16,6 +16,7 @@ from cfnlint.decode.cfn_yaml import load as load_yaml
 from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
 from local_stack.iam import RECORDER
+from local_stack.run_config import create_sample_caller
 from tests.component.workflow_helpers import caller_alarm, endpoints_of, read, request, run_task
 from tests.conftest import ROOT, TEMPLATE, TEST_PARAMETERS, put_alarm, register_model
 
@@ -41,6 +42,8 @@ def aws_without_sweep_describe(tmp_path: Path):
     template = _without_grant(tmp_path, "SweepModelEndpointsFunction", "sagemaker:DescribeEndpoint")
     with EmulatedAws(template, parameters=TEST_PARAMETERS, project_root=ROOT) as emulated:
         from inference_deploy import dependencies  # noqa: PLC0415 - reset with the emulator, as the `aws` fixture does
+
+        create_sample_caller(emulated.client("iam"), emulated.stack.account_id)  # the admin the sample events name
 
         dependencies.reset()
         yield emulated
@@ -84,14 +87,25 @@ def test_the_denial_names_the_role_session_action_and_resource(aws_without_sweep
     )
 
 
+def _granting(function: str, action: str) -> set[str]:
+    """The labels (`<function>RolePolicy<i>#<j>`) of the template's statements that name `action` for `function`."""
+    template: dict[str, Any] = load_yaml(TEMPLATE)
+    return {
+        f"{function}RolePolicy{i}#{j}"
+        for i, policy in enumerate(template["Resources"][function]["Properties"]["Policies"])
+        for j, statement in enumerate(policy["Statement"])
+        if action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+
+
 def test_every_call_of_a_deploy_is_recorded_with_the_statement_that_allowed_it(aws):
     register_model(aws, MODEL)
     assert run_task(aws, "deploy", MODEL, bake_seconds=1)["status"] == "succeeded"
 
     report = RECORDER.as_json()
     create = {(c["action"], c["allowed_by"]) for c in report["CreateTaskFunction"]}
-    assert ("dynamodb:PutItem", "CreateTaskFunctionRolePolicy0#2") in create
-    assert ("states:StartExecution", "CreateTaskFunctionRolePolicy0#5") in create
+    for action in ("dynamodb:PutItem", "states:StartExecution"):
+        assert {(action, label) for label in _granting("CreateTaskFunction", action)} & create, action
     provision = {c["action"] for c in report["ProvisionGreenFunction"]}
     assert {"sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:AddTags"} <= provision
     bake_alarms = [c for c in report["CreateBakeAlarmsFunction"] if c["action"] == "cloudwatch:PutMetricAlarm"]
