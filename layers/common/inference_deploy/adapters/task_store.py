@@ -283,47 +283,33 @@ class TaskStore:
     def await_green(self, task_id: str, green_endpoint: str, deadline: str, token: str) -> None:
         """Record the green wait's task token on the running task, for the endpoint's state change
         event to find; a later wait (after a fallback look) replaces it."""
-        try:
-            self._client.update_item(
-                TableName=self._tasks,
-                Key={"id": {"S": task_id}},
-                UpdateExpression="SET #w = :w",
-                ConditionExpression="attribute_exists(id) AND #s = :running",
-                ExpressionAttributeNames={"#w": GREEN_WAIT_ATTRIBUTE, "#s": "status"},
-                ExpressionAttributeValues={
-                    ":w": serialize({"endpoint_name": green_endpoint, "deadline": deadline, "token": token}),
-                    ":running": _ACTIVE_STATUSES[":running"],
-                },
-            )
-        except CallFailed as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                # A cancel wrote its mark first and found no token to fail: this wait must not begin.
-                if self.get(task_id).status is TaskStatus.CANCELLING:
-                    raise TaskCancelled(f"task {task_id} was cancelled before it waited for green") from exc
-                raise TaskConflict(f"task {task_id} is not running, it cannot wait for green") from exc
-            raise translate(exc, f"record the green wait of {task_id}") from exc
+        record = {"endpoint_name": green_endpoint, "deadline": deadline, "token": token}
+        self._record_wait(task_id, GREEN_WAIT_ATTRIBUTE, record, "green")
 
     def await_bake(self, task_id: str, token: str, alarms: list[str]) -> None:
         """Record the bake wait's task token (and the alarms it watches) on the running task, for the
         alarm state change event and a cancel to find; refused once a cancel was recorded."""
+        self._record_wait(task_id, BAKE_WAIT_ATTRIBUTE, {"token": token, "alarms": alarms}, "bake")
+
+    def _record_wait(self, task_id: str, attribute: str, record: dict[str, Any], wait: str) -> None:
+        """Store a wait's record (its task token first) on the task while it runs. A refused write is a
+        cancel that was recorded first and found no token to fail (this wait must not begin), or a
+        task that is no longer running."""
         try:
             self._client.update_item(
                 TableName=self._tasks,
                 Key={"id": {"S": task_id}},
                 UpdateExpression="SET #w = :w",
                 ConditionExpression="attribute_exists(id) AND #s = :running",
-                ExpressionAttributeNames={"#w": BAKE_WAIT_ATTRIBUTE, "#s": "status"},
-                ExpressionAttributeValues={
-                    ":w": serialize({"token": token, "alarms": alarms}),
-                    ":running": _ACTIVE_STATUSES[":running"],
-                },
+                ExpressionAttributeNames={"#w": attribute, "#s": "status"},
+                ExpressionAttributeValues={":w": serialize(record), ":running": _ACTIVE_STATUSES[":running"]},
             )
         except CallFailed as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 if self.get(task_id).status is TaskStatus.CANCELLING:
-                    raise TaskCancelled(f"task {task_id} was cancelled before its bake") from exc
-                raise TaskConflict(f"task {task_id} is not running, it cannot bake") from exc
-            raise translate(exc, f"record the bake wait of {task_id}") from exc
+                    raise TaskCancelled(f"task {task_id} was cancelled before its {wait} wait") from exc
+                raise TaskConflict(f"task {task_id} is not running, it cannot begin its {wait} wait") from exc
+            raise translate(exc, f"record the {wait} wait of {task_id}") from exc
 
     def bake_wait(self, task_id: str) -> BakeWaitRecord | None:
         """The task's recorded bake wait, if the task exists and is baking (or baked)."""
