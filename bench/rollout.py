@@ -81,6 +81,7 @@ PRICES_US_EAST_1 = {
     "cloudwatch_composite_alarm_per_month": 0.50,
 }
 BAKED_SECONDS = 2  # the bench's bake: its cost does not depend on its length (one wait that times out)
+PRICED_BAKE_MINUTES = 10  # the bake the alarms are priced for when prorated to its length
 HOURS_PER_MONTH = 730
 ALL_IN_ASSUMPTIONS = {
     "lambda_init_ms": 800,
@@ -98,8 +99,10 @@ ALL_IN_ASSUMPTIONS = {
     "Lambda (cold, lambda_get_ms); each further status poll costs one more request and Lambda",
     "lambda_get_ms": 60,
     "cloudwatch": "the service's CloudWatch API calls (PutMetricAlarm, PutCompositeAlarm, DescribeAlarms, "
-    "DeleteAlarms) at the API request price; a bake's alarms (two metric alarms and the composite) billed "
-    "by the started hour (a month is 730 hours): a bake of up to about 55 minutes pays one alarm-hour each",
+    "DeleteAlarms) at the API request price; a bake's alarms (two metric alarms, and a composite only when the "
+    "request names rollback_alarms) billed by the started hour (a month is 730 hours): a bake of up to about 55 "
+    "minutes pays one alarm-hour each. `bake_adds_usd_per_1000` also gives them prorated to a 10-minute bake "
+    "(`alarms_prorated`), the figure if CloudWatch bills an alarm's lifetime finer than by the hour",
     "eventbridge": "AWS service events (SageMaker, CloudWatch) on the default bus and rule deliveries are free",
 }
 
@@ -199,6 +202,9 @@ def price(measured: Mapping[str, Any]) -> dict[str, Any]:
                     6,
                 ),
                 "alarms": baked_priced["usd_per_1000"]["cloudwatch_alarms"],
+                "alarms_prorated": round(
+                    baked_priced["usd_per_1000"]["cloudwatch_alarms"] * PRICED_BAKE_MINUTES / 60, 6
+                ),
             }
             for minutes, baked_priced in result["all_in_by_creation_minutes"]["redeploy_baked"].items()
         }

@@ -278,6 +278,8 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
     assert plain["total"] == pytest.approx(sum(v for k, v in plain.items() if k != "total"))
     adds = priced["bake_adds_usd_per_1000"]["10"]
     assert adds["workflow"] == pytest.approx(baked["total"] - baked["cloudwatch_alarms"] - plain["total"], abs=1e-6)
+    assert adds["alarms"] == baked["cloudwatch_alarms"]
+    assert adds["alarms_prorated"] == pytest.approx(baked["cloudwatch_alarms"] / 6, abs=1e-6), "a 10-minute bake"
     assert priced["bake_adds_usd_per_1000"]["1"] == adds, "no fallback rounds at 1 or 10 minutes: the same"
 
 
