@@ -269,6 +269,10 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
     assert plain["lambda_init"] == pytest.approx(10 * 0.8 * 0.5 * 0.0000133334 * 1000)
     assert plain["task_events_put_events"] == pytest.approx(12 / 1000)
     assert plain["xray"] == pytest.approx((3 + 1 + 10) * 5 / 1000)
+    untraced = rollout.all_in(dict.fromkeys(rollout.METRICS, 1.0), {**extras, "publisher_traced": False})[
+        "usd_per_1000"
+    ]
+    assert untraced["xray"] == pytest.approx((3 + 1) * 5 / 1000), "a publisher not traced records no trace"
     assert plain["task_events_publisher"] == pytest.approx(
         (2 * 0.8 + 10 * 0.06) * 0.5 * 0.0000133334 * 1000 + 10 * 0.2 / 1000
     )
