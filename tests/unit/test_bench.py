@@ -352,7 +352,7 @@ def test_the_embedding_guard_is_priced_from_the_redeploys_it_ran_in():
     }
     redeploy = {
         **_task("redeploy", 0, 20),
-        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "ShouldBake"],
+        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "SwitchTraffic"],
         "invocations": [{"function": "SmokeTestGreenFunction", "ms": 5.0, "aws_calls": 3}, guard_run],
     }
     measured = {

@@ -293,8 +293,9 @@ class BakeCheck(_Payload):
 
 
 class RollBackReason(_Payload):
-    """Why a bake is rolled back: an alarm tripped, the task was cancelled, or the alarms could not be
-    checked (`failure`, what CheckBake raised): an unproven green is never kept on a guess."""
+    """Why a bake is rolled back: an alarm tripped, the task was cancelled, or the bake could not be checked
+    or ended (`failure`, what AwaitBake or RetireBlue's end of the bake raised): an unproven green is never
+    kept on a guess."""
 
     reason: Literal["alarm", "cancelled", "check_failed"]
     tripped: AlarmTrip | None = None
