@@ -426,7 +426,10 @@ def _all_in(section: Mapping[str, Any]) -> str:
     adds = section.get("bake_adds_usd_per_1000", {}).get("10")
     note = "assumptions: results.json rollout.all_in_assumptions (bench/README.md)"
     if adds:
-        note += f"; a bake adds ${adds['workflow']:.4f} per 1,000 in workflow costs, ${adds['alarms']:.3f} in alarms"
+        note += (
+            f"; a bake adds ${adds['workflow']:.4f} per 1,000 in workflow costs, ${adds['alarms']:.3f} in alarms"
+            f" by the started hour (${adds.get('alarms_prorated', 0):.3f} prorated to a 10-minute bake)"
+        )
     return table(
         "   All-in US dollars per 1,000 tasks (us-east-1 list prices, every assumption in results.json)",
         ("task @ creation", *(label for _, label in ALL_IN_COLUMNS)),

@@ -81,6 +81,7 @@ PRICES_US_EAST_1 = {
     "cloudwatch_composite_alarm_per_month": 0.50,
 }
 BAKED_SECONDS = 2  # the bench's bake: its cost does not depend on its length (one wait that times out)
+PRICED_BAKE_MINUTES = 10  # the bake the alarms are priced for when prorated to its length
 HOURS_PER_MONTH = 730
 ALL_IN_ASSUMPTIONS = {
     "lambda_init_ms": 800,
@@ -93,13 +94,16 @@ ALL_IN_ASSUMPTIONS = {
     "than an idle environment is kept)",
     "lambda_publisher_ms": 60,
     "xray": "every trace sampled: the POST, the execution (Step Functions tracing carries its steps), the "
-    "final GET, each event-driven Lambda (green state change, bake alarm) and each publisher invocation",
+    "final GET, each event-driven Lambda (green state change, bake alarm), and each publisher invocation "
+    "when the template traces the publisher (Tracing Active; PassThrough records none from a stream)",
     "api_gateway": "two REST API requests per rollout (the POST and one GET of the ended task) and the GET's "
     "Lambda (cold, lambda_get_ms); each further status poll costs one more request and Lambda",
     "lambda_get_ms": 60,
     "cloudwatch": "the service's CloudWatch API calls (PutMetricAlarm, PutCompositeAlarm, DescribeAlarms, "
-    "DeleteAlarms) at the API request price; a bake's alarms (two metric alarms and the composite) billed "
-    "by the started hour (a month is 730 hours): a bake of up to about 55 minutes pays one alarm-hour each",
+    "DeleteAlarms) at the API request price; a bake's alarms (two metric alarms, and a composite only when the "
+    "request names rollback_alarms) billed by the started hour (a month is 730 hours): a bake of up to about 55 "
+    "minutes pays one alarm-hour each. `bake_adds_usd_per_1000` also gives them prorated to a 10-minute bake "
+    "(`alarms_prorated`), the figure if CloudWatch bills an alarm's lifetime finer than by the hour",
     "eventbridge": "AWS service events (SageMaker, CloudWatch) on the default bus and rule deliveries are free",
 }
 
@@ -199,6 +203,9 @@ def price(measured: Mapping[str, Any]) -> dict[str, Any]:
                     6,
                 ),
                 "alarms": baked_priced["usd_per_1000"]["cloudwatch_alarms"],
+                "alarms_prorated": round(
+                    baked_priced["usd_per_1000"]["cloudwatch_alarms"] * PRICED_BAKE_MINUTES / 60, 6
+                ),
             }
             for minutes, baked_priced in result["all_in_by_creation_minutes"]["redeploy_baked"].items()
         }
@@ -225,7 +232,7 @@ def all_in(counts: Mapping[str, float], extras: Mapping[str, Any]) -> dict[str, 
     publishes = extras["publisher_invocations"]
     publisher_gb_s = (2 * a["lambda_init_ms"] + publishes * a["lambda_publisher_ms"]) / 1000 * 512 / 1024
     get_gb_s = (a["lambda_init_ms"] + a["lambda_get_ms"]) / 1000 * 512 / 1024
-    traces = 3 + extras["event_invocations"] + publishes
+    traces = 3 + extras["event_invocations"] + (publishes if extras.get("publisher_traced", True) else 0)
     alarm_hours = extras["bake_alarm_hours"]
     per_1000 = {
         "step_functions": base["step_functions"],
@@ -570,6 +577,8 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             setattr(module, function.handler_attribute, wrapped)
             handlers[function.logical_id] = wrapped
         sfn = aws.client("stepfunctions")
+        publisher = stack.template.resources["PublishTaskEventsFunction"].properties
+        publisher_traced = publisher.get("Tracing", "Active") == "Active"  # Globals trace every function
 
         def run_task(kind: str, route: str, model: str, rounds: int, bake_seconds: int | None = None) -> None:
             # A long wait when no round should time out; a short one to make `rounds` of them.
@@ -654,6 +663,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                         "publisher_invocations": 1 + len(steps),
                         "event_invocations": sum(1 for i in invocations if i.function in event_functions),
                         "cloudwatch_calls": sum(cloudwatch_calls.values()),
+                        "publisher_traced": publisher_traced,
                         # a 10-minute bake: each of its alarms lives less than an hour, billed one alarm-hour
                         "bake_alarm_hours": {
                             "metric": cloudwatch_calls.get("cloudwatch.PutMetricAlarm", 0),

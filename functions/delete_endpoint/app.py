@@ -1,13 +1,13 @@
-"""Workflow step: delete an endpoint and its config (retire blue, or discard green)."""
+"""Workflow step: retire blue (after a bake, end it first), deleting its endpoint and config."""
 
 from __future__ import annotations
 
 from inference_deploy import dependencies
-from inference_deploy.logic.endpoints import delete_endpoint
-from inference_deploy.models.workflow import DeletedEndpoint, DeleteEndpointEvent
+from inference_deploy.logic.green_deploy import retire_blue
+from inference_deploy.models.workflow import RetireBlueEvent, RetiredBlue
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(DeleteEndpointEvent)
-def lambda_handler(event: DeleteEndpointEvent) -> DeletedEndpoint:
-    return delete_endpoint(event.endpoint, dependencies.sagemaker())
+@workflow_step(RetireBlueEvent)
+def lambda_handler(event: RetireBlueEvent) -> RetiredBlue:
+    return retire_blue(event, dependencies.sagemaker(), dependencies.task_store())

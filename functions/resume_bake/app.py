@@ -1,4 +1,4 @@
-"""EventBridge: a bake's composite alarm changed state; if it went to ALARM, end that deploy's bake."""
+"""EventBridge: one of a bake's alarms changed state; if it went to ALARM, end that deploy's bake."""
 
 from __future__ import annotations
 

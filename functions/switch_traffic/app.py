@@ -1,4 +1,5 @@
-"""Workflow step: point the model's serving record at green (one conditional write, unless cancelled)."""
+"""Workflow step: when the plan bakes, create the bake's alarms; then point the model's serving record at
+green (one conditional write, unless cancelled)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,4 @@ from inference_deploy.step_handler import workflow_step
 
 @workflow_step(SwitchTrafficEvent, honours_cancel=True)
 def lambda_handler(event: SwitchTrafficEvent) -> SwitchedTraffic:
-    return switch_traffic(event, dependencies.task_store())
+    return switch_traffic(event, dependencies.task_store(), dependencies.alarms())

@@ -130,14 +130,12 @@ DEPLOY_ROWS = [
     *[
         (state, when, True, "cancelled")
         for state in (
-            "MarkInProgress",
             "ResolveModel",
             "ProvisionGreen",
             "AwaitGreen",
             "ApplyScaling",
             "SmokeTestGreen",
             "CheckEmbeddingCompatibility",
-            "CreateBakeAlarms",
             "SwitchTraffic",
             "AwaitBake",
         )

@@ -23,14 +23,12 @@ from tests.conftest import register_model, wait_for
 
 MODEL = "embed-deploy-123"
 HAPPY_FIRST_DEPLOY = [
-    "MarkInProgress",
     "ResolveModel",
     "ProvisionGreen",
     "AwaitGreen",
     "ApplyScaling",
     "SmokeTestGreen",
     "CheckEmbeddingCompatibility",
-    "ShouldBake",
     "SwitchTraffic",
     "IsBaking",
     "MarkSucceeded",

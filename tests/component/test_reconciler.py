@@ -312,5 +312,4 @@ def test_bake_alarms_that_outlived_their_task_are_deleted_and_an_active_bakes_ar
     assert {a for a in remaining if baking["id"] in a} == {
         f"{bake_alarm_prefix()}{baking['id']}-5xx",
         f"{bake_alarm_prefix()}{baking['id']}-latency",
-        f"{bake_alarm_prefix()}{baking['id']}-watch",
     }

@@ -12,7 +12,7 @@ from datetime import timedelta
 from fail_unstarted_tasks.app import lambda_handler as sweep_handler
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
-from inference_deploy.adapters.alarms import own_alarm_names
+from inference_deploy.adapters.alarms import made_alarm_names, own_alarm_names
 from inference_deploy.models.common import utc_now
 from local_stack.emulator import EmulatedAws
 from tests.component.workflow_helpers import (
@@ -91,7 +91,7 @@ def test_the_sweep_repairs_a_deploy_stopped_mid_bake_whose_event_was_lost(aws, m
     blue, created = _baking_deploy(aws, monkeypatch)
     green = created["metadata"]["endpoint_name"]
     _stop(aws, created)
-    assert _alarms(aws, created["id"]) == set(own_alarm_names(created["id"]))
+    assert _alarms(aws, created["id"]) == set(made_alarm_names(created["id"], []))  # no composite: no caller's
     assert _serving()["endpoint_name"] == green
 
     assert _sweep(monkeypatch, minutes_later=5) == [created["id"]]
@@ -103,7 +103,7 @@ def test_the_sweep_repairs_a_deploy_stopped_mid_bake_whose_event_was_lost(aws, m
     repair = task["metadata"]["repair"]
     assert repair["rolled_back_to"] == blue["metadata"]["endpoint_name"]
     assert repair["discarded"] == [green]
-    assert sorted(repair["alarms_removed"]) == sorted(own_alarm_names(created["id"]))
+    assert sorted(repair["alarms_removed"]) == sorted(made_alarm_names(created["id"], []))
     assert _alarms(aws, created["id"]) == set()
     assert _serving()["endpoint_name"] == blue["metadata"]["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {blue["metadata"]["endpoint_name"]: "InService"}
@@ -120,9 +120,9 @@ def test_a_successful_deploy_is_not_reported_failed_when_delete_alarms_fails(aws
     deployed = run_task(aws, "deploy", MODEL, bake_seconds=1)
 
     assert deployed["status"] == "succeeded"
-    assert deployed["metadata"]["bake_alarms_left"] == own_alarm_names(deployed["id"])
+    assert deployed["metadata"]["bake_alarms_left"] == made_alarm_names(deployed["id"], [])
     assert _serving()["endpoint_name"] == deployed["metadata"]["endpoint_name"]
-    assert _alarms(aws, deployed["id"]) == set(own_alarm_names(deployed["id"])), "left, and said so"
+    assert _alarms(aws, deployed["id"]) == set(made_alarm_names(deployed["id"], [])), "left, and said so"
     assert _slot(aws) is None
 
 

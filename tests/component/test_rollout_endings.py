@@ -9,10 +9,12 @@ import threading
 
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
+from inference_deploy.adapters import aws as aws_clients
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.logic import green_deploy
 from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
+from local_stack.faults import Fault
 from tests.component.test_bake_and_cancel import (
     LONG,
     MODEL,
@@ -65,15 +67,27 @@ def test_a_rollback_whose_green_delete_is_throttled_still_discards_green(aws, fa
     assert _slot(aws) is None
 
 
-def test_a_bake_that_cannot_be_checked_rolls_back_and_frees_the_slot_only_then(aws, faults, parked_waits):
+def test_a_bake_that_cannot_be_ended_rolls_back_and_frees_the_slot_only_then(aws, faults, parked_waits):
     """Finding 4: a CheckBake failure went to MarkFailed with `previous` still in the record and freed the
-    slot, so a new deploy was accepted beside an unproven green. Here the look at the bake's end fails."""
+    slot, so a new deploy was accepted beside an unproven green. Here the bake's end (RetireBlue's write
+    that makes the record forget blue) fails past its retries."""
     blue, green = _baking(aws)
-    faults.lambda_times_out("CheckBakeFunction")
-    parked_waits.release()  # the bake's wait times out: its end has come, and CheckBake cannot look
+    fault = faults.plan.add(
+        Fault(
+            "dynamodb",
+            "TransactWriteItems",
+            "error",
+            times=1_000_000,
+            code="ProvisionedThroughputExceededException",
+            in_function="DeleteEndpointFunction",
+        ),
+        aws_clients.dynamodb(),
+    )
+    parked_waits.release()  # the bake's wait times out: its end has come, and RetireBlue cannot end it
 
     wait_for(aws, green["execution_arn"], timeout=120)
 
+    assert fault.hits >= 5, "RetireBlue tried the end of the bake once and four times again"
     assert "RollBackUnchecked" in executed_states(aws, green["execution_arn"])
     task = read("deploy", green["id"]).body
     assert task["status"] == "failed"

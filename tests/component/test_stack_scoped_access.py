@@ -108,7 +108,7 @@ def test_every_call_of_a_deploy_is_recorded_with_the_statement_that_allowed_it(a
         assert {(action, label) for label in _granting("CreateTaskFunction", action)} & create, action
     provision = {c["action"] for c in report["ProvisionGreenFunction"]}
     assert {"sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:AddTags"} <= provision
-    bake_alarms = [c for c in report["CreateBakeAlarmsFunction"] if c["action"] == "cloudwatch:PutMetricAlarm"]
+    bake_alarms = [c for c in report["SwitchTrafficFunction"] if c["action"] == "cloudwatch:PutMetricAlarm"]
     assert bake_alarms
     assert all(f":alarm:{bake_alarm_prefix()}" in c["resource"] for c in bake_alarms)
 

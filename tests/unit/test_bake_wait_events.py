@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference_deploy.adapters.alarms import own_alarm_names, task_watched_by, watch_alarm_name
+from inference_deploy.adapters.alarms import own_alarm_names, task_of_alarm, task_watched_by, watch_alarm_name
 from inference_deploy.ids import new_ulid
 from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
@@ -43,12 +43,18 @@ def test_the_rule_ignores_other_alarms_and_sources():
     assert not matches(_rule_pattern(), _event(watch_alarm_name("deploy-x"), source="aws.sagemaker"))
 
 
-def test_only_the_bakes_composite_alarm_leads_to_its_task():
+def test_the_rule_delivers_a_bakes_own_metric_alarm_going_to_alarm():
+    """Without the caller's alarms there is no composite: the own alarms' events wake the bake."""
+    errors, latency, _ = own_alarm_names(f"deploy-{new_ulid()}")
+    assert matches(_rule_pattern(), _event(errors))
+    assert matches(_rule_pattern(), _event(latency))
+
+
+def test_each_alarm_a_bake_makes_leads_to_its_task_and_no_other_does():
     task_id = f"deploy-{new_ulid()}"
-    errors, latency, watch = own_alarm_names(task_id)
-    assert task_watched_by(watch) == task_id
-    assert task_watched_by(errors) is None  # the composite's children: their change comes through it
-    assert task_watched_by(latency) is None
-    assert task_watched_by("search-api-error-rate-watch") is None
+    for name in own_alarm_names(task_id):
+        assert task_of_alarm(name) == task_id
+    assert task_watched_by(watch_alarm_name(task_id)) == task_id
+    assert task_of_alarm("search-api-error-rate-watch") is None
+    assert task_of_alarm(f"another-stack-bake-{task_id}-5xx") is None
     assert task_watched_by(f"{bake_alarm_prefix()}-watch") is None
-    assert task_watched_by(f"another-stack-bake-{task_id}-watch") is None

@@ -269,6 +269,10 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
     assert plain["lambda_init"] == pytest.approx(10 * 0.8 * 0.5 * 0.0000133334 * 1000)
     assert plain["task_events_put_events"] == pytest.approx(12 / 1000)
     assert plain["xray"] == pytest.approx((3 + 1 + 10) * 5 / 1000)
+    untraced = rollout.all_in(dict.fromkeys(rollout.METRICS, 1.0), {**extras, "publisher_traced": False})[
+        "usd_per_1000"
+    ]
+    assert untraced["xray"] == pytest.approx((3 + 1) * 5 / 1000), "a publisher not traced records no trace"
     assert plain["task_events_publisher"] == pytest.approx(
         (2 * 0.8 + 10 * 0.06) * 0.5 * 0.0000133334 * 1000 + 10 * 0.2 / 1000
     )
@@ -278,6 +282,8 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
     assert plain["total"] == pytest.approx(sum(v for k, v in plain.items() if k != "total"))
     adds = priced["bake_adds_usd_per_1000"]["10"]
     assert adds["workflow"] == pytest.approx(baked["total"] - baked["cloudwatch_alarms"] - plain["total"], abs=1e-6)
+    assert adds["alarms"] == baked["cloudwatch_alarms"]
+    assert adds["alarms_prorated"] == pytest.approx(baked["cloudwatch_alarms"] / 6, abs=1e-6), "a 10-minute bake"
     assert priced["bake_adds_usd_per_1000"]["1"] == adds, "no fallback rounds at 1 or 10 minutes: the same"
 
 
@@ -346,7 +352,7 @@ def test_the_embedding_guard_is_priced_from_the_redeploys_it_ran_in():
     }
     redeploy = {
         **_task("redeploy", 0, 20),
-        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "ShouldBake"],
+        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "SwitchTraffic"],
         "invocations": [{"function": "SmokeTestGreenFunction", "ms": 5.0, "aws_calls": 3}, guard_run],
     }
     measured = {

@@ -71,7 +71,7 @@ MODELS_TABLE_ATTRIBUTES = {
     "ConvergeModelFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
     "EndRepairedTaskFunction": {"embedding_model_id", "active_task", "serving"},
     "SwitchTrafficFunction": {"embedding_model_id", "serving"},
-    "CheckBakeFunction": {"embedding_model_id", "serving"},
+    "DeleteEndpointFunction": {"embedding_model_id", "serving"},  # RetireBlue ends a bake first
     "RollBackFunction": {"embedding_model_id", "serving"},
     "UnrouteModelFunction": {"embedding_model_id", "serving", "unrouted"},
     "RestoreRoutingFunction": {"embedding_model_id", "serving", "unrouted"},
@@ -530,7 +530,7 @@ _CALLS: dict[str, Any] = {
         s.switch_item(_record(), expected=_record())["Update"],
         s.switch_item(_record(), expected=None)["Update"],
     ],
-    "CheckBakeFunction": lambda s: [s.serving("m"), s.end_bake_item("m", "deploy-x")["Update"]],
+    "DeleteEndpointFunction": lambda s: [s.end_bake_item("m", "deploy-x")["Update"]],
     "RollBackFunction": lambda s: [
         s.serving("m"),
         s.end_bake("m", "deploy-x"),
@@ -745,7 +745,7 @@ def test_task_tokens_are_completed_only_on_this_stacks_deploy_workflow(action):
         "CheckGreenFunction",
         "CancelTaskFunction",
         "CheckBakeFunction",  # AwaitBake: an alarm already in ALARM ends the bake's wait at once
-        "ResumeBakeFunction",  # the bake's composite alarm going to ALARM ends it early
+        "ResumeBakeFunction",  # a bake's alarm (or its composite) going to ALARM ends it early
     }
 
 

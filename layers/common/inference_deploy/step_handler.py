@@ -2,9 +2,10 @@
 a JSON-ready result out. Exceptions propagate on purpose: Lambda reports their class name as
 `errorType`, which the state machines' Retry and Catch rules match.
 
-Live progress: each state passes `progress` (its task id and `$$.State.Name`); the wrapper names the
-running state on the task before the step and appends the run (start, end, error) after it; that same write tells
-whether the task is being cancelled (status `cancelling`), which a step that honours cancel obeys; a step
+Live progress: each state passes `progress` (its task id and `$$.State.Name`); the wrapper reads the task
+consistently before the step (whether it is being cancelled, status `cancelling`, which a step that honours
+cancel obeys) and, in one write after it, names the state as the task's current step and appends the run
+(start, end, error): one progress write per step, not two; a step
 that fails its state through a task token instead of raising reports that error in `failed_with`. A progress
 write that fails is logged and counted, never raised: progress must not fail a rollout."""
 

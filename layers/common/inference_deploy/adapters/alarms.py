@@ -1,6 +1,7 @@
 """CloudWatch alarms: the ones a deploy request names (checked to exist), and the ones a bake creates on
-green's own metrics, named after the task so every path that ends a rollout can delete them, with one
-composite alarm over all of them whose state change event wakes the bake's wait."""
+green's own metrics, named after the task so every path that ends a rollout can delete them. Their state
+change events wake the bake's wait (the rule matches the bake's prefix); when the request names alarms of
+its own, one composite alarm over all of them does (a caller's alarm is not named like the bake's)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,25 @@ def own_alarm_names(task_id: str) -> list[str]:
     return [f"{bake_alarm_prefix()}{task_id}{suffix}" for suffix in _OWN_SUFFIXES]
 
 
+def made_alarm_names(task_id: str, caller_alarms: Sequence[str]) -> list[str]:
+    """The alarms a bake made: its own two, and the composite only when the request named alarms."""
+    names = own_alarm_names(task_id)
+    return names if caller_alarms else names[:2]
+
+
 def watch_alarm_name(task_id: str) -> str:
     """The bake's composite alarm: ALARM when any watched alarm is."""
     return f"{bake_alarm_prefix()}{task_id}{_WATCH_SUFFIX}"
 
 
+def watched_alarm_names(task_id: str, caller_alarms: Sequence[str]) -> list[str]:
+    """What a bake looks at: the caller's alarms and its own two on green's metrics (not the composite,
+    which is ALARM only when one of them is)."""
+    return [*caller_alarms, *own_alarm_names(task_id)[:2]]
+
+
 def task_watched_by(name: str) -> str | None:
-    """The deploy task whose bake waits on the composite alarm `name`, if it is named like one."""
+    """The deploy task whose bake made the composite alarm `name`, if it is named like one."""
     prefix = bake_alarm_prefix()
     if name.startswith(prefix) and name.endswith(_WATCH_SUFFIX):
         return name[len(prefix) : -len(_WATCH_SUFFIX)] or None
@@ -109,9 +122,10 @@ class Alarms:
         watched: Sequence[str] = (),
     ) -> list[str]:
         """Alarms on green's Invocation5XXErrors (sum per minute) and ModelLatency (average per minute, in
-        microseconds as SageMaker reports it), missing data not breaching (an idle green is healthy); then
-        the composite alarm, in ALARM when any of them or of `watched` (the caller's) is, so that one
-        state change event says the bake must end. Its actions are off: EventBridge gets the event anyway."""
+        microseconds as SageMaker reports it), missing data not breaching (an idle green is healthy); their
+        own state change events wake the bake. With `watched` (the caller's alarms, named otherwise), the
+        composite alarm too, in ALARM when any of them is, so that its state change event says the bake
+        must end: $0.50 a month, made only then. Its actions are off: EventBridge gets the event anyway."""
         errors_name, latency_name, watch_name = own_alarm_names(task_id)
         dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
         tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
@@ -144,17 +158,18 @@ class Alarms:
                 TreatMissingData="notBreaching",
                 Tags=tag_list,
             )
-            children = [*watched, errors_name, latency_name]
-            self._client.put_composite_alarm(
-                AlarmName=watch_name,
-                AlarmDescription=f"Bake of {task_id}: any watched alarm in ALARM ends it",
-                AlarmRule=" OR ".join(f'ALARM("{name}")' for name in children),
-                ActionsEnabled=False,
-                Tags=tag_list,
-            )
+            if watched:
+                children = [*watched, errors_name, latency_name]
+                self._client.put_composite_alarm(
+                    AlarmName=watch_name,
+                    AlarmDescription=f"Bake of {task_id}: any watched alarm in ALARM ends it",
+                    AlarmRule=" OR ".join(f'ALARM("{name}")' for name in children),
+                    ActionsEnabled=False,
+                    Tags=tag_list,
+                )
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "create the bake alarms") from exc
-        return [errors_name, latency_name, watch_name]
+        return [errors_name, latency_name, *([watch_name] if watched else [])]
 
     def bake_alarm_names(self) -> list[str]:
         """Every alarm named like a bake's own (one DescribeAlarms page per 100)."""

@@ -376,34 +376,28 @@ class TaskStore:
     # ---------------------------------------------------------------- live progress
 
     def step_started(self, task_id: str, step: str, at: datetime) -> StepStart:
-        """Name the workflow state now running on an active task (a finished task is left as it is).
-        When the task's last recorded run is of this same state (a polling loop, a retry), say its
-        index, for `step_ended` to extend that run instead of adding one per round; and whether the
-        task was being cancelled, read from the same write (no extra read per step)."""
+        """Before a workflow state's step runs, one consistent read (no write: `step_ended` names the state
+        and records its run in one write): whether the task is being cancelled, and, when the task's last
+        recorded run is of this same state (a fallback round, a retry), that run's index, for `step_ended`
+        to extend it instead of adding one per round. A task that is no longer active is left as it is."""
+        del at  # the run's start goes into the one write after it
         try:
-            response = self._client.update_item(
+            response = self._client.get_item(
                 TableName=self._tasks,
                 Key={"id": {"S": task_id}},
-                UpdateExpression="SET #md.#cs = :step, #md.#csa = :at",
-                ConditionExpression=f"attribute_exists(id) AND {_IS_ACTIVE}",
-                ExpressionAttributeNames={
-                    "#md": "metadata",
-                    "#cs": _CURRENT_STEP,
-                    "#csa": _CURRENT_STEP_STARTED_AT,
-                    "#s": "status",
-                },
-                ExpressionAttributeValues={
-                    ":step": serialize(step),
-                    ":at": serialize(format_timestamp(at)),
-                    **_ACTIVE_STATUSES,
-                },
-                ReturnValues="ALL_OLD",  # the item as it was, at no extra read
+                ConsistentRead=True,
+                ProjectionExpression="#s, #md.#cs, #md.#sr",
+                ExpressionAttributeNames={"#md": "metadata", "#cs": _CURRENT_STEP, "#sr": _STEP_RUNS, "#s": "status"},
             )
         except CallFailed as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise translate(exc, f"progress of {task_id}") from exc
+            raise translate(exc, f"progress of {task_id}") from exc
+        before = from_item(response.get("Item", {}))
+        if before.get("status") not in {
+            TaskStatus.PENDING.value,
+            TaskStatus.IN_PROGRESS.value,
+            TaskStatus.CANCELLING.value,
+        }:
             return StepStart(extends=None, cancelling=False)
-        before = from_item(response.get("Attributes", {}))
         cancelling = before.get("status") == TaskStatus.CANCELLING.value
         metadata = TaskMetadata.model_validate(before.get("metadata") or {})
         runs = metadata.step_runs or []
@@ -415,16 +409,19 @@ class TaskStore:
         """Record a finished run of a state: appended to the task's step runs, or, when it `extends` the
         run at that index (the same state, again), that run's end, count and error are updated. Not
         conditional on the status: the step that writes the terminal status records its own run after."""
-        names = {"#md": "metadata", "#sr": _STEP_RUNS}
+        names = {"#md": "metadata", "#sr": _STEP_RUNS, "#cs": _CURRENT_STEP, "#csa": _CURRENT_STEP_STARTED_AT}
+        current = {":cs": serialize(run.step), ":csa": serialize(format_timestamp(run.started_at))}
         update: dict[str, Any]
         if extends is None:
             update = {
-                "UpdateExpression": "SET #md.#sr = list_append(if_not_exists(#md.#sr, :none), :run)",
+                "UpdateExpression": "SET #md.#sr = list_append(if_not_exists(#md.#sr, :none), :run), "
+                "#md.#cs = :cs, #md.#csa = :csa",
                 "ConditionExpression": "attribute_exists(id)",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {
                     ":run": serialize([run.model_dump(mode="json", exclude_none=True)]),
                     ":none": serialize([]),
+                    **current,
                 },
             }
         else:
@@ -434,7 +431,11 @@ class TaskStore:
                 ":one": serialize(1),
                 ":step": serialize(run.step),
             }
-            expression = f"SET {at}.#end = :end, {at}.#runs = if_not_exists({at}.#runs, :one) + :one"
+            values.update(current)
+            expression = (
+                f"SET {at}.#end = :end, {at}.#runs = if_not_exists({at}.#runs, :one) + :one, "
+                "#md.#cs = :cs, #md.#csa = :csa"
+            )
             if run.error is None:
                 expression += f" REMOVE {at}.#err"
             else:

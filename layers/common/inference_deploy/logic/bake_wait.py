@@ -2,15 +2,16 @@
 
 The deploy workflow's AwaitBake state stores its task token (with the alarms the bake watches) on the
 task item, then looks at those alarms once: one may have gone to ALARM before the token was stored. The
-bake's composite alarm (ALARM when any watched alarm is) sends CloudWatch's "Alarm State Change" event,
-which looks again and completes the token with the alarm that tripped; a cancel fails it (TaskCancelled).
-Nothing woken, the state's timeout (the bake's length) ends the wait and CheckBake ends the bake. Both
-sides decide by DescribeAlarms, never by the event's own state, so a late or repeated event is harmless.
+bake's own alarms on green (or, when the request names alarms, its composite alarm over all of them)
+send CloudWatch's "Alarm State Change" event, which looks again and completes the token with the alarm
+that tripped; a cancel fails it (TaskCancelled). Nothing woken, the state's timeout (the bake's length)
+ends the wait and RetireBlue ends the bake. Both sides decide by DescribeAlarms, never by the event's own
+state, so a late or repeated event is harmless.
 """
 
 from __future__ import annotations
 
-from inference_deploy.adapters.alarms import Alarms, task_watched_by
+from inference_deploy.adapters.alarms import Alarms, task_of_alarm, watched_alarm_names
 from inference_deploy.adapters.executions import TaskTokens
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.models.common import utc_now
@@ -20,13 +21,14 @@ from inference_deploy.observability import logger
 
 def await_bake(event: CheckBakeEvent, token: str, store: TaskStore, alarms: Alarms, tokens: TaskTokens) -> BakeCheck:
     """Store the bake's token for the alarm event, then look (an alarm may already be in ALARM)."""
-    store.await_bake(event.task_id, token, event.watch.alarms)
-    return _settle(event.watch.alarms, token, alarms, tokens)
+    watched = watched_alarm_names(event.task_id, event.bake.alarms)
+    store.await_bake(event.task_id, token, watched)
+    return _settle(watched, token, alarms, tokens)
 
 
 def resume_bake(event: AlarmStateChange, store: TaskStore, alarms: Alarms, tokens: TaskTokens) -> BakeCheck | None:
-    """A bake's composite alarm changed state: if it went to ALARM and its task bakes, end the bake."""
-    task_id = task_watched_by(event.detail.alarmName)
+    """One of a bake's own alarms changed state: if it went to ALARM and its task bakes, end the bake."""
+    task_id = task_of_alarm(event.detail.alarmName)
     if task_id is None or event.detail.state.value != "ALARM":
         return None
     wait = store.bake_wait(task_id)

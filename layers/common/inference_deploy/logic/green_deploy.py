@@ -7,13 +7,12 @@ sane embeddings and has been switched to; any failure before that deletes green 
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inference_deploy.adapters.alarms import Alarms
+from inference_deploy.adapters.alarms import Alarms, watched_alarm_names
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.adapters.task_store import TaskStore
@@ -34,25 +33,24 @@ from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.logic.endpoints import delete_endpoint
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
-from inference_deploy.models.serving import ServingRecord
+from inference_deploy.models.serving import EndpointRef, ServingRecord
 from inference_deploy.models.workflow import (
-    BakeCheck,
-    BakeWatch,
-    CheckBakeEvent,
     CheckGreenEvent,
-    CreateBakeAlarmsEvent,
     DiscardedGreen,
     DiscardGreenEvent,
     GreenStatus,
     ProvisionedGreen,
     ProvisionGreenEvent,
     ResolvedModel,
+    RetireBlueEvent,
+    RetiredBlue,
     RollBackEvent,
     RolledBackTraffic,
     SmokeTestEvent,
     SmokeTestResult,
     SwitchedTraffic,
     SwitchTrafficEvent,
+    plan_bakes,
 )
 from inference_deploy.naming import MANAGED_BY, MANAGED_BY_TAG, resource_tags
 from inference_deploy.observability import logger, metrics
@@ -148,12 +146,14 @@ def smoke_test_green(event: SmokeTestEvent, sagemaker: SageMaker) -> SmokeTestRe
     )
 
 
-def switch_traffic(event: SwitchTrafficEvent, store: TaskStore) -> SwitchedTraffic:
-    """One conditional write: the record moves to green only if it still points at blue and the task
-    was not cancelled. With a bake, blue stays in the record as `previous` until the bake ends."""
+def switch_traffic(event: SwitchTrafficEvent, store: TaskStore, alarms: Alarms) -> SwitchedTraffic:
+    """When the plan bakes, its alarms first (they exist before traffic moves). Then one conditional
+    write: the record moves to green only if it still points at blue and the task was not cancelled.
+    With a bake, blue stays in the record as `previous` until the bake ends."""
+    bake = event.bake if plan_bakes(event.bake, event.blue) else None
+    watched = _create_bake_alarms(event, alarms) if bake is not None else None
     now = utc_now()
-    baking = event.bake_seconds > 0
-    ends_at = now + timedelta(seconds=event.bake_seconds) if baking else None
+    ends_at = now + timedelta(seconds=bake.seconds) if bake is not None else None
     green = ServingRecord(
         embedding_model_id=event.embedding_model_id,
         endpoint_name=event.green.endpoint_name,
@@ -162,21 +162,22 @@ def switch_traffic(event: SwitchTrafficEvent, store: TaskStore) -> SwitchedTraff
         embedding_dimension=event.embedding_dimension,
         since=now,
         capacity=event.capacity,
-        previous=event.blue.served if baking and event.blue is not None else None,
+        previous=event.blue.served if bake is not None and event.blue is not None else None,
         bake_ends_at=ends_at,
     )
     store.switch_serving(event.task_id, green, event.blue, format_timestamp(ends_at) if ends_at else None)
     logger.info("traffic switched", extra={"endpoint_name": green.endpoint_name, "bake_ends_at": ends_at})
-    return SwitchedTraffic(since=now, at=now, bake_ends_at=ends_at)
+    return SwitchedTraffic(since=now, at=now, bake_ends_at=ends_at, bake_alarms=watched)
 
 
 # ---------------------------------------------------------------- the bake
 
 
-def create_bake_alarms(event: CreateBakeAlarmsEvent, alarms: Alarms) -> BakeWatch:
+def _create_bake_alarms(event: SwitchTrafficEvent, alarms: Alarms) -> list[str]:
     """Alarms on green's own metrics, tagged like green, watched with the request's alarms during the bake
-    through one composite alarm over all of them (the last of `own`)."""
-    own = alarms.create_for_green(
+    (through a composite alarm over all of them when the request names any); what the bake watches."""
+    assert event.bake is not None
+    alarms.create_for_green(
         event.task_id,
         event.green.endpoint_name,
         error_threshold=event.bake.error_threshold,
@@ -184,33 +185,23 @@ def create_bake_alarms(event: CreateBakeAlarmsEvent, alarms: Alarms) -> BakeWatc
         tags={"embedding_model_id": event.embedding_model_id, "task_id": event.task_id, MANAGED_BY_TAG: MANAGED_BY},
         watched=event.bake.alarms,
     )
-    *on_green, watch = own
-    return BakeWatch(
-        seconds=event.bake.seconds,
-        check_seconds=event.bake.check_seconds,
-        alarms=[*event.bake.alarms, *on_green],
-        own=own,
-        watch=watch,
-        at=utc_now(),
-    )
+    return watched_alarm_names(event.task_id, event.bake.alarms)
 
 
-def check_bake(event: CheckBakeEvent, alarms: Alarms, models: ModelStore, store: TaskStore) -> BakeCheck:
-    """One look at the watched alarms. Any in ALARM: roll back. The bake's end reached (the serving record
-    says when): end it, so blue can be retired. Otherwise wait the check interval (or what is left)."""
-    now = datetime.now(UTC)
-    tripped = alarms.first_in_alarm(event.watch.alarms)
-    if tripped is not None:
-        logger.warning("alarm during the bake", extra={"alarm": tripped.name, "reason": tripped.reason})
-        return BakeCheck(tripped=tripped, at=utc_now())
-    record = models.serving(event.embedding_model_id)
-    ends_at = record.bake_ends_at if record is not None and record.task_id == event.task_id else None
-    if ends_at is None or now >= ends_at:
-        # no bake left in the record: a retried check after the end, or a cancel rolled back (refused below)
+def retire_blue(event: RetireBlueEvent, sagemaker: SageMaker, store: TaskStore) -> RetiredBlue:
+    """After a bake (its wait timed out: no watched alarm woke it), end it: green keeps the traffic and the
+    record forgets blue, unless the task was cancelled meanwhile (TaskCancelled: the workflow rolls back).
+    Then delete blue's endpoint and config; a first deploy that baked has none."""
+    ended_at = None
+    if plan_bakes(event.bake, event.blue):
         store.end_bake(event.task_id, event.embedding_model_id)
-        return BakeCheck(done=True, at=utc_now())
-    left = math.ceil((ends_at - now).total_seconds())
-    return BakeCheck(wait_seconds=max(0, min(event.watch.check_seconds, left)), at=utc_now())
+        ended_at = utc_now()
+    blue = event.blue
+    deleted = False
+    if blue is not None:
+        ref = EndpointRef(endpoint_name=blue.endpoint_name, endpoint_config_name=blue.endpoint_config_name)
+        deleted = delete_endpoint(ref, sagemaker).deleted
+    return RetiredBlue(deleted=deleted, bake_ended_at=ended_at, at=utc_now())
 
 
 def roll_back(event: RollBackEvent, sagemaker: SageMaker, models: ModelStore) -> RolledBackTraffic:
@@ -255,7 +246,7 @@ def _why(event: RollBackEvent) -> str:
     if event.why.reason == "cancelled":
         return "the task was cancelled during its bake"
     failure = failure_to_error(event.why.failure) if event.why.failure else None
-    return f"the bake's alarms could not be checked ({failure.message if failure else 'no reason given'})"
+    return f"the bake could not be checked or ended ({failure.message if failure else 'no reason given'})"
 
 
 def _keep_green(event: RollBackEvent, message: str) -> NoReturn:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inference_deploy.adapters.alarms import Alarms, own_alarm_names
+from inference_deploy.adapters.alarms import Alarms, made_alarm_names
 from inference_deploy.adapters.executions import Repairs
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.task_store import TaskStore
@@ -45,7 +45,7 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
             logger.warning("bake alarms not deleted; the task ends anyway", exc_info=True)
             metrics.add_metric(name="BakeAlarmsLeft", unit=MetricUnit.Count, value=1)
             if isinstance(metadata, DeployMetadata):
-                metadata.bake_alarms_left = own_alarm_names(event.task_id)
+                metadata.bake_alarms_left = made_alarm_names(event.task_id, _caller_alarms(event.state))
     error = None
     if event.status == TaskStatus.FAILED:
         error = failure_to_error(_why_failed(event))
@@ -70,10 +70,20 @@ def _why_failed(event: FinishTaskEvent) -> StepFailure:
     return failure
 
 
-def _may_have_bake_alarms(state: dict[str, Any]) -> bool:
-    """The plan had a bake (a failed CreateBakeAlarms may have made one alarm of two)."""
+def _plan_bake(state: dict[str, Any]) -> dict[str, Any] | None:
     bake = (state.get("deployment") or {}).get("bake") if isinstance(state.get("deployment"), dict) else None
-    return isinstance(bake, dict) and bool(bake.get("seconds"))
+    return bake if isinstance(bake, dict) else None
+
+
+def _may_have_bake_alarms(state: dict[str, Any]) -> bool:
+    """The plan had a bake (a failed SwitchTraffic may have made one alarm of two)."""
+    bake = _plan_bake(state)
+    return bake is not None and bool(bake.get("seconds"))
+
+
+def _caller_alarms(state: dict[str, Any]) -> list[str]:
+    alarms = (_plan_bake(state) or {}).get("alarms")
+    return [name for name in alarms if isinstance(name, str)] if isinstance(alarms, list) else []
 
 
 ENDED_WITHOUT_FINISHING = {"FAILED", "TIMED_OUT", "ABORTED"}

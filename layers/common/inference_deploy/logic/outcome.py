@@ -13,14 +13,13 @@ from inference_deploy.models.common import utc_now
 from inference_deploy.models.task import DeleteMetadata, DeployMetadata, TaskKind
 from inference_deploy.models.workflow import (
     BakeCheck,
-    BakeWatch,
     CompatibilityCheck,
-    DeletedEndpoint,
     DeploymentPlan,
     DiscardedGreen,
     GreenStatus,
     ProvisionedGreen,
     ResolvedModel,
+    RetiredBlue,
     RollBackReason,
     RolledBackTraffic,
     ScalingApplied,
@@ -48,7 +47,7 @@ class ExecutionState(BaseModel):
     smoke_test: SmokeTestResult | None = None
     compatibility: CompatibilityCheck | None = None
     switched: SwitchedTraffic | None = None
-    retired: DeletedEndpoint | None = None
+    retired: RetiredBlue | None = None
     cleanup: DiscardedGreen | None = None
     failure: StepFailure | None = None
     removal_resumed: bool | None = None
@@ -58,7 +57,6 @@ class ExecutionState(BaseModel):
     unrouted: UnroutedModel | None = None
     removal: SweepResult | None = None
     removal_check: SweepResult | None = None
-    bake_watch: BakeWatch | None = None
     bake_check: BakeCheck | None = None
     rollback_why: RollBackReason | None = None
     rollback: RolledBackTraffic | None = None
@@ -123,10 +121,10 @@ def _capacity(state: ExecutionState, out: DeployMetadata, steps: dict[str, datet
 def _bake(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
     if state.switched is not None and state.switched.bake_ends_at is not None:
         out.bake_ends_at = state.switched.bake_ends_at
-    if state.bake_watch is not None and state.bake_watch.seconds > 0:
-        out.bake_alarms = state.bake_watch.alarms
-    if state.bake_check is not None and state.bake_check.done:
-        steps["bake_passed"] = state.bake_check.at
+    if state.switched is not None and state.switched.bake_alarms is not None:
+        out.bake_alarms = state.switched.bake_alarms
+    if state.retired is not None and state.retired.bake_ended_at is not None:
+        steps["bake_passed"] = state.retired.bake_ended_at
     if state.rollback_why is not None and state.rollback_why.tripped is not None:
         steps["alarm_tripped"] = state.bake_check.at if state.bake_check else utc_now()
         out.tripped_alarm = state.rollback_why.tripped.model_dump()

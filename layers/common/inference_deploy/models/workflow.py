@@ -43,6 +43,11 @@ class BakePlan(_Payload):
     latency_threshold_ms: int = Field(ge=1)
 
 
+def plan_bakes(bake: BakePlan | None, blue: object | None) -> bool:
+    """The deploy workflow's IsBaking rule: a bake time, and a blue to go back to or a request that asked."""
+    return bake is not None and bake.seconds > 0 and (blue is not None or bake.requested)
+
+
 class CompatibilityPlan(_Payload):
     """The embedding-compatibility guard of one deploy, decided when the task is created."""
 
@@ -68,26 +73,12 @@ class DeploymentPlan(_Payload):
     compatibility: CompatibilityPlan | None = None
 
 
-class BakeWatch(_Payload):
-    """What the bake watches: the request's alarms and the deployment's own (`own`, deleted at the end)."""
-
-    seconds: int = Field(ge=0)
-    check_seconds: int = Field(default=0, ge=0)
-    alarms: list[str] = Field(default_factory=list)
-    own: list[str] = Field(default_factory=list)
-    watch: str | None = Field(default=None, description="The composite alarm over `alarms` the bake waits on.")
-    at: Timestamp | None = None
-
-
 class ExecutionInput(_Payload):
     task_id: TaskId
     embedding_model_id: ModelId
     kind: TaskKind
     timing: Timing
     deployment: DeploymentPlan | None = None
-    # No bake until CreateBakeAlarms replaces it: SwitchTraffic and IsBaking read it on every rollout,
-    # and carrying it from the start spares a Pass state (a billed transition) on the rollouts without one.
-    bake_watch: BakeWatch = Field(default_factory=lambda: BakeWatch(seconds=0))
 
 
 class StepFailure(_Payload):
@@ -110,6 +101,12 @@ class TaskStepEvent(_Payload):
 
 class ModelStepEvent(_Payload):
     embedding_model_id: ModelId
+
+
+class ResolveModelEvent(ModelStepEvent):
+    """ResolveModel starts the rollout too: the task goes in_progress before the model is resolved."""
+
+    task_id: TaskId
 
 
 class UnrouteEvent(ModelStepEvent):
@@ -260,7 +257,9 @@ class SwitchTrafficEvent(_Payload):
     green: EndpointRef
     blue: ServingRecord | None = None
     embedding_dimension: int = Field(gt=0)
-    bake_seconds: int = Field(default=0, ge=0, description="Keep blue as `previous` this long (0: no bake).")
+    bake: BakePlan | None = Field(
+        default=None, description="The plan's bake: its alarms first, blue kept as `previous` (none: no bake)."
+    )
     capacity: CapacityRecord | None = None
 
 
@@ -268,13 +267,7 @@ class SwitchedTraffic(_Payload):
     since: Timestamp
     at: Timestamp
     bake_ends_at: Timestamp | None = None
-
-
-class CreateBakeAlarmsEvent(_Payload):
-    task_id: TaskId
-    embedding_model_id: ModelId
-    green: EndpointRef
-    bake: BakePlan
+    bake_alarms: list[str] | None = Field(default=None, description="What the bake watches (None: no bake).")
 
 
 class AlarmTrip(_Payload):
@@ -283,27 +276,26 @@ class AlarmTrip(_Payload):
 
 
 class CheckBakeEvent(_Payload):
-    """A look at the bake; with `task_token` (AwaitBake, `.waitForTaskToken`) the token is stored first,
-    for the composite alarm's state change event (or a cancel) to complete."""
+    """AwaitBake (`.waitForTaskToken`): the token is stored first, for a watched alarm's state change event
+    (or a cancel) to complete, then the watched alarms are looked at once."""
 
     task_id: TaskId
     embedding_model_id: ModelId
-    watch: BakeWatch
-    task_token: str | None = Field(default=None, min_length=1)
+    bake: BakePlan
+    task_token: str = Field(min_length=1)
 
 
 class BakeCheck(_Payload):
-    """`tripped`: an alarm in ALARM (roll back); `done`: the bake passed and blue may go; else wait `wait_seconds`."""
+    """What completes the bake's wait early: `tripped`, an alarm in ALARM (roll back); None when none is."""
 
     tripped: AlarmTrip | None = None
-    done: bool = False
-    wait_seconds: int = Field(default=0, ge=0)
     at: Timestamp
 
 
 class RollBackReason(_Payload):
-    """Why a bake is rolled back: an alarm tripped, the task was cancelled, or the alarms could not be
-    checked (`failure`, what CheckBake raised): an unproven green is never kept on a guess."""
+    """Why a bake is rolled back: an alarm tripped, the task was cancelled, or the bake could not be checked
+    or ended (`failure`, what AwaitBake or RetireBlue's end of the bake raised): an unproven green is never
+    kept on a guess."""
 
     reason: Literal["alarm", "cancelled", "check_failed"]
     tripped: AlarmTrip | None = None
@@ -324,10 +316,6 @@ class RolledBackTraffic(_Payload):
     rolled_back_to: str
     green_discarded: bool
     at: Timestamp
-
-
-class DeleteEndpointEvent(_Payload):
-    endpoint: EndpointRef
 
 
 class DiscardGreenEvent(_Payload):
@@ -354,6 +342,19 @@ class DiscardedGreen(_Payload):
 class DeletedEndpoint(_Payload):
     deleted: bool
     at: Timestamp
+
+
+class RetireBlueEvent(_Payload):
+    """RetireBlue: after a bake, end it; then delete blue (a first deploy that baked has none)."""
+
+    task_id: TaskId
+    embedding_model_id: ModelId
+    blue: ServingRecord | None = None
+    bake: BakePlan | None = None
+
+
+class RetiredBlue(DeletedEndpoint):
+    bake_ended_at: Timestamp | None = Field(default=None, description="The bake passed: the record forgot blue.")
 
 
 class UnroutedModel(_Payload):
