@@ -95,8 +95,9 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
         check_cost_limits(request, settings)
     grant = authorize_request(app.current_event, request.embedding_model_id, kind.value)
     if isinstance(request, DeployRequest):
-        prefix = load_settings(CallerAlarmSettings).caller_alarm_prefix
-        check_rollback_alarms(request, dependencies.alarms(), prefix)
+        if request.rollback_alarms:  # without any, no check to make: no CloudWatch client on a cold start
+            prefix = load_settings(CallerAlarmSettings).caller_alarm_prefix
+            check_rollback_alarms(request, dependencies.alarms(), prefix)
         check_capacity_drop(request, dependencies.model_store(), dependencies.sagemaker())
 
     def work() -> Task:
