@@ -125,3 +125,28 @@ __all__ = ["A", "Bee", "C"]
 )
 def test_a_package_that_does_more_than_reexport_is_left_alone(statement):
     assert reexports(f"from .a import A\n{statement}\n", "pkg.sub") is None
+
+
+def test_a_submodule_imported_before_the_resolver_still_finds_the_package_names():
+    """Powertools' own modules import names from the deferred package in either order."""
+    code = (
+        "import inference_deploy.api\n"
+        "from aws_lambda_powertools.event_handler.openapi.params import Path\n"
+        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types\n"
+        "from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent\n"
+        "print(APIGatewayRestResolver.__module__, Response.__module__, content_types.__name__, Path.__name__)\n"
+    )
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(BASE_ENVIRONMENT)
+    env["PYTHONPATH"] = str(ROOT / "layers" / "common")
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split() == [
+        "aws_lambda_powertools.event_handler.api_gateway",
+        "aws_lambda_powertools.event_handler.api_gateway",
+        "aws_lambda_powertools.event_handler.content_types",
+        "Path",
+    ]
