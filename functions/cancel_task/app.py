@@ -5,14 +5,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any, cast
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.api.authorization import authorize_request
+from inference_deploy.api.params import Body, OpenAPIResponse, Path, Response
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AuthorizationUnavailable,

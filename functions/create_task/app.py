@@ -6,14 +6,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any, cast
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_deploy import dependencies
 from inference_deploy.api.authorization import authorize_admin, authorize_request, owner_to_pin
+from inference_deploy.api.params import Header, OpenAPIResponse, Path, Response
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     AlarmsNotAllowed,
@@ -95,8 +93,9 @@ def _create(kind: TaskKind, request: DeployRequest | DeleteRequest, idempotency_
         check_cost_limits(request, settings)
     grant = authorize_request(app.current_event, request.embedding_model_id, kind.value)
     if isinstance(request, DeployRequest):
-        prefix = load_settings(CallerAlarmSettings).caller_alarm_prefix
-        check_rollback_alarms(request, dependencies.alarms(), prefix)
+        if request.rollback_alarms:  # without any, no check to make: no CloudWatch client on a cold start
+            prefix = load_settings(CallerAlarmSettings).caller_alarm_prefix
+            check_rollback_alarms(request, dependencies.alarms(), prefix)
         check_capacity_drop(request, dependencies.model_store(), dependencies.sagemaker())
 
     def work() -> Task:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from inference_deploy import dependencies
+from inference_deploy.api.params import Path, Query
 from inference_deploy.api.resolver import build_resolver, problem_responses
 from inference_deploy.errors import (
     DomainError,

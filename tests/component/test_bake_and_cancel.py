@@ -15,10 +15,13 @@ import pytest
 from cancel_task.app import lambda_handler as cancel_handler
 from switch_traffic.app import lambda_handler as switch_handler
 
+from inference_deploy import dependencies
+from inference_deploy.adapters.alarms import Alarms
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.errors import TaskCancelled
 from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
+from local_stack.lambdas import current_function
 from tests.component.workflow_helpers import (
     caller_alarm,
     caller_alarm_name,
@@ -454,3 +457,28 @@ def test_a_delete_cancelled_while_its_unroute_is_in_flight_stays_routed(aws, mon
     assert _serving() is not None, "the late unroute left the model unrouted"
     assert _serving()["endpoint_name"] == served["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {served["endpoint_name"]: "InService"}
+
+
+def test_only_a_deploy_naming_rollback_alarms_asks_for_the_alarms_adapter(aws, monkeypatch):
+    """Checking no alarms needs no CloudWatch client: a cold start without rollback_alarms builds none."""
+    asked_by_requests: list[str] = []
+    real = dependencies.alarms
+
+    def alarms() -> Alarms:
+        if current_function() == "CreateTaskFunction":  # not a workflow step
+            asked_by_requests.append("alarms")
+        return real()
+
+    monkeypatch.setattr(dependencies, "alarms", alarms)
+    register_model(aws, MODEL)
+    register_model(aws, "embed-bake-2")
+
+    plain = request("deploy", MODEL)
+    assert plain.status == 202, plain.body
+    assert asked_by_requests == []
+
+    named = request("deploy", "embed-bake-2", rollback_alarms=[_user_alarm(aws)])
+    assert named.status == 202, named.body
+    assert asked_by_requests == ["alarms"]
+    wait_for(aws, plain.body["execution_arn"])
+    wait_for(aws, named.body["execution_arn"])

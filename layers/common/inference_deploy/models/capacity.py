@@ -28,7 +28,8 @@ Capacity = Annotated[int, Field(ge=1, le=100)]
 class AutoscalingRequest(BaseModel):
     """What a deploy request may set: bounds and a target-tracking target, for the model from then on."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     min_capacity: Capacity = Field(description="Fewest instances App Auto Scaling may scale in to.")
     max_capacity: Capacity = Field(
@@ -50,7 +51,7 @@ class AutoscalingRequest(BaseModel):
 class ScalingPolicy(BaseModel):
     """One scaling policy as DescribeScalingPolicies returns it (only what PutScalingPolicy takes back)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     policy_name: str
     policy_type: Literal["TargetTrackingScaling", "StepScaling"]
@@ -62,7 +63,7 @@ class ScalingPolicy(BaseModel):
 class ScalingSetup(BaseModel):
     """A variant's scalable target bounds and its scaling policies."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     min_capacity: int = Field(ge=0)
     max_capacity: int = Field(ge=0)
@@ -94,7 +95,7 @@ class ScalingSetup(BaseModel):
 class CapacityRecord(BaseModel):
     """What green was given: its instance count, where that came from, and the scaling copied onto it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     instance_count: int = Field(ge=1, description="Instances green was created with.")
     source: Literal["blue", "request", "default"] = Field(

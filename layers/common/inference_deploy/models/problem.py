@@ -13,7 +13,8 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     type: str = Field(description="URI naming the kind of problem.")
     title: str

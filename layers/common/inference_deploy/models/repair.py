@@ -13,7 +13,8 @@ from inference_deploy.models.workflow import StepFailure
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 def repair_execution_name(task_id: str) -> str:

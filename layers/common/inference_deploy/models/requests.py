@@ -37,7 +37,8 @@ ProbeText = Annotated[str, Field(min_length=1, max_length=MAX_PROBE_TEXT_CHARS, 
 
 class _Request(BaseModel):
     # strict: JSON types are taken as sent ("2" is not a count, "yes" is not a boolean)
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class DeployRequest(_Request):

@@ -11,7 +11,8 @@ from inference_deploy.models.common import ModelId, TaskId, Timestamp
 class EndpointRef(BaseModel):
     """A SageMaker endpoint and the endpoint config it was created from."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     endpoint_name: str = Field(max_length=63)
     endpoint_config_name: str = Field(max_length=63)
@@ -20,7 +21,7 @@ class EndpointRef(BaseModel):
 class ServedEndpoint(BaseModel):
     """An endpoint as the serving record names it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     endpoint_name: str = Field(max_length=63)
     endpoint_config_name: str = Field(max_length=63)
@@ -33,7 +34,7 @@ class ServedEndpoint(BaseModel):
 class ServingRecord(BaseModel):
     """What resolvers of the inference system read to find a model's endpoint."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     embedding_model_id: ModelId
     endpoint_name: str = Field(max_length=63, examples=["embed-deploy-123-01jz3k4w1yqf8v6t0m9n2r5b7c"])
@@ -81,7 +82,7 @@ class ModelOwner(BaseModel):
     """The team that owns a model, pinned in the models table at its first deploy (from the SageMaker Model's
     owner tag) and changed only by an admin's transfer: a later tag edit on the Model changes nothing."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     embedding_model_id: ModelId
     team: str = Field(min_length=1, max_length=256, description="The owner tag value of the callers who own the model.")

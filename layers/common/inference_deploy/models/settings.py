@@ -12,7 +12,8 @@ from inference_deploy.errors import ConfigurationError
 
 
 class _EnvSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class StoreSettings(_EnvSettings):

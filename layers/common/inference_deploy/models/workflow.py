@@ -17,7 +17,8 @@ from inference_deploy.models.task import TaskKind, TaskStatus
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # defer_build: each model is built when first used, so a cold start builds only those its function uses.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class Timing(_Payload):
