@@ -134,8 +134,7 @@ DEPLOY_ROWS = [
             "ProvisionGreen",
             "AwaitGreen",
             "ApplyScaling",
-            "SmokeTestGreen",
-            "CheckEmbeddingCompatibility",
+            "VerifyGreen",
             "SwitchTraffic",
             "AwaitBake",
         )

@@ -216,7 +216,7 @@ def _sagemaker_write_statements() -> Iterator[tuple[str, dict[str, Any]]]:
 def test_sagemaker_writes_reach_only_endpoints_under_the_service_prefix():
     assert green_endpoint("m", new_task_id(TaskKind.DEPLOY)).endpoint_name.startswith(ENDPOINT_NAME_PREFIX)
     statements = list(_sagemaker_write_statements())
-    assert {n for n, _ in statements} >= {"ProvisionGreenFunction", "SmokeTestGreenFunction", "DeleteEndpointFunction"}
+    assert {n for n, _ in statements} >= {"ProvisionGreenFunction", "VerifyGreenFunction", "DeleteEndpointFunction"}
     for name, statement in statements:
         assert set(_as_list(statement["Action"])) <= SAGEMAKER_WRITES, f"{name}: keep writes apart from reads"
         for resource in _as_list(statement["Resource"]):
@@ -295,10 +295,9 @@ def test_sweeps_and_reconciles_delete_only_this_stacks_endpoints(name):
     assert variables["DEPLOYMENT_TARGET"] == {"Ref": "DeploymentTarget"}, name
 
 
-@pytest.mark.parametrize("name", ["SmokeTestGreenFunction", "CheckEmbeddingCompatibilityFunction"])
-def test_probing_steps_invoke_only_endpoints_under_the_prefix(name):
+def test_green_s_verification_invokes_only_endpoints_under_the_prefix():
     """The smoke test probes green; the compatibility guard probes blue and green: both this service's."""
-    invokes = [s for n, s in _sagemaker_write_statements() if n == name]
+    invokes = [s for n, s in _sagemaker_write_statements() if n == "VerifyGreenFunction"]
     assert invokes == [
         {
             "Effect": "Allow",

@@ -21,8 +21,17 @@ from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import EmbeddingSpaceChanged
 from inference_deploy.logic.compatibility import compare, compatibility_metadata
 from inference_deploy.logic.embeddings import parse_embeddings
+from inference_deploy.logic.green_deploy import smoke_test_green
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.workflow import CompatibilityCheck, CompatibilityEvent, CompatibilityFigures
+from inference_deploy.models.task import DeployMetadata
+from inference_deploy.models.workflow import (
+    CompatibilityCheck,
+    CompatibilityEvent,
+    CompatibilityFigures,
+    SmokeTestEvent,
+    VerifiedGreen,
+    VerifyGreenEvent,
+)
 from inference_deploy.observability import logger, metrics
 
 PROBE_TEXTS_FILE = Path(__file__).resolve().parents[1] / "data" / "probe_texts.json"
@@ -50,11 +59,16 @@ def embed_all(
 
 
 def check_embedding_compatibility(
-    event: CompatibilityEvent, sagemaker: SageMaker, store: TaskStore, *, batch_size: int
+    event: CompatibilityEvent,
+    sagemaker: SageMaker,
+    store: TaskStore,
+    *,
+    batch_size: int,
+    findings: DeployMetadata | None = None,
 ) -> CompatibilityCheck:
     """Compare blue's and green's vectors of the probe texts. Below the threshold and not allowed: the
-    figures are written on the task (the failure's state carries no result) and EmbeddingSpaceChanged
-    fails the rollout, whose compensation discards green; one state, no Choice, on every rollout."""
+    figures (with `findings`, what the step found before) are written on the task (the failure's state
+    carries no result) and EmbeddingSpaceChanged fails the rollout, whose compensation discards green."""
     plan = event.plan
     if plan is None:  # an execution started before the guard existed
         return CompatibilityCheck(skipped="not_planned", at=utc_now())
@@ -93,12 +107,45 @@ def check_embedding_compatibility(
         at=utc_now(),
     )
     if below and not plan.allow_change:
-        store.record_metadata(event.task_id, compatibility_metadata(check))
+        store.record_metadata(event.task_id, compatibility_metadata(check, findings))
         raise EmbeddingSpaceChanged(
             f'{_figures_text(figures, plan.min_mean_cosine)}; deploy with "allow_embedding_change": true if '
             "the change is intended (indexes built with blue must then be re-embedded)"
         )
     return check
+
+
+def verify_green(event: VerifyGreenEvent, sagemaker: SageMaker, store: TaskStore, *, batch_size: int) -> VerifiedGreen:
+    """The smoke test, then the guard, in one step. A guard that fails takes the smoke test's findings on
+    the task with it (the failed state carries no result), so the task says what green answered."""
+    smoke = smoke_test_green(
+        SmokeTestEvent(green=event.green, blue=event.blue, allow_dimension_change=event.allow_dimension_change),
+        sagemaker,
+    )
+    findings = DeployMetadata(embedding_dimension=smoke.embedding_dimension, smoke_test_latency_ms=smoke.latency_ms)
+    guarded = CompatibilityEvent(
+        task_id=event.task_id,
+        green=event.green,
+        blue=event.blue,
+        embedding_dimension=smoke.embedding_dimension,
+        plan=event.plan,
+    )
+    try:
+        check = check_embedding_compatibility(guarded, sagemaker, store, batch_size=batch_size, findings=findings)
+    except EmbeddingSpaceChanged:
+        raise  # its figures and the findings are recorded
+    except Exception:
+        _record_findings(store, event.task_id, findings)
+        raise
+    return VerifiedGreen(smoke_test=smoke, compatibility=check)
+
+
+def _record_findings(store: TaskStore, task_id: str, findings: DeployMetadata) -> None:
+    """Best effort: the guard's own error is the one the workflow must see."""
+    try:
+        store.record_metadata(task_id, findings)
+    except Exception:  # noqa: BLE001 - the guard's failure goes on to the workflow whatever happens here
+        logger.warning("smoke test findings not recorded", exc_info=True)
 
 
 def _figures_text(figures: CompatibilityFigures, threshold: float) -> str:

@@ -29,6 +29,7 @@ from inference_deploy.models.workflow import (
     SwitchedTraffic,
     Timing,
     UnroutedModel,
+    VerifiedGreen,
 )
 from inference_deploy.observability import logger
 
@@ -45,7 +46,8 @@ class ExecutionState(BaseModel):
     green_status: GreenStatus | None = None
     scaling: ScalingApplied | None = None
     smoke_test: SmokeTestResult | None = None
-    compatibility: CompatibilityCheck | None = None
+    compatibility: CompatibilityCheck | None = None  # an execution started before VerifyGreen
+    verified: VerifiedGreen | None = None
     switched: SwitchedTraffic | None = None
     retired: RetiredBlue | None = None
     cleanup: DiscardedGreen | None = None
@@ -74,12 +76,14 @@ def _deploy(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetim
     if state.green_status is not None and state.green_status.in_service:
         steps["green_in_service"] = state.green_status.at
     _capacity(state, out, steps)
-    if state.smoke_test is not None:
-        steps["smoke_test"] = state.smoke_test.at
-        out.embedding_dimension = state.smoke_test.embedding_dimension
-        out.smoke_test_latency_ms = state.smoke_test.latency_ms
-    if state.compatibility is not None:
-        _compatibility(state.compatibility, out, steps)
+    smoke_test = state.verified.smoke_test if state.verified is not None else state.smoke_test
+    if smoke_test is not None:
+        steps["smoke_test"] = smoke_test.at
+        out.embedding_dimension = smoke_test.embedding_dimension
+        out.smoke_test_latency_ms = smoke_test.latency_ms
+    compatibility = state.verified.compatibility if state.verified is not None else state.compatibility
+    if compatibility is not None:
+        _compatibility(compatibility, out, steps)
     if state.switched is not None:
         steps["switch_traffic"] = state.switched.at
     _bake(state, out, steps)

@@ -251,6 +251,21 @@ class CompatibilityCheck(_Payload):
     at: Timestamp
 
 
+class VerifyGreenEvent(_Payload):
+    """The smoke test, then the embedding-compatibility guard, in one step (VerifyGreen)."""
+
+    task_id: TaskId
+    green: EndpointRef
+    blue: ServingRecord | None = None
+    allow_dimension_change: bool = False
+    plan: CompatibilityPlan | None = None
+
+
+class VerifiedGreen(_Payload):
+    smoke_test: SmokeTestResult
+    compatibility: CompatibilityCheck
+
+
 class SwitchTrafficEvent(_Payload):
     task_id: TaskId
     embedding_model_id: ModelId
