@@ -60,9 +60,9 @@ CREATION_MINUTES = (1, 5, 10)
 # The design this replaced, for the README's comparison: a Wait + CheckGreen + Choice round every 30 s.
 OLD_POLL_SECONDS = 30
 OLD_POLL_ROUND = {"state_transitions": 3, "lambda_invocations": 1}
-# The guard runs inside VerifyGreen after the smoke test: no state, invocation or progress write of its own;
+# The guard runs inside PrepareGreen after the smoke test: no state, invocation or progress write of its own;
 # of the step's InvokeEndpoint calls, the smoke test's one is not the guard's.
-GUARD_FUNCTION = "VerifyGreenFunction"
+GUARD_FUNCTION = "PrepareGreenFunction"
 GUARD_INVOKE = "sagemaker-runtime.InvokeEndpoint"
 SMOKE_TEST_INVOKES = 1
 # An InvokeEndpoint of 32 short texts on a small embedding model (a bge-small-like model on a CPU instance;
@@ -273,7 +273,7 @@ def all_in(counts: Mapping[str, float], extras: Mapping[str, Any]) -> dict[str, 
 
 def embedding_guard(measured: Mapping[str, Any]) -> dict[str, Any] | None:
     """What the guard adds to a redeploy, per task (medians over the measured redeploys): its InvokeEndpoint
-    calls in VerifyGreen. The step's measured time holds the emulated model's work (in-process), so the
+    calls in PrepareGreen. The step's measured time holds the emulated model's work (in-process), so the
     Lambda time is priced as the figures' math (measured apart) + ASSUMED_INVOKE_MS per InvokeEndpoint."""
     redeploys = [t for t in measured["tasks"] if t["kind"] == "redeploy" and "states_entered" in t]
     memory_mb = measured.get("memory_mb", {}).get(GUARD_FUNCTION)

@@ -133,8 +133,7 @@ DEPLOY_ROWS = [
             "ResolveModel",
             "ProvisionGreen",
             "AwaitGreen",
-            "ApplyScaling",
-            "VerifyGreen",
+            "PrepareGreen",
             "SwitchTraffic",
             "AwaitBake",
         )

@@ -120,9 +120,9 @@ def test_another_space_fails_the_deploy_with_the_figures_and_leaves_blue_serving
     assert task["metadata"]["embedding_dimension"] == 384
     assert task["metadata"]["smoke_test_latency_ms"] >= 0
     states = executed_states(aws, task["execution_arn"])
-    assert states[states.index("VerifyGreen") :][:2] == ["VerifyGreen", "BeginDiscard"]
+    assert states[states.index("PrepareGreen") :][:2] == ["PrepareGreen", "BeginDiscard"]
     assert "SwitchTraffic" not in states
-    runs = [r for r in task["metadata"]["step_runs"] if r["step"] == "VerifyGreen"]
+    runs = [r for r in task["metadata"]["step_runs"] if r["step"] == "PrepareGreen"]
     assert runs[-1]["error"] == "EmbeddingSpaceChanged"
 
 
@@ -206,7 +206,7 @@ def test_a_throttled_blue_is_retried_and_the_rollout_ends_true(aws, faults):
     # each attempt of the step probes green first: two attempts of the smoke test's 1 and a throttled first
     # batch on blue, then the smoke test's 1, blue's 3 batches and green's 3
     assert faults.calls["InvokeEndpoint"] == 2 * (1 + 1) + 1 + 3 + 3
-    assert executed_states(aws, task["execution_arn"]).count("VerifyGreen") == 1  # retried inside
+    assert executed_states(aws, task["execution_arn"]).count("PrepareGreen") == 1  # retried inside
     assert _serving_endpoint() == task["metadata"]["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {task["metadata"]["endpoint_name"]: "InService"}
 

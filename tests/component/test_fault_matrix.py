@@ -82,7 +82,7 @@ TIMEOUT_ROWS = [
     ("deploy", "ResolveModelFunction"),
     ("deploy", "ProvisionGreenFunction"),
     ("deploy", "CheckGreenFunction"),
-    ("deploy", "VerifyGreenFunction"),
+    ("deploy", "PrepareGreenFunction"),
     ("deploy", "SwitchTrafficFunction"),
     ("deploy", "DeleteEndpointFunction"),
     ("deploy", "FinishTaskFunction"),

@@ -308,7 +308,7 @@ def test_billed_transitions_count_retries_of_a_state():
         {"type": "TaskTimedOut"},
         {"type": "TaskScheduled"},  # the States.Timeout retry: billed as a transition
         {"type": "TaskScheduled"},
-        entered("VerifyGreen"),
+        entered("PrepareGreen"),
         {"type": "LambdaFunctionScheduled"},
     ]
     assert rollout._transitions(events) == 3 + 2
@@ -345,26 +345,26 @@ def test_the_report_renders_what_a_run_produced():
 
 def test_the_embedding_guard_is_priced_from_the_redeploys_it_ran_in():
     verify_run = {
-        "function": "VerifyGreenFunction",
+        "function": "PrepareGreenFunction",
         "ms": 900.0,  # the emulated model's work included: not what is priced
         "aws_calls": 9,
         "calls": {"sagemaker-runtime.InvokeEndpoint": 7, "dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1},
     }
     redeploy = {
         **_task("redeploy", 0, 20),
-        "states_entered": ["ApplyScaling", "VerifyGreen", "SwitchTraffic"],
-        "invocations": [{"function": "ApplyScalingFunction", "ms": 5.0, "aws_calls": 3}, verify_run],
+        "states_entered": ["AwaitGreen", "PrepareGreen", "SwitchTraffic"],
+        "invocations": [{"function": "CheckGreenFunction", "ms": 5.0, "aws_calls": 3}, verify_run],
     }
     measured = {
         "green_event_wait_seconds": 300,
-        "memory_mb": {"VerifyGreenFunction": 512},
+        "memory_mb": {"PrepareGreenFunction": 512},
         "guard_math_ms": 40.0,
         "probe_texts": 80,
         "tasks": [_task("first_deploy", 0, 10), _task("first_deploy", 1, 11), redeploy, _task("redeploy", 1, 21)],
     }
     guard = rollout.price(measured)["embedding_guard"]
     counts = guard["counts"]
-    # the guard shares VerifyGreen (its state, invocation and progress write) with the smoke test
+    # the guard shares PrepareGreen (its state, invocation and progress write) with the smoke test
     assert counts["state_transitions"] == counts["lambda_invocations"] == counts["other_aws_calls"] == 0
     assert counts["invoke_endpoint_calls"] == 6  # the smoke test's one is not the guard's
     assert counts["lambda_ms_assumed"] == 40.0 + 6 * rollout.ASSUMED_INVOKE_MS

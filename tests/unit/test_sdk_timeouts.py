@@ -45,7 +45,7 @@ def test_green_s_verification_waits_for_every_invoke_endpoint_and_still_ends_ins
     batch_size = int(TEMPLATE["Parameters"]["EmbeddingProbeBatchSize"]["Default"])
     calls = 1 + 2 * -(-len(default_probe_texts()) // batch_size)
     assert aws.RUNTIME_CONFIG.read_timeout > INVOKE_ENDPOINT_LIMIT
-    assert calls * worst_case_seconds(aws.RUNTIME_CONFIG) < _functions()["VerifyGreenFunction"]
+    assert calls * worst_case_seconds(aws.RUNTIME_CONFIG) < _functions()["PrepareGreenFunction"]
 
 
 def test_the_budget_counts_retries_and_backoff():

@@ -21,16 +21,12 @@ from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import EmbeddingSpaceChanged
 from inference_deploy.logic.compatibility import compare, compatibility_metadata
 from inference_deploy.logic.embeddings import parse_embeddings
-from inference_deploy.logic.green_deploy import smoke_test_green
 from inference_deploy.models.common import utc_now
 from inference_deploy.models.task import DeployMetadata
 from inference_deploy.models.workflow import (
     CompatibilityCheck,
     CompatibilityEvent,
     CompatibilityFigures,
-    SmokeTestEvent,
-    VerifiedGreen,
-    VerifyGreenEvent,
 )
 from inference_deploy.observability import logger, metrics
 
@@ -113,39 +109,6 @@ def check_embedding_compatibility(
             "the change is intended (indexes built with blue must then be re-embedded)"
         )
     return check
-
-
-def verify_green(event: VerifyGreenEvent, sagemaker: SageMaker, store: TaskStore, *, batch_size: int) -> VerifiedGreen:
-    """The smoke test, then the guard, in one step. A guard that fails takes the smoke test's findings on
-    the task with it (the failed state carries no result), so the task says what green answered."""
-    smoke = smoke_test_green(
-        SmokeTestEvent(green=event.green, blue=event.blue, allow_dimension_change=event.allow_dimension_change),
-        sagemaker,
-    )
-    findings = DeployMetadata(embedding_dimension=smoke.embedding_dimension, smoke_test_latency_ms=smoke.latency_ms)
-    guarded = CompatibilityEvent(
-        task_id=event.task_id,
-        green=event.green,
-        blue=event.blue,
-        embedding_dimension=smoke.embedding_dimension,
-        plan=event.plan,
-    )
-    try:
-        check = check_embedding_compatibility(guarded, sagemaker, store, batch_size=batch_size, findings=findings)
-    except EmbeddingSpaceChanged:
-        raise  # its figures and the findings are recorded
-    except Exception:
-        _record_findings(store, event.task_id, findings)
-        raise
-    return VerifiedGreen(smoke_test=smoke, compatibility=check)
-
-
-def _record_findings(store: TaskStore, task_id: str, findings: DeployMetadata) -> None:
-    """Best effort: the guard's own error is the one the workflow must see."""
-    try:
-        store.record_metadata(task_id, findings)
-    except Exception:  # noqa: BLE001 - the guard's failure goes on to the workflow whatever happens here
-        logger.warning("smoke test findings not recorded", exc_info=True)
 
 
 def _figures_text(figures: CompatibilityFigures, threshold: float) -> str:

@@ -160,7 +160,7 @@ FUNCTION_SETTINGS: dict[str, tuple[type[_EnvSettings], ...]] = {
     "reconcile_endpoints": (ReconcilerSettings,),
     "fail_unstarted_tasks": (RepairStartSettings,),
     "converge_model": (RepairSettings,),
-    "verify_green": (CompatibilitySettings,),
+    "prepare_green": (CompatibilitySettings,),
 }
 
 

@@ -251,17 +251,18 @@ class CompatibilityCheck(_Payload):
     at: Timestamp
 
 
-class VerifyGreenEvent(_Payload):
-    """The smoke test, then the embedding-compatibility guard, in one step (VerifyGreen)."""
+class PrepareGreenEvent(_Payload):
+    """Green InService: its scaling, the smoke test, then the embedding-compatibility guard, in one step."""
 
     task_id: TaskId
-    green: EndpointRef
+    embedding_model_id: ModelId
+    deployment: DeploymentPlan
     blue: ServingRecord | None = None
-    allow_dimension_change: bool = False
-    plan: CompatibilityPlan | None = None
+    capacity: CapacityRecord | None = Field(default=None, description="What ProvisionGreen gave green.")
 
 
-class VerifiedGreen(_Payload):
+class PreparedGreen(_Payload):
+    scaling: ScalingApplied
     smoke_test: SmokeTestResult
     compatibility: CompatibilityCheck
 
