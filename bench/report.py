@@ -470,7 +470,7 @@ def _switch_delay(delay: Mapping[str, Any] | None) -> str:
         return ""
     return (
         f". Green InService -> SwitchTraffic: median {delay['median']:.2f} s, max {delay['max']:.2f} s over "
-        f"{delay['runs']} deploys (local: the event hop is a thread, SmokeTestGreen included)"
+        f"{delay['runs']} deploys (local: the event hop is a thread, PrepareGreen included)"
     )
 
 

@@ -133,9 +133,7 @@ DEPLOY_ROWS = [
             "ResolveModel",
             "ProvisionGreen",
             "AwaitGreen",
-            "ApplyScaling",
-            "SmokeTestGreen",
-            "CheckEmbeddingCompatibility",
+            "PrepareGreen",
             "SwitchTraffic",
             "AwaitBake",
         )

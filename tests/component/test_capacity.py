@@ -129,7 +129,7 @@ def test_a_redeploy_of_a_scaled_out_blue_starts_green_at_blues_count_with_blues_
     assert served["endpoint_name"] == green
     assert served["capacity"] == capacity
     states = executed_states(aws, task["execution_arn"])
-    assert states.index("AwaitGreen") < states.index("ApplyScaling") < states.index("SwitchTraffic")
+    assert states.index("AwaitGreen") < states.index("PrepareGreen") < states.index("SwitchTraffic")
 
 
 def test_blue_scaled_past_the_stacks_maximum_gives_green_the_maximum(aws):

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import smoke_test_green.app as smoke_step
 from create_task.app import lambda_handler as create_handler
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy import dependencies
+from inference_deploy.logic import prepare_green as smoke_step
 from local_stack import lambdas
 from local_stack.run_config import trust_policy
 from tests.component.workflow_helpers import (
@@ -355,8 +355,8 @@ def test_a_step_that_times_out_is_caught_and_blue_keeps_serving(aws, monkeypatch
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)
     # Lambda reports Sandbox.Timedout when a handler overruns its Timeout; with a zero timeout every
-    # invocation of the smoke test overruns (moto cannot time a Lambda out, the router can).
-    smoke = aws.stack.functions["SmokeTestGreenFunction"]
+    # invocation of green's verification overruns (moto cannot time a Lambda out, the router can).
+    smoke = aws.stack.functions["PrepareGreenFunction"]
     monkeypatch.setitem(lambdas._registry, smoke.arn, dataclasses.replace(smoke, timeout=0))
 
     failed = run_task(aws, "deploy", MODEL)

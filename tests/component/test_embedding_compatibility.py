@@ -116,10 +116,13 @@ def test_another_space_fails_the_deploy_with_the_figures_and_leaves_blue_serving
     assert f"{figures['mean_cosine']:.4f}" in task["error"]["message"]
     assert _serving_endpoint() == blue
     assert endpoints_of(aws, MODEL) == {blue: "InService"}
+    # the smoke test ran in the same step: the step recorded what green answered before failing
+    assert task["metadata"]["embedding_dimension"] == 384
+    assert task["metadata"]["smoke_test_latency_ms"] >= 0
     states = executed_states(aws, task["execution_arn"])
-    assert states[states.index("CheckEmbeddingCompatibility") :][:2] == ["CheckEmbeddingCompatibility", "BeginDiscard"]
+    assert states[states.index("PrepareGreen") :][:2] == ["PrepareGreen", "BeginDiscard"]
     assert "SwitchTraffic" not in states
-    runs = [r for r in task["metadata"]["step_runs"] if r["step"] == "CheckEmbeddingCompatibility"]
+    runs = [r for r in task["metadata"]["step_runs"] if r["step"] == "PrepareGreen"]
     assert runs[-1]["error"] == "EmbeddingSpaceChanged"
 
 
@@ -200,9 +203,10 @@ def test_a_throttled_blue_is_retried_and_the_rollout_ends_true(aws, faults):
 
     assert task["status"] == "succeeded", task["error"]
     assert task["metadata"]["compatibility"]["mean_cosine"] == 1.0
-    # the smoke test's 1, two throttled first batches on blue, then blue's 3 batches and green's 3
-    assert faults.calls["InvokeEndpoint"] == 1 + 2 + 3 + 3
-    assert executed_states(aws, task["execution_arn"]).count("CheckEmbeddingCompatibility") == 1  # retried inside
+    # each attempt of the step probes green first: two attempts of the smoke test's 1 and a throttled first
+    # batch on blue, then the smoke test's 1, blue's 3 batches and green's 3
+    assert faults.calls["InvokeEndpoint"] == 2 * (1 + 1) + 1 + 3 + 3
+    assert executed_states(aws, task["execution_arn"]).count("PrepareGreen") == 1  # retried inside
     assert _serving_endpoint() == task["metadata"]["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {task["metadata"]["endpoint_name"]: "InService"}
 
@@ -218,7 +222,9 @@ def test_a_blue_throttled_past_the_retries_fails_the_deploy_and_keeps_blue(aws, 
     assert task["status"] == "failed"
     assert task["error"]["code"] == "sagemaker_throttled"
     assert f"invoke {blue}" in task["error"]["message"]
-    assert faults.calls["InvokeEndpoint"] == 1 + 6  # the smoke test, then the state's first attempt and 5 retries
+    # the state's first attempt and 5 retries, each the smoke test then blue's first batch
+    assert faults.calls["InvokeEndpoint"] == 6 * (1 + 1)
+    assert task["metadata"]["embedding_dimension"] == 384  # the smoke test's findings outlive the guard's failure
     assert task["metadata"]["green_discarded"] is True
     assert _serving_endpoint() == blue
     assert endpoints_of(aws, MODEL) == {blue: "InService"}

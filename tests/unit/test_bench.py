@@ -308,7 +308,7 @@ def test_billed_transitions_count_retries_of_a_state():
         {"type": "TaskTimedOut"},
         {"type": "TaskScheduled"},  # the States.Timeout retry: billed as a transition
         {"type": "TaskScheduled"},
-        entered("SmokeTestGreen"),
+        entered("PrepareGreen"),
         {"type": "LambdaFunctionScheduled"},
     ]
     assert rollout._transitions(events) == 3 + 2
@@ -344,31 +344,31 @@ def test_the_report_renders_what_a_run_produced():
 
 
 def test_the_embedding_guard_is_priced_from_the_redeploys_it_ran_in():
-    guard_run = {
-        "function": "CheckEmbeddingCompatibilityFunction",
+    verify_run = {
+        "function": "PrepareGreenFunction",
         "ms": 900.0,  # the emulated model's work included: not what is priced
-        "aws_calls": 8,
-        "calls": {"sagemaker-runtime.InvokeEndpoint": 6, "dynamodb.UpdateItem": 2},
+        "aws_calls": 9,
+        "calls": {"sagemaker-runtime.InvokeEndpoint": 7, "dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1},
     }
     redeploy = {
         **_task("redeploy", 0, 20),
-        "states_entered": ["SmokeTestGreen", "CheckEmbeddingCompatibility", "SwitchTraffic"],
-        "invocations": [{"function": "SmokeTestGreenFunction", "ms": 5.0, "aws_calls": 3}, guard_run],
+        "states_entered": ["AwaitGreen", "PrepareGreen", "SwitchTraffic"],
+        "invocations": [{"function": "CheckGreenFunction", "ms": 5.0, "aws_calls": 3}, verify_run],
     }
     measured = {
         "green_event_wait_seconds": 300,
-        "memory_mb": {"CheckEmbeddingCompatibilityFunction": 512},
+        "memory_mb": {"PrepareGreenFunction": 512},
         "guard_math_ms": 40.0,
         "probe_texts": 80,
         "tasks": [_task("first_deploy", 0, 10), _task("first_deploy", 1, 11), redeploy, _task("redeploy", 1, 21)],
     }
     guard = rollout.price(measured)["embedding_guard"]
     counts = guard["counts"]
-    assert counts["state_transitions"] == 1
-    assert counts["invoke_endpoint_calls"] == 6
-    assert counts["other_aws_calls"] == 2
-    assert counts["lambda_ms_assumed"] == 40.0 + 6 * rollout.ASSUMED_INVOKE_MS + 2 * rollout.ASSUMED_CALL_MS
-    assert guard["usd_per_1000"]["step_functions"] == pytest.approx(0.025)
+    # the guard shares PrepareGreen (its state, invocation and progress write) with the smoke test
+    assert counts["state_transitions"] == counts["lambda_invocations"] == counts["other_aws_calls"] == 0
+    assert counts["invoke_endpoint_calls"] == 6  # the smoke test's one is not the guard's
+    assert counts["lambda_ms_assumed"] == 40.0 + 6 * rollout.ASSUMED_INVOKE_MS
+    assert guard["usd_per_1000"]["step_functions"] == 0
     assert "What the embedding-compatibility guard adds" in report._rollout(
         {**rollout.price(measured), "assumed_call_ms": 30}
     )

@@ -216,7 +216,7 @@ def _sagemaker_write_statements() -> Iterator[tuple[str, dict[str, Any]]]:
 def test_sagemaker_writes_reach_only_endpoints_under_the_service_prefix():
     assert green_endpoint("m", new_task_id(TaskKind.DEPLOY)).endpoint_name.startswith(ENDPOINT_NAME_PREFIX)
     statements = list(_sagemaker_write_statements())
-    assert {n for n, _ in statements} >= {"ProvisionGreenFunction", "SmokeTestGreenFunction", "DeleteEndpointFunction"}
+    assert {n for n, _ in statements} >= {"ProvisionGreenFunction", "PrepareGreenFunction", "DeleteEndpointFunction"}
     for name, statement in statements:
         assert set(_as_list(statement["Action"])) <= SAGEMAKER_WRITES, f"{name}: keep writes apart from reads"
         for resource in _as_list(statement["Resource"]):
@@ -295,10 +295,13 @@ def test_sweeps_and_reconciles_delete_only_this_stacks_endpoints(name):
     assert variables["DEPLOYMENT_TARGET"] == {"Ref": "DeploymentTarget"}, name
 
 
-@pytest.mark.parametrize("name", ["SmokeTestGreenFunction", "CheckEmbeddingCompatibilityFunction"])
-def test_probing_steps_invoke_only_endpoints_under_the_prefix(name):
+def test_green_s_verification_invokes_only_endpoints_under_the_prefix():
     """The smoke test probes green; the compatibility guard probes blue and green: both this service's."""
-    invokes = [s for n, s in _sagemaker_write_statements() if n == name]
+    invokes = [
+        s
+        for n, s in _sagemaker_write_statements()
+        if n == "PrepareGreenFunction" and "sagemaker:InvokeEndpoint" in _as_list(s["Action"])
+    ]
     assert invokes == [
         {
             "Effect": "Allow",
@@ -328,7 +331,7 @@ def _autoscaling_write_statements() -> Iterator[tuple[str, dict[str, Any]]]:
 
 def test_autoscaling_writes_reach_only_sagemaker_variant_instance_counts_in_the_account():
     statements = list(_autoscaling_write_statements())
-    assert {n for n, _ in statements} >= {"ApplyScalingFunction", "DeleteEndpointFunction"}
+    assert {n for n, _ in statements} >= {"PrepareGreenFunction", "DeleteEndpointFunction"}
     for name, statement in statements:
         assert set(_as_list(statement["Action"])) <= AUTOSCALING_WRITES, f"{name}: keep writes apart from reads"
         assert _as_list(statement["Resource"]) == [{"Fn::Sub": SCALABLE_TARGETS}], name
@@ -369,7 +372,7 @@ def test_only_sagemakers_autoscaling_service_linked_role_may_be_created():
         for s in _statements(function)
         if "iam:CreateServiceLinkedRole" in _as_list(s["Action"])
     ]
-    assert [n for n, _ in statements] == ["ApplyScalingFunction"]
+    assert [n for n, _ in statements] == ["PrepareGreenFunction"]
     statement = statements[0][1]
     assert _as_list(statement["Action"]) == ["iam:CreateServiceLinkedRole"]
     assert _arn_text(statement["Resource"]).endswith(

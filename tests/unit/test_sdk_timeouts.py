@@ -10,6 +10,7 @@ from botocore.config import Config
 from cfnlint.decode.cfn_yaml import load as load_yaml
 
 from inference_deploy.adapters import aws
+from inference_deploy.logic.embedding_guard import default_probe_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_yaml(ROOT / "template.yaml")
@@ -39,9 +40,12 @@ def test_a_control_plane_call_and_its_retries_end_inside_the_lambda_timeout(name
     assert worst_case_seconds(aws.CONTROL_CONFIG) < timeout, f"{name}: Timeout {timeout} s"
 
 
-def test_the_smoke_test_waits_for_invoke_endpoint_and_still_ends_inside_its_timeout():
+def test_green_s_verification_waits_for_every_invoke_endpoint_and_still_ends_inside_its_timeout():
+    # The smoke test's one call, then blue's and green's batches of the default probe texts.
+    batch_size = int(TEMPLATE["Parameters"]["EmbeddingProbeBatchSize"]["Default"])
+    calls = 1 + 2 * -(-len(default_probe_texts()) // batch_size)
     assert aws.RUNTIME_CONFIG.read_timeout > INVOKE_ENDPOINT_LIMIT
-    assert worst_case_seconds(aws.RUNTIME_CONFIG) < _functions()["SmokeTestGreenFunction"]
+    assert calls * worst_case_seconds(aws.RUNTIME_CONFIG) < _functions()["PrepareGreenFunction"]
 
 
 def test_the_budget_counts_retries_and_backoff():

@@ -22,7 +22,12 @@ from inference_deploy.errors import EmbeddingSpaceChanged
 from inference_deploy.logic.compatibility import compare, compatibility_metadata
 from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.models.common import utc_now
-from inference_deploy.models.workflow import CompatibilityCheck, CompatibilityEvent, CompatibilityFigures
+from inference_deploy.models.task import DeployMetadata
+from inference_deploy.models.workflow import (
+    CompatibilityCheck,
+    CompatibilityEvent,
+    CompatibilityFigures,
+)
 from inference_deploy.observability import logger, metrics
 
 PROBE_TEXTS_FILE = Path(__file__).resolve().parents[1] / "data" / "probe_texts.json"
@@ -50,11 +55,16 @@ def embed_all(
 
 
 def check_embedding_compatibility(
-    event: CompatibilityEvent, sagemaker: SageMaker, store: TaskStore, *, batch_size: int
+    event: CompatibilityEvent,
+    sagemaker: SageMaker,
+    store: TaskStore,
+    *,
+    batch_size: int,
+    findings: DeployMetadata | None = None,
 ) -> CompatibilityCheck:
     """Compare blue's and green's vectors of the probe texts. Below the threshold and not allowed: the
-    figures are written on the task (the failure's state carries no result) and EmbeddingSpaceChanged
-    fails the rollout, whose compensation discards green; one state, no Choice, on every rollout."""
+    figures (with `findings`, what the step found before) are written on the task (the failure's state
+    carries no result) and EmbeddingSpaceChanged fails the rollout, whose compensation discards green."""
     plan = event.plan
     if plan is None:  # an execution started before the guard existed
         return CompatibilityCheck(skipped="not_planned", at=utc_now())
@@ -93,7 +103,7 @@ def check_embedding_compatibility(
         at=utc_now(),
     )
     if below and not plan.allow_change:
-        store.record_metadata(event.task_id, compatibility_metadata(check))
+        store.record_metadata(event.task_id, compatibility_metadata(check, findings))
         raise EmbeddingSpaceChanged(
             f'{_figures_text(figures, plan.min_mean_cosine)}; deploy with "allow_embedding_change": true if '
             "the change is intended (indexes built with blue must then be re-embedded)"

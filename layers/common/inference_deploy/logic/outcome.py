@@ -17,6 +17,7 @@ from inference_deploy.models.workflow import (
     DeploymentPlan,
     DiscardedGreen,
     GreenStatus,
+    PreparedGreen,
     ProvisionedGreen,
     ResolvedModel,
     RetiredBlue,
@@ -43,9 +44,10 @@ class ExecutionState(BaseModel):
     resolved: ResolvedModel | None = None
     provisioned: ProvisionedGreen | None = None
     green_status: GreenStatus | None = None
-    scaling: ScalingApplied | None = None
-    smoke_test: SmokeTestResult | None = None
+    scaling: ScalingApplied | None = None  # an execution started before PrepareGreen
+    smoke_test: SmokeTestResult | None = None  # and these two
     compatibility: CompatibilityCheck | None = None
+    prepared: PreparedGreen | None = None
     switched: SwitchedTraffic | None = None
     retired: RetiredBlue | None = None
     cleanup: DiscardedGreen | None = None
@@ -74,12 +76,14 @@ def _deploy(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetim
     if state.green_status is not None and state.green_status.in_service:
         steps["green_in_service"] = state.green_status.at
     _capacity(state, out, steps)
-    if state.smoke_test is not None:
-        steps["smoke_test"] = state.smoke_test.at
-        out.embedding_dimension = state.smoke_test.embedding_dimension
-        out.smoke_test_latency_ms = state.smoke_test.latency_ms
-    if state.compatibility is not None:
-        _compatibility(state.compatibility, out, steps)
+    smoke_test = state.prepared.smoke_test if state.prepared is not None else state.smoke_test
+    if smoke_test is not None:
+        steps["smoke_test"] = smoke_test.at
+        out.embedding_dimension = smoke_test.embedding_dimension
+        out.smoke_test_latency_ms = smoke_test.latency_ms
+    compatibility = state.prepared.compatibility if state.prepared is not None else state.compatibility
+    if compatibility is not None:
+        _compatibility(compatibility, out, steps)
     if state.switched is not None:
         steps["switch_traffic"] = state.switched.at
     _bake(state, out, steps)
@@ -109,11 +113,12 @@ def _compatibility(check: CompatibilityCheck, out: DeployMetadata, steps: dict[s
 
 
 def _capacity(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
-    """What green was given: its instances (ProvisionGreen), then the scaling copied onto it (ApplyScaling)."""
+    """What green was given: its instances (ProvisionGreen), then the scaling copied onto it (PrepareGreen)."""
     capacity = state.provisioned.capacity if state.provisioned is not None else None
-    if state.scaling is not None:
-        steps["apply_scaling"] = state.scaling.at
-        capacity = state.scaling.capacity or capacity
+    scaling = state.prepared.scaling if state.prepared is not None else state.scaling
+    if scaling is not None:
+        steps["apply_scaling"] = scaling.at
+        capacity = scaling.capacity or capacity
     if capacity is not None:
         out.capacity = capacity.model_dump(mode="json")
 

@@ -161,7 +161,7 @@ FUNCTION_SETTINGS: dict[str, tuple[type[_EnvSettings], ...]] = {
     "reconcile_endpoints": (ReconcilerSettings,),
     "fail_unstarted_tasks": (RepairStartSettings,),
     "converge_model": (RepairSettings,),
-    "check_embedding_compatibility": (CompatibilitySettings,),
+    "prepare_green": (CompatibilitySettings,),
 }
 
 

@@ -252,6 +252,22 @@ class CompatibilityCheck(_Payload):
     at: Timestamp
 
 
+class PrepareGreenEvent(_Payload):
+    """Green InService: its scaling, the smoke test, then the embedding-compatibility guard, in one step."""
+
+    task_id: TaskId
+    embedding_model_id: ModelId
+    deployment: DeploymentPlan
+    blue: ServingRecord | None = None
+    capacity: CapacityRecord | None = Field(default=None, description="What ProvisionGreen gave green.")
+
+
+class PreparedGreen(_Payload):
+    scaling: ScalingApplied
+    smoke_test: SmokeTestResult
+    compatibility: CompatibilityCheck
+
+
 class SwitchTrafficEvent(_Payload):
     task_id: TaskId
     embedding_model_id: ModelId
