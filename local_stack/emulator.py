@@ -47,10 +47,12 @@ from local_stack.moto_patches import (
     AtomicDynamoDB,
     AutoscalingEmulator,
     CloudWatchEmulator,
+    FastExecutions,
     LambdaInvokeRouting,
     SageMakerEmulator,
     StoppableExecutions,
 )
+from local_stack.service_models import SharedServiceModels
 from local_stack.stack import DeployedFunction, DeployedStack, deploy, merged_environment
 from local_stack.template import Template, load_template
 
@@ -166,13 +168,13 @@ class _Emulation(Lifecycle):
             running.callback(set_deregister_permission(self._caller_may_deregister_scaling))
             running.enter_context(AtomicDynamoDB())
             running.enter_context(StoppableExecutions())
+            running.enter_context(FastExecutions())
             self._stack = deploy(
                 self.template,
                 parameters=self.parameters,
                 region=self.region,
                 name_prefix=self.name_prefix,
-                session=self.session(),
-                endpoint_url=self.endpoint_url,
+                clients=self.client,
             )
             running.callback(setattr, self, "_stack", None)
             functions = {key: self._as_invoked(function) for key, function in self._stack.functions.items()}
@@ -254,9 +256,12 @@ class EmulatedAws(_Emulation):
 
     AWS_ENDPOINT_URL* variables are hidden while it runs: boto3 would otherwise send calls to that
     endpoint (say, a `make run` server left in the shell) instead of letting moto intercept them.
+    Sessions made while it runs share botocore's service models (service_models.py): tests start one
+    emulator after another, and the project's clients are rebuilt for each.
     """
 
     def _start_backend(self, running: contextlib.ExitStack) -> None:
+        running.enter_context(SharedServiceModels())
         running.enter_context(mock.patch.dict(os.environ))
         for key in [key for key in os.environ if key.startswith("AWS_ENDPOINT_URL")]:
             del os.environ[key]

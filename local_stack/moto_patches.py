@@ -22,12 +22,16 @@ from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
+from moto.dynamodb.models.table import StreamShard
 from moto.dynamodb.responses import DynamoHandler
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_stack import autoscaling, cloudwatch, dynamodb, executions, lambdas, sagemaker
@@ -102,8 +106,19 @@ PATCHES: dict[str, MethodPatch] = {
     "stepfunctions.send_task_failure": MethodPatch(
         StepFunctionResponse, "send_task_failure", executions._failing_task_with_cause
     ),
+    # Step Functions at less cost, the same outcomes (executions.py): an execution's end wakes this process's
+    # waiters, each definition is parsed and validated once per process, not at every execution
+    "sfn_speed.execution_ended": MethodPatch(
+        BaseExecutionWorkerCommunication, "terminated", executions._announcing_the_end
+    ),
+    "sfn_speed.parse": MethodPatch(AmazonStateLanguageParser, "parse", executions._parsing_each_definition_once),
+    "sfn_speed.validate_definition": MethodPatch(
+        StepFunctionsParserBackend, "_validate_definition", executions._validating_each_definition_once
+    ),
     # DynamoDB: each request atomic (dynamodb.py)
     "dynamodb.call_action": MethodPatch(DynamoHandler, "call_action", dynamodb._serialised),
+    # ... and a transaction's backup of the table does not copy its whole stream (dynamodb.py; speed only)
+    "dynamodb.stream_backup": MethodPatch(StreamShard, "__deepcopy__", dynamodb._backing_up_records_by_reference),
     # CloudWatch: composite alarms evaluated from their children, alarm state change events (cloudwatch.py)
     "cloudwatch.set_alarm_state": MethodPatch(CloudWatchBackend, "set_alarm_state", cloudwatch._setting_alarm_state),
     "cloudwatch.put_metric_alarm": MethodPatch(CloudWatchBackend, "put_metric_alarm", cloudwatch._putting_alarm),
@@ -157,6 +172,13 @@ class StoppableExecutions(_Patches):
     prefixes = ("stepfunctions.",)
 
 
+class FastExecutions(_Patches):
+    """While started, a definition is parsed once per process (not at every execution) and a wait for an
+    execution of this process wakes as it ends (not at its next poll). Nothing a caller sees changes."""
+
+    prefixes = ("sfn_speed.",)
+
+
 class CloudWatchEmulator(_Patches):
     """Composite alarm evaluation and alarm state change events on moto's CloudWatch while started."""
 
@@ -170,7 +192,8 @@ class AutoscalingEmulator(_Patches):
 
 
 class AtomicDynamoDB(_Patches):
-    """Serialises moto's DynamoDB requests while started."""
+    """Serialises moto's DynamoDB requests while started (and backs up a table for a transaction without
+    copying its stream records)."""
 
     prefixes = ("dynamodb.",)
 

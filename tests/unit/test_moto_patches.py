@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAGEMAKER = "tests/unit/test_local_stack_sagemaker.py"
 CLOUDWATCH = "tests/unit/test_local_stack_cloudwatch.py"
 CAPACITY = "tests/component/test_capacity.py"
+SPEEDUPS = "tests/unit/test_local_stack_speedups.py"
 
 # For each patch, a test that fails when the patch is left out.
 PROOFS = {
@@ -70,6 +71,12 @@ PROOFS = {
     ),
     "autoscaling.delete_endpoint": (
         f"{CAPACITY}::test_delete_endpoint_deregisters_a_target_only_for_a_caller_allowed_to"
+    ),
+    "sfn_speed.execution_ended": f"{SPEEDUPS}::test_a_wait_for_an_execution_of_this_process_wakes_as_it_ends",
+    "sfn_speed.parse": f"{SPEEDUPS}::test_a_definition_is_parsed_once_however_often_it_runs",
+    "sfn_speed.validate_definition": f"{SPEEDUPS}::test_a_definition_that_passed_validation_is_not_built_again",
+    "dynamodb.stream_backup": (
+        f"{SPEEDUPS}::test_a_failed_transaction_leaves_table_and_stream_as_they_were_without_copying_the_records"
     ),
     "dynamodb.call_action": (
         "tests/unit/test_moto_patches.py::test_two_conditional_writes_racing_for_one_key_let_exactly_one_through"
