@@ -99,7 +99,9 @@ class ApiResponse:
 
 # The function a handler module belongs to: a handler called directly runs as that function, so its calls
 # are authorized against that function's role (local_stack/iam.py), as the local gateway runs it.
-FUNCTION_OF_MODULE = {spec.module_name: key for key, spec in load_template(TEMPLATE).functions.items()}
+# The template, read once per process (a worker's); each `aws` stack is deployed from it anew.
+LOADED_TEMPLATE = load_template(TEMPLATE)
+FUNCTION_OF_MODULE = {spec.module_name: key for key, spec in LOADED_TEMPLATE.functions.items()}
 IAM_CALLS_REPORT = ROOT / "test-output" / "iam-calls.json"
 
 
@@ -168,7 +170,7 @@ TEST_PARAMETERS = {
 @pytest.fixture
 def aws() -> Iterator[EmulatedAws]:
     """The whole stack of template.yaml on moto, with Lambda steps running in-process."""
-    with EmulatedAws(TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
+    with EmulatedAws(LOADED_TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
         create_sample_caller(emulated.client("iam"), emulated.stack.account_id)
         dependencies.reset()
         yield emulated
