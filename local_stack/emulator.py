@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import boto3
@@ -137,10 +137,11 @@ class _Emulation(Lifecycle):
         client costs tens of milliseconds, and tests ask for them all the time)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = platform_client(
-                    self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
-                )
+                self._clients[service] = self._new_client(service)
             return self._clients[service]
+
+    def _new_client(self, service: str) -> Any:
+        return platform_client(self.session().client(service, endpoint_url=self.endpoint_url))  # type: ignore[call-overload]
 
     def run_execution(
         self, state_machine: str, payload: Any = None, *, name: str | None = None, timeout: float = 10.0
@@ -259,6 +260,19 @@ class EmulatedAws(_Emulation):
     Sessions made while it runs share botocore's service models (service_models.py): tests start one
     emulator after another, and the project's clients are rebuilt for each.
     """
+
+    # Its clients, kept for the process: they name no endpoint (moto intercepts whichever mock runs) and
+    # carry nothing of one emulator, so the next emulator (the next test) need not build them again.
+    _shared_clients: ClassVar[dict[tuple[str, ...], Any]] = {}
+    _shared_clients_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def _new_client(self, service: str) -> Any:
+        configured = sorted(item for item in os.environ.items() if item[0].startswith("AWS_"))  # what a session reads
+        key = (service, self.region, *(f"{name}={value}" for name, value in configured))
+        with self._shared_clients_lock:
+            if key not in self._shared_clients:
+                self._shared_clients[key] = super()._new_client(service)
+            return self._shared_clients[key]
 
     def _start_backend(self, running: contextlib.ExitStack) -> None:
         running.enter_context(SharedServiceModels())

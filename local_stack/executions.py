@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -195,3 +196,26 @@ def _validating_each_definition_once(original: Method) -> Method:
             _VALIDATED.add(definition)
 
     return staticmethod(validate)
+
+
+_LAMBDA_CLIENTS: dict[tuple[str, str], Any] = {}
+_LAMBDA_CLIENTS_LOCK = threading.Lock()
+
+
+def _one_client_per_service(original: Method) -> Method:
+    """Moto builds a new boto3 client for every Lambda task it runs (tens of milliseconds each, a few
+    per workflow step). In this process (moto intercepting, no endpoint) the client carries nothing of
+    one call, so one per region and service serves them all; against a server each call still gets
+    its own, as moto makes it."""
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if not botocore_stubber.enabled:
+            return original(region=region, service=service, state_credentials=state_credentials)
+        with _LAMBDA_CLIENTS_LOCK:
+            if (region, service) not in _LAMBDA_CLIENTS:
+                _LAMBDA_CLIENTS[region, service] = original(
+                    region=region, service=service, state_credentials=state_credentials
+                )
+            return _LAMBDA_CLIENTS[region, service]
+
+    return boto_client_for

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from importlib.metadata import version
+from typing import cast
 
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -27,6 +28,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -107,11 +109,14 @@ PATCHES: dict[str, MethodPatch] = {
         StepFunctionResponse, "send_task_failure", executions._failing_task_with_cause
     ),
     # Step Functions at less cost, the same outcomes (executions.py): an execution's end wakes this process's
-    # waiters, each definition is parsed and validated once per process, not at every execution
+    # waiters, each definition is parsed and validated once per process, Lambda tasks share a client
     "sfn_speed.execution_ended": MethodPatch(
         BaseExecutionWorkerCommunication, "terminated", executions._announcing_the_end
     ),
     "sfn_speed.parse": MethodPatch(AmazonStateLanguageParser, "parse", executions._parsing_each_definition_once),
+    "sfn_speed.lambda_client": MethodPatch(
+        cast("type", lambda_eval_utils), "boto_client_for", executions._one_client_per_service
+    ),
     "sfn_speed.validate_definition": MethodPatch(
         StepFunctionsParserBackend, "_validate_definition", executions._validating_each_definition_once
     ),
@@ -173,8 +178,9 @@ class StoppableExecutions(_Patches):
 
 
 class FastExecutions(_Patches):
-    """While started, a definition is parsed once per process (not at every execution) and a wait for an
-    execution of this process wakes as it ends (not at its next poll). Nothing a caller sees changes."""
+    """While started, a definition is parsed once per process (not at every execution), Lambda tasks share
+    one client, and a wait for an execution of this process wakes as it ends (not at its next poll).
+    Nothing a caller sees changes."""
 
     prefixes = ("sfn_speed.",)
 

@@ -10,6 +10,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,11 +23,12 @@ from moto.dynamodb.models.table import StreamRecord
 from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
-from local_stack.emulator import MOTO_CONFIG
+from local_stack.emulator import MOTO_CONFIG, EmulatedAws
 from local_stack.executions import wait_for_execution
 from local_stack.moto_patches import AtomicDynamoDB, FastExecutions, StoppableExecutions
 from local_stack.service_models import SharedServiceModels
 
+FIXTURE_TEMPLATE = Path(__file__).resolve().parents[1] / "fixtures" / "local_stack" / "template.yaml"
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/speedups"
 
@@ -115,6 +117,34 @@ def test_a_wait_for_an_execution_of_this_process_wakes_as_it_ends(sfn: Any) -> N
 
     assert not waiter.is_alive(), "the wait slept on after the execution ended"
     assert ended["status"] == "ABORTED"
+
+
+def test_lambda_tasks_share_one_client_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    create_client = botocore.session.Session.create_client
+
+    def counted(session: botocore.session.Session, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        if service_name == "lambda":
+            built.append(service_name)
+        return create_client(session, service_name, *args, **kwargs)
+
+    with EmulatedAws(FIXTURE_TEMPLATE) as aws:
+        sfn = aws.client("stepfunctions")
+        echo = aws.stack.functions["EchoFunction"].arn
+        states = {
+            name: {"Type": "Task", "Resource": echo, "Parameters": {"key.$": "$.key"}, "ResultPath": None, **ending}
+            for name, ending in (("First", {"Next": "Second"}), ("Second", {"End": True}))
+        }
+        definition = json.dumps({"StartAt": "First", "States": states})
+        machine = sfn.create_state_machine(name="echoes", definition=definition, roleArn=aws.stack.role_arn)
+        monkeypatch.setattr(botocore.session.Session, "create_client", counted)
+        for n in range(2):
+            arn = sfn.start_execution(
+                stateMachineArn=machine["stateMachineArn"], name=f"echo-{n}", input=json.dumps({"key": f"k{n}"})
+            )["executionArn"]
+            assert wait_for_execution(sfn, arn, timeout=60)["status"] == "SUCCEEDED"
+
+    assert len(built) <= 1  # four invocations; none if an earlier test in this process built it
 
 
 def test_a_failed_transaction_leaves_table_and_stream_as_they_were_without_copying_the_records(

@@ -74,6 +74,7 @@ PROOFS = {
     ),
     "sfn_speed.execution_ended": f"{SPEEDUPS}::test_a_wait_for_an_execution_of_this_process_wakes_as_it_ends",
     "sfn_speed.parse": f"{SPEEDUPS}::test_a_definition_is_parsed_once_however_often_it_runs",
+    "sfn_speed.lambda_client": f"{SPEEDUPS}::test_lambda_tasks_share_one_client_in_this_process",
     "sfn_speed.validate_definition": f"{SPEEDUPS}::test_a_definition_that_passed_validation_is_not_built_again",
     "dynamodb.stream_backup": (
         f"{SPEEDUPS}::test_a_failed_transaction_leaves_table_and_stream_as_they_were_without_copying_the_records"
