@@ -145,6 +145,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         RECORDER.write(IAM_CALLS_REPORT)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with slow tests first (each kept whole, for its module fixtures), then the others, each
+    in its order: pytest-xdist hands tests out in this order, and a long test handed out last keeps its
+    worker busy while the others have nothing left to run."""
+    slow_modules = {
+        item.module for item in items if isinstance(item, pytest.Function) and item.get_closest_marker("slow")
+    }
+    items.sort(key=lambda item: getattr(item, "module", None) not in slow_modules)
+
+
 @pytest.fixture(autouse=True)
 def _lambda_like_environment() -> Iterator[None]:
     with mock.patch.dict(os.environ, BASE_ENVIRONMENT):
