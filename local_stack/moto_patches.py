@@ -144,6 +144,9 @@ PATCHES: dict[str, MethodPatch] = {
     "autoscaling.delete_endpoint": MethodPatch(
         SageMakerModelBackend, "delete_endpoint", autoscaling._deleting_endpoint
     ),
+    "autoscaling.update_endpoint_weights_and_capacities": MethodPatch(
+        SageMakerModelBackend, "update_endpoint_weights_and_capacities", autoscaling._updating_only_in_service
+    ),
     # Lambda: Invoke runs the project's handler (lambdas.py)
     "lambda.invoke": MethodPatch(LambdaSimpleBackend, "invoke", lambdas._routed_invoke),
 }

@@ -73,6 +73,9 @@ PROOFS = {
     "autoscaling.delete_endpoint": (
         f"{CAPACITY}::test_delete_endpoint_deregisters_a_target_only_for_a_caller_allowed_to"
     ),
+    "autoscaling.update_endpoint_weights_and_capacities": (
+        f"{CAPACITY}::test_update_endpoint_weights_and_capacities_is_refused_unless_in_service"
+    ),
     "sfn_speed.execution_ended": f"{SPEEDUPS}::test_a_wait_for_an_execution_of_this_process_wakes_as_it_ends",
     "sfn_speed.parse": f"{SPEEDUPS}::test_a_definition_is_parsed_once_however_often_it_runs",
     "sfn_speed.lambda_client": f"{SPEEDUPS}::test_lambda_tasks_share_one_client_in_this_process",
