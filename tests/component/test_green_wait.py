@@ -43,6 +43,19 @@ def _green_wait_of(aws: EmulatedAws, task_id: str, timeout: float = 30.0) -> dic
     raise AssertionError(f"task {task_id} never stored its green wait")
 
 
+def _submitted(aws: EmulatedAws, execution_arn: str, timeout: float = 30.0) -> None:
+    """Wait until AwaitGreen's Lambda has returned (TaskSubmitted): the token is stored and green looked at.
+    The token is stored before the look, so a status settled as soon as the token shows could be seen by it."""
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while not any(
+        e["type"] == "TaskSubmitted"
+        for e in sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    ):
+        assert time.monotonic() < deadline, "AwaitGreen's Lambda never returned"
+        time.sleep(0.05)
+
+
 def _settle(aws: EmulatedAws, endpoint_name: str, status: str) -> None:
     settle_endpoint(sagemaker_backends[DEFAULT_ACCOUNT_ID][aws.region], endpoint_name, status)
 
@@ -96,6 +109,7 @@ def test_a_lost_event_is_made_up_by_the_look_after_the_wait_times_out(aws, monke
     dependencies.reset()
     created = _start_deploy(aws)
     wait = _green_wait_of(aws, created["id"])
+    _submitted(aws, created["execution_arn"])  # the first look saw Creating: only a later look sees InService
 
     _settle(aws, wait["endpoint_name"]["S"], "InService")  # no event is published
     task = _finished(aws, created)
