@@ -8,8 +8,9 @@
   deregisters those models as scalable targets" if the caller may DeregisterScalableTarget, and the
   delete fails otherwise (sagemaker/latest/dg/endpoint-delete-with-scaling.html). Who may is asked of
   `set_deregister_permission`'s check (the emulator evaluates the calling function's role, local_stack/iam.py).
-- UpdateEndpointWeightsAndCapacities (what Application Auto Scaling calls to scale a variant) is moto's own:
-  refused unless the endpoint is InService, and DescribeEndpoint's CurrentInstanceCount reports the new count.
+- UpdateEndpointWeightsAndCapacities (what Application Auto Scaling calls to scale a variant) is refused
+  unless the endpoint is InService (moto updates an endpoint in any status); DescribeEndpoint's
+  CurrentInstanceCount then reports the new count (moto's own).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
 from moto.core.exceptions import JsonRESTError
+from moto.sagemaker.exceptions import AWSValidationException as SageMakerAWSValidationException
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 
 from local_stack._patch import Method
@@ -165,3 +167,17 @@ def _deleting_endpoint(original: Method) -> Method:
         return result
 
     return delete_endpoint
+
+
+def _updating_only_in_service(original: Method) -> Method:
+    def update_endpoint_weights_and_capacities(
+        backend: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+    ) -> Any:
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is not None and endpoint.endpoint_status != "InService":
+            raise SageMakerAWSValidationException(
+                f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
+            )
+        return original(backend, endpoint_name, desired_weights_and_capacities)
+
+    return update_endpoint_weights_and_capacities

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import boto3
@@ -47,10 +47,12 @@ from local_stack.moto_patches import (
     AtomicDynamoDB,
     AutoscalingEmulator,
     CloudWatchEmulator,
+    FastExecutions,
     LambdaInvokeRouting,
     SageMakerEmulator,
     StoppableExecutions,
 )
+from local_stack.service_models import SharedServiceModels
 from local_stack.stack import DeployedFunction, DeployedStack, deploy, merged_environment
 from local_stack.template import Template, load_template
 
@@ -135,10 +137,11 @@ class _Emulation(Lifecycle):
         client costs tens of milliseconds, and tests ask for them all the time)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = platform_client(
-                    self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
-                )
+                self._clients[service] = self._new_client(service)
             return self._clients[service]
+
+    def _new_client(self, service: str) -> Any:
+        return platform_client(self.session().client(service, endpoint_url=self.endpoint_url))  # type: ignore[call-overload]
 
     def run_execution(
         self, state_machine: str, payload: Any = None, *, name: str | None = None, timeout: float = 10.0
@@ -166,13 +169,13 @@ class _Emulation(Lifecycle):
             running.callback(set_deregister_permission(self._caller_may_deregister_scaling))
             running.enter_context(AtomicDynamoDB())
             running.enter_context(StoppableExecutions())
+            running.enter_context(FastExecutions())
             self._stack = deploy(
                 self.template,
                 parameters=self.parameters,
                 region=self.region,
                 name_prefix=self.name_prefix,
-                session=self.session(),
-                endpoint_url=self.endpoint_url,
+                clients=self.client,
             )
             running.callback(setattr, self, "_stack", None)
             functions = {key: self._as_invoked(function) for key, function in self._stack.functions.items()}
@@ -254,9 +257,25 @@ class EmulatedAws(_Emulation):
 
     AWS_ENDPOINT_URL* variables are hidden while it runs: boto3 would otherwise send calls to that
     endpoint (say, a `make run` server left in the shell) instead of letting moto intercept them.
+    Sessions made while it runs share botocore's service models (service_models.py): tests start one
+    emulator after another, and the project's clients are rebuilt for each.
     """
 
+    # Its clients, kept for the process: they name no endpoint (moto intercepts whichever mock runs) and
+    # carry nothing of one emulator, so the next emulator (the next test) need not build them again.
+    _shared_clients: ClassVar[dict[tuple[str, ...], Any]] = {}
+    _shared_clients_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def _new_client(self, service: str) -> Any:
+        configured = sorted(item for item in os.environ.items() if item[0].startswith("AWS_"))  # what a session reads
+        key = (service, self.region, *(f"{name}={value}" for name, value in configured))
+        with self._shared_clients_lock:
+            if key not in self._shared_clients:
+                self._shared_clients[key] = super()._new_client(service)
+            return self._shared_clients[key]
+
     def _start_backend(self, running: contextlib.ExitStack) -> None:
+        running.enter_context(SharedServiceModels())
         running.enter_context(mock.patch.dict(os.environ))
         for key in [key for key in os.environ if key.startswith("AWS_ENDPOINT_URL")]:
             del os.environ[key]

@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import os
 from importlib.metadata import version
+from typing import cast
 
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
+from moto.dynamodb.models.table import StreamShard
 from moto.dynamodb.responses import DynamoHandler
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from local_stack import autoscaling, cloudwatch, dynamodb, executions, lambdas, sagemaker
@@ -102,8 +108,22 @@ PATCHES: dict[str, MethodPatch] = {
     "stepfunctions.send_task_failure": MethodPatch(
         StepFunctionResponse, "send_task_failure", executions._failing_task_with_cause
     ),
+    # Step Functions at less cost, the same outcomes (executions.py): an execution's end wakes this process's
+    # waiters, each definition is parsed and validated once per process, Lambda tasks share a client
+    "sfn_speed.execution_ended": MethodPatch(
+        BaseExecutionWorkerCommunication, "terminated", executions._announcing_the_end
+    ),
+    "sfn_speed.parse": MethodPatch(AmazonStateLanguageParser, "parse", executions._parsing_each_definition_once),
+    "sfn_speed.lambda_client": MethodPatch(
+        cast("type", lambda_eval_utils), "boto_client_for", executions._one_client_per_service
+    ),
+    "sfn_speed.validate_definition": MethodPatch(
+        StepFunctionsParserBackend, "_validate_definition", executions._validating_each_definition_once
+    ),
     # DynamoDB: each request atomic (dynamodb.py)
     "dynamodb.call_action": MethodPatch(DynamoHandler, "call_action", dynamodb._serialised),
+    # ... and a transaction's backup of the table does not copy its whole stream (dynamodb.py; speed only)
+    "dynamodb.stream_backup": MethodPatch(StreamShard, "__deepcopy__", dynamodb._backing_up_records_by_reference),
     # CloudWatch: composite alarms evaluated from their children, alarm state change events (cloudwatch.py)
     "cloudwatch.set_alarm_state": MethodPatch(CloudWatchBackend, "set_alarm_state", cloudwatch._setting_alarm_state),
     "cloudwatch.put_metric_alarm": MethodPatch(CloudWatchBackend, "put_metric_alarm", cloudwatch._putting_alarm),
@@ -123,6 +143,9 @@ PATCHES: dict[str, MethodPatch] = {
     ),
     "autoscaling.delete_endpoint": MethodPatch(
         SageMakerModelBackend, "delete_endpoint", autoscaling._deleting_endpoint
+    ),
+    "autoscaling.update_endpoint_weights_and_capacities": MethodPatch(
+        SageMakerModelBackend, "update_endpoint_weights_and_capacities", autoscaling._updating_only_in_service
     ),
     # Lambda: Invoke runs the project's handler (lambdas.py)
     "lambda.invoke": MethodPatch(LambdaSimpleBackend, "invoke", lambdas._routed_invoke),
@@ -157,6 +180,14 @@ class StoppableExecutions(_Patches):
     prefixes = ("stepfunctions.",)
 
 
+class FastExecutions(_Patches):
+    """While started, a definition is parsed once per process (not at every execution), Lambda tasks share
+    one client, and a wait for an execution of this process wakes as it ends (not at its next poll).
+    Nothing a caller sees changes."""
+
+    prefixes = ("sfn_speed.",)
+
+
 class CloudWatchEmulator(_Patches):
     """Composite alarm evaluation and alarm state change events on moto's CloudWatch while started."""
 
@@ -170,7 +201,8 @@ class AutoscalingEmulator(_Patches):
 
 
 class AtomicDynamoDB(_Patches):
-    """Serialises moto's DynamoDB requests while started."""
+    """Serialises moto's DynamoDB requests while started (and backs up a table for a transaction without
+    copying its stream records)."""
 
     prefixes = ("dynamodb.",)
 

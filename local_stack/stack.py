@@ -11,7 +11,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,14 +240,18 @@ def deploy(
     project_root: Path | str | None = None,
     session: boto3.session.Session | None = None,
     endpoint_url: str | None = None,
+    clients: Callable[[str], Any] | None = None,
 ) -> DeployedStack:
     """Create the template's tables, event buses, functions (placeholder code) and state machines; return
-    the stack."""
+    the stack. `clients` hands out a client per service (an emulator's own, built once); without it the
+    clients come from `session` (or a new one) for `region` and `endpoint_url`."""
     if not isinstance(template, Template):
         template = load_template(template, project_root=project_root)
     session = session or boto3.session.Session(region_name=region)
 
     def client(service: str) -> Any:
+        if clients is not None:
+            return clients(service)
         return session.client(service, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
     account_id = client("sts").get_caller_identity()["Account"]

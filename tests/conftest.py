@@ -99,7 +99,9 @@ class ApiResponse:
 
 # The function a handler module belongs to: a handler called directly runs as that function, so its calls
 # are authorized against that function's role (local_stack/iam.py), as the local gateway runs it.
-FUNCTION_OF_MODULE = {spec.module_name: key for key, spec in load_template(TEMPLATE).functions.items()}
+# The template, read once per process (a worker's); each `aws` stack is deployed from it anew.
+LOADED_TEMPLATE = load_template(TEMPLATE)
+FUNCTION_OF_MODULE = {spec.module_name: key for key, spec in LOADED_TEMPLATE.functions.items()}
 IAM_CALLS_REPORT = ROOT / "test-output" / "iam-calls.json"
 
 
@@ -143,6 +145,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         RECORDER.write(IAM_CALLS_REPORT)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with slow tests first (each kept whole, for its module fixtures), then the others, each
+    in its order: pytest-xdist hands tests out in this order, and a long test handed out last keeps its
+    worker busy while the others have nothing left to run."""
+    slow_modules = {
+        item.module for item in items if isinstance(item, pytest.Function) and item.get_closest_marker("slow")
+    }
+    items.sort(key=lambda item: getattr(item, "module", None) not in slow_modules)
+
+
 @pytest.fixture(autouse=True)
 def _lambda_like_environment() -> Iterator[None]:
     with mock.patch.dict(os.environ, BASE_ENVIRONMENT):
@@ -168,7 +180,7 @@ TEST_PARAMETERS = {
 @pytest.fixture
 def aws() -> Iterator[EmulatedAws]:
     """The whole stack of template.yaml on moto, with Lambda steps running in-process."""
-    with EmulatedAws(TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
+    with EmulatedAws(LOADED_TEMPLATE, parameters=TEST_PARAMETERS) as emulated:
         create_sample_caller(emulated.client("iam"), emulated.stack.account_id)
         dependencies.reset()
         yield emulated

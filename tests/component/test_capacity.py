@@ -5,6 +5,7 @@ its scaling set up through the Application Auto Scaling API, as an operator (or 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -313,9 +314,10 @@ def test_update_endpoint_weights_and_capacities_is_refused_unless_in_service(aws
     created = request("deploy", MODEL)
     green = created.body["metadata"]["endpoint_name"]
     sagemaker = aws.client("sagemaker")
-    for _ in range(100):
-        if endpoints_of(aws, MODEL).get(green) == "Creating":
-            break
+    deadline = time.monotonic() + 30  # green exists and is Creating: not a name nothing was made under yet
+    while endpoints_of(aws, MODEL).get(green) != "Creating":
+        assert time.monotonic() < deadline, "green never showed Creating"
+        time.sleep(0.05)
 
     with pytest.raises(sagemaker.exceptions.ClientError) as refused:
         _scale_out(aws, green, 2)

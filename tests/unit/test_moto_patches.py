@@ -7,6 +7,7 @@ version fails at once, and each patch has a test that fails without it: run with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAGEMAKER = "tests/unit/test_local_stack_sagemaker.py"
 CLOUDWATCH = "tests/unit/test_local_stack_cloudwatch.py"
 CAPACITY = "tests/component/test_capacity.py"
+SPEEDUPS = "tests/unit/test_local_stack_speedups.py"
 
 # For each patch, a test that fails when the patch is left out.
 PROOFS = {
@@ -71,6 +73,16 @@ PROOFS = {
     "autoscaling.delete_endpoint": (
         f"{CAPACITY}::test_delete_endpoint_deregisters_a_target_only_for_a_caller_allowed_to"
     ),
+    "autoscaling.update_endpoint_weights_and_capacities": (
+        f"{CAPACITY}::test_update_endpoint_weights_and_capacities_is_refused_unless_in_service"
+    ),
+    "sfn_speed.execution_ended": f"{SPEEDUPS}::test_a_wait_for_an_execution_of_this_process_wakes_as_it_ends",
+    "sfn_speed.parse": f"{SPEEDUPS}::test_a_definition_is_parsed_once_however_often_it_runs",
+    "sfn_speed.lambda_client": f"{SPEEDUPS}::test_lambda_tasks_share_one_client_in_this_process",
+    "sfn_speed.validate_definition": f"{SPEEDUPS}::test_a_definition_that_passed_validation_is_not_built_again",
+    "dynamodb.stream_backup": (
+        f"{SPEEDUPS}::test_a_failed_transaction_leaves_table_and_stream_as_they_were_without_copying_the_records"
+    ),
     "dynamodb.call_action": (
         "tests/unit/test_moto_patches.py::test_two_conditional_writes_racing_for_one_key_let_exactly_one_through"
     ),
@@ -96,22 +108,25 @@ def test_every_patch_has_a_test_that_needs_it() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PROOFS))
-def test_each_patch_is_needed_by_its_test(name: str) -> None:
-    """The patch's test, run in a fresh process with only that patch left out, fails."""
-    environment = {**os.environ, moto_patches.WITHOUT_PATCHES: name}
-    environment.pop("PYTEST_XDIST_WORKER", None)
+def test_each_patch_is_needed_by_its_test() -> None:
+    """Each patch's test, run in a process of its own with only that patch left out, fails. One runner
+    runs them all (tests/unit/patch_proofs.py): each run is forked from a process that imported moto once."""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTEST_XDIST_WORKER"}
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", PROOFS[name], "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist"],
+        [sys.executable, "-m", "tests.unit.patch_proofs", *(f"{name}={test}" for name, test in sorted(PROOFS.items()))],
         cwd=ROOT,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
         check=False,
     )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    runs: dict[str, dict[str, Any]] = json.loads(completed.stdout.splitlines()[-1])
 
-    assert completed.returncode == 1, f"{PROOFS[name]} passes without {name}:\n{completed.stdout[-3000:]}"
+    assert sorted(runs) == sorted(PROOFS)
+    passing = {name: run["output"] for name, run in runs.items() if run["exit"] != 1}
+    assert not passing, "\n\n".join(f"{PROOFS[name]} passes without {name}:\n{out}" for name, out in passing.items())
 
 
 def test_two_conditional_writes_racing_for_one_key_let_exactly_one_through(monkeypatch: pytest.MonkeyPatch) -> None:
