@@ -73,6 +73,13 @@ def stream_mappings(resources: Mapping[str, Any]) -> list[StreamMapping]:
     return found
 
 
+def stream_records(backend: Any, table_name: str) -> list[Any]:
+    """A moto table's stream records so far, looked up each time: a failed transaction makes moto put back
+    a copy of the table (and of its stream shard), so a shard kept from before would stop growing."""
+    shard = backend.get_table(table_name).stream_shard
+    return list(shard.items) if shard is not None else []
+
+
 class StreamPump:
     """Delivers a table's stream records to a function, as its event source mapping would."""
 
@@ -88,10 +95,10 @@ class StreamPump:
         max_retries: int = 3,
         interval: float = 0.2,
     ) -> None:
-        table = dynamodb_backends[account_id][region].get_table(table_name)
+        self._backend, self._table_name = dynamodb_backends[account_id][region], table_name
+        table = self._backend.get_table(table_name)
         if table.stream_shard is None:
             raise ValueError(f"table {table_name} has no stream")
-        self._shard = table.stream_shard
         self._arn = f"{table.table_arn}/stream/{table.latest_stream_label}"
         self._lambda, self._function = lambda_client, function_name
         self._batch_size, self._max_retries, self._interval = batch_size, max_retries, interval
@@ -109,8 +116,8 @@ class StreamPump:
 
     def drain(self) -> None:
         """Deliver every record written so far, in stream order."""
-        while self._position < len(self._shard.items):
-            records = self._shard.items[self._position : self._position + self._batch_size]
+        while self._position < len(items := stream_records(self._backend, self._table_name)):
+            records = items[self._position : self._position + self._batch_size]
             self._position += len(records)
             self._deliver([self._lambda_record(r.to_json()) for r in records])
 

@@ -12,15 +12,17 @@ from publish_task_events.app import lambda_handler as publish_handler
 
 from local_stack.emulator import EmulatedAws
 from local_stack.lambdas import running_as
+from local_stack.task_events import stream_records
 from tests.conftest import LambdaContext
 
 
 class StreamMapping:
     def __init__(self, aws: EmulatedAws, *, batch_size: int = 50, max_retries: int = 10) -> None:
         # Read from moto's table itself: its endpoint for DynamoDB Streams does not answer in-process.
-        table = dynamodb_backends[aws.stack.account_id][aws.region].get_table(aws.stack.tables["TasksTable"].name)
+        self._backend = dynamodb_backends[aws.stack.account_id][aws.region]
+        self._table_name = aws.stack.tables["TasksTable"].name
+        table = self._backend.get_table(self._table_name)
         assert table.stream_shard is not None, "the tasks table must have a stream"
-        self._shard = table.stream_shard
         self._arn = f"{table.table_arn}/stream/{table.latest_stream_label}"
         self._position = 0
         self.batch_size, self.max_retries = batch_size, max_retries
@@ -29,8 +31,8 @@ class StreamMapping:
 
     def drain(self) -> None:
         """Deliver every record written so far, in stream order."""
-        while self._position < len(self._shard.items):
-            records = self._shard.items[self._position : self._position + self.batch_size]
+        while self._position < len(items := stream_records(self._backend, self._table_name)):
+            records = items[self._position : self._position + self.batch_size]
             self._position += len(records)
             self._deliver([self._lambda_record(r.to_json()) for r in records])
 

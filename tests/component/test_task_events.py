@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
+from botocore.exceptions import ClientError
 
 from inference_deploy.adapters import aws as clients
 from inference_deploy.logic.task_events import detail_schema_json
@@ -58,6 +60,35 @@ def test_every_status_and_step_of_a_deploy_and_a_delete_is_published(aws):
         final = read(kind, task["id"]).body
         assert next(d for d in statuses if d["status"] == "succeeded")["id"] == final["id"]
     assert mapping.failed_batches == []
+
+
+def test_events_written_after_a_refused_transaction_are_still_published(aws):
+    """A cancelled transaction on the tasks table makes moto put back a copy of the table, stream shard
+    included: the stream is read from the table as it is now, so later records still reach the bus."""
+    bus = BusReader(aws)
+    mapping = StreamMapping(aws)
+    register_model(aws, MODEL)
+    dynamodb = aws.client("dynamodb")
+    table = aws.stack.tables["TasksTable"].name
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"id": {"S": "no-such-task"}},
+                        "ConditionExpression": "attribute_exists(id)",
+                    }
+                }
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+    deployed = run(aws, "deploy")
+    mapping.drain()
+
+    statuses = of_task(bus.received(), deployed["id"], STATUS)
+    assert Counter(d["status"] for d in statuses) == Counter(["pending", "in_progress", "succeeded"])
 
 
 def test_a_failed_deploy_publishes_its_failure_with_the_error(aws):
