@@ -112,12 +112,15 @@ def test_a_create_meeting_a_slot_whose_execution_was_aborted_hands_it_to_its_rep
     """The stale holder is not failed and taken over on the spot (that would leave its green up, or a bake
     unresolved): the request starts the holder's repair and answers 409; once the repair has ended the
     holder, the next request is accepted."""
-    stale = _start_slow_deploy(aws)
+    # Aborted while it waits for its green (Creating for its first 6 looks, no state change event): the
+    # abort leaves a green for the repair to remove, whatever the machine's speed. (Aborting as soon as
+    # the task showed in_progress left it to chance whether green had been created yet.)
+    register_model(aws, MODEL, creating_polls=6, state_change_events="false")
+    created = request("deploy", MODEL)
+    assert created.status == 202, created.body
+    stale = created.body
     sfn = aws.client("stepfunctions")
-    deadline = time.monotonic() + 120
-    while read("deploy", stale["id"]).body["status"] == "pending":
-        assert time.monotonic() < deadline, "the stale deploy never started"
-        time.sleep(0.01)
+    _until_green_wait(aws, stale["id"])
     sfn.stop_execution(executionArn=stale["execution_arn"], error="OperatorAbort")
     wait_for(aws, stale["execution_arn"])
     assert read("deploy", stale["id"]).body["status"] == "in_progress"  # nothing ran its MarkFailed
@@ -135,6 +138,17 @@ def test_a_create_meeting_a_slot_whose_execution_was_aborted_hands_it_to_its_rep
     fresh = run_task(aws, "deploy", MODEL)
     assert fresh["status"] == "succeeded", fresh["error"]
     assert endpoints_of(aws, MODEL) == {fresh["metadata"]["endpoint_name"]: "InService"}, "the stale green is gone"
+
+
+def _until_green_wait(aws, task_id: str, timeout: float = 120.0) -> None:
+    """Until the deploy stores its green wait's token (green exists then): a condition, not a delay."""
+    dynamodb = aws.client("dynamodb")
+    deadline = time.monotonic() + timeout  # a bound against a hang, not a timing assertion
+    while "green_wait" not in dynamodb.get_item(
+        TableName=aws.stack.tables["TasksTable"].name, Key={"id": {"S": task_id}}, ConsistentRead=True
+    ).get("Item", {}):
+        assert time.monotonic() < deadline, f"task {task_id} never waited for its green"
+        time.sleep(0.05)
 
 
 def _container_copy(handler_file: str, n: int) -> Any:
