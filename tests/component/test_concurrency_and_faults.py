@@ -388,7 +388,9 @@ def test_an_aborted_execution_finishes_its_task_without_waiting_for_another_requ
     register_model(aws, MODEL, creating_polls=2, state_change_events="false")
     monkeypatch.setenv("GREEN_EVENT_WAIT_SECONDS", "3600")
     stale = request("deploy", MODEL).body
+    deadline = time.monotonic() + 120  # a bound against a hang, not a timing assertion
     while read("deploy", stale["id"]).body["status"] == "pending":
+        assert time.monotonic() < deadline, "the deploy never started"
         time.sleep(0.01)
     aws.client("stepfunctions").stop_execution(executionArn=stale["execution_arn"], error="OperatorAbort")
     wait_for(aws, stale["execution_arn"])

@@ -114,7 +114,9 @@ def test_a_config_not_yet_visible_to_create_endpoint_is_retried_not_reported_as_
 def test_deleting_a_never_served_model_with_a_stale_slot_is_a_404_not_a_409(aws):
     register_model(aws, MODEL, endpoint_status="Creating")
     created = request("deploy", MODEL).body
+    deadline = time.monotonic() + 120  # a bound against a hang, not a timing assertion
     while read("deploy", created["id"]).body["status"] == "pending":
+        assert time.monotonic() < deadline, "the deploy never started"
         time.sleep(0.01)
     aws.client("stepfunctions").stop_execution(executionArn=created["execution_arn"])
     wait_for(aws, created["execution_arn"])
