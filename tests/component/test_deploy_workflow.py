@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -293,6 +294,35 @@ def test_a_model_deleted_before_provision_green_is_retried_discards_the_green_it
     assert "DiscardGreen" in executed_states(aws, created.body["execution_arn"])
     assert endpoints_of(aws, MODEL) == {blue: "InService"}
     assert endpoint_configs(aws) == {_serving()["endpoint_config_name"]}
+
+
+def test_provision_green_called_by_the_definition_before_the_fold_keeps_the_blue_it_is_given(aws):
+    """An execution started before ResolveModel was folded in passes the blue it resolved: the step then
+    neither starts the task again nor looks the model up (here deleted since), and creates green."""
+    register_model(aws, MODEL, endpoint_status="Creating")  # the execution stays in AwaitGreen
+    created = request("deploy", MODEL)
+    assert created.status == 202, created.body
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + 60
+    while "AwaitGreen" not in executed_states(aws, created.body["execution_arn"]):
+        assert time.monotonic() < deadline, "the deploy never reached AwaitGreen"
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=created.body["execution_arn"])
+    started = json.loads(sfn.describe_execution(executionArn=created.body["execution_arn"])["input"])
+    aws.client("sagemaker").delete_model(ModelName=MODEL)
+    old_event = {
+        **{key: started[key] for key in ("task_id", "embedding_model_id", "deployment", "timing")},
+        "progress": {"task_id": started["task_id"], "step": "ProvisionGreen"},
+        "blue": None,  # `$.resolved.blue` of a first deploy
+    }
+
+    answer = aws.client("lambda").invoke(FunctionName="ProvisionGreenFunction", Payload=json.dumps(old_event))
+
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    provisioned = json.loads(answer["Payload"].read())
+    assert provisioned["resolved"] is None
+    assert provisioned["deadline"]
+    assert endpoints_of(aws, MODEL) == {started["deployment"]["green"]["endpoint_name"]: "Creating"}
 
 
 def test_the_longest_model_id_gets_a_valid_endpoint_name(aws):
