@@ -130,7 +130,6 @@ DEPLOY_ROWS = [
     *[
         (state, when, True, "cancelled")
         for state in (
-            "ResolveModel",
             "ProvisionGreen",
             "AwaitGreen",
             "PrepareGreen",

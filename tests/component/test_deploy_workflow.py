@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from typing import Any
 
 import pytest
 
-from inference_deploy import dependencies
+from inference_deploy import dependencies, step_handler
 from inference_deploy.logic import green_deploy
 from inference_deploy.models.common import MODEL_ID_PATTERN
 from tests.component.workflow_helpers import (
@@ -23,7 +25,6 @@ from tests.conftest import register_model, wait_for
 
 MODEL = "embed-deploy-123"
 HAPPY_FIRST_DEPLOY = [
-    "ResolveModel",
     "ProvisionGreen",
     "AwaitGreen",
     "PrepareGreen",
@@ -234,6 +235,94 @@ def test_a_model_sagemaker_does_not_know_is_a_404_at_request_time_and_nothing_is
     assert aws.client("dynamodb").scan(TableName=aws.stack.tables["TasksTable"].name)["Count"] == 0
     assert aws.client("sagemaker").list_endpoints()["Endpoints"] == []
     assert endpoint_configs(aws) == set()
+
+
+def test_a_model_deleted_after_the_request_fails_the_deploy_before_anything_is_created(aws, monkeypatch):
+    """ProvisionGreen resolves the model before it creates green: a model gone by then fails the task with
+    model_not_found straight away (no discard), blue keeps serving and the model takes a new task."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]["endpoint_name"]
+    real_started = step_handler._started
+
+    def started(progress: Any, at: Any) -> Any:
+        if progress.step == "ProvisionGreen":
+            aws.client("sagemaker").delete_model(ModelName=MODEL)
+        return real_started(progress, at)
+
+    monkeypatch.setattr(step_handler, "_started", started)
+    created = request("deploy", MODEL)
+    assert created.status == 202, created.body
+    wait_for(aws, created.body["execution_arn"])
+    task = read("deploy", created.body["id"]).body
+
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "model_not_found"
+    assert executed_states(aws, created.body["execution_arn"])[:2] == ["ProvisionGreen", "MarkFailed"]
+    assert endpoints_of(aws, MODEL) == {blue: "InService"}
+    assert endpoint_configs(aws) == {_serving()["endpoint_config_name"]}
+    assert _serving()["endpoint_name"] == blue
+    monkeypatch.setattr(step_handler, "_started", real_started)
+    register_model(aws, MODEL)
+    assert run_task(aws, "deploy", MODEL)["status"] == "succeeded", "the slot was freed"
+
+
+def test_a_model_deleted_before_provision_green_is_retried_discards_the_green_it_made(aws, faults, monkeypatch):
+    """CreateEndpoint's answer is lost (green made) and the model deleted before the step's retry: the
+    retry must not fail the task as if nothing existed. Green is discarded, then the task fails with
+    model_not_found and blue keeps serving."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]["endpoint_name"]
+    faults.lose_answer("sagemaker", "CreateEndpoint", "read_timeout", in_function="ProvisionGreenFunction")
+    real_record_run = step_handler._record_run
+    deleted: list[str] = []
+
+    def record_run(progress: Any, *args: Any, error: str | None, **kwargs: Any) -> None:
+        if progress.step == "ProvisionGreen" and error is not None and not deleted:
+            aws.client("sagemaker").delete_model(ModelName=MODEL)
+            deleted.append(error)
+        real_record_run(progress, *args, error=error, **kwargs)
+
+    monkeypatch.setattr(step_handler, "_record_run", record_run)
+    created = request("deploy", MODEL)
+    assert created.status == 202, created.body
+    wait_for(aws, created.body["execution_arn"])
+    task = read("deploy", created.body["id"]).body
+
+    assert task["status"] == "failed"
+    assert deleted == ["SageMakerThrottled"], "the lost answer failed the first attempt"
+    assert task["error"]["code"] == "model_not_found"
+    assert "DiscardGreen" in executed_states(aws, created.body["execution_arn"])
+    assert endpoints_of(aws, MODEL) == {blue: "InService"}
+    assert endpoint_configs(aws) == {_serving()["endpoint_config_name"]}
+
+
+def test_provision_green_called_by_the_definition_before_the_fold_keeps_the_blue_it_is_given(aws):
+    """An execution started before ResolveModel was folded in passes the blue it resolved: the step then
+    neither starts the task again nor looks the model up (here deleted since), and creates green."""
+    register_model(aws, MODEL, endpoint_status="Creating")  # the execution stays in AwaitGreen
+    created = request("deploy", MODEL)
+    assert created.status == 202, created.body
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + 60
+    while "AwaitGreen" not in executed_states(aws, created.body["execution_arn"]):
+        assert time.monotonic() < deadline, "the deploy never reached AwaitGreen"
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=created.body["execution_arn"])
+    started = json.loads(sfn.describe_execution(executionArn=created.body["execution_arn"])["input"])
+    aws.client("sagemaker").delete_model(ModelName=MODEL)
+    old_event = {
+        **{key: started[key] for key in ("task_id", "embedding_model_id", "deployment", "timing")},
+        "progress": {"task_id": started["task_id"], "step": "ProvisionGreen"},
+        "blue": None,  # `$.resolved.blue` of a first deploy
+    }
+
+    answer = aws.client("lambda").invoke(FunctionName="ProvisionGreenFunction", Payload=json.dumps(old_event))
+
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    provisioned = json.loads(answer["Payload"].read())
+    assert provisioned["resolved"] is None
+    assert provisioned["deadline"]
+    assert endpoints_of(aws, MODEL) == {started["deployment"]["green"]["endpoint_name"]: "Creating"}
 
 
 def test_the_longest_model_id_gets_a_valid_endpoint_name(aws):

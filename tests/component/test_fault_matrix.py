@@ -58,7 +58,7 @@ class Row:
 ROWS = [
     Row("deploy", "CreateTaskFunction", "dynamodb", "TransactWriteItems"),
     Row("deploy", "CreateTaskFunction", "stepfunctions", "StartExecution"),
-    Row("deploy", "ResolveModelFunction", "dynamodb", "UpdateItem"),  # marks the task in_progress
+    Row("deploy", "ProvisionGreenFunction", "dynamodb", "UpdateItem"),  # marks the task in_progress
     Row("deploy", "ProvisionGreenFunction", "sagemaker", "CreateEndpointConfig"),
     Row("deploy", "ProvisionGreenFunction", "sagemaker", "CreateEndpoint"),
     Row("deploy", "CheckGreenFunction", "dynamodb", "UpdateItem"),  # the green wait's token, stored
@@ -78,7 +78,6 @@ ROWS = [
 ]
 
 TIMEOUT_ROWS = [
-    ("deploy", "ResolveModelFunction"),
     ("deploy", "ProvisionGreenFunction"),
     ("deploy", "CheckGreenFunction"),
     ("deploy", "PrepareGreenFunction"),

@@ -325,7 +325,7 @@ def test_the_task_events_it_published_are_printed_newest_first(
     assert statuses == ["succeeded", "in_progress", "pending"]
     steps = [line.split()[-1] for line in lines if "  step  " in line]
     assert steps[0] == "MarkSucceeded"
-    assert steps[-1] == "ResolveModel"
+    assert steps[-1] == "ProvisionGreen"
     assert all(task_id in line for line in lines)
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from inference_deploy.adapters.task_store import item_change, item_to_task, task_to_item
 from inference_deploy.errors import TaskNotCancellable
 from inference_deploy.logic.cancel import cancel_task
+from inference_deploy.logic.outcome import outcome_metadata
 from inference_deploy.models.task import (
     DeleteMetadata,
     DeployMetadata,
@@ -158,3 +159,34 @@ def test_a_key_an_update_expression_names_must_be_a_metadata_field():
     assert metadata_key("removal_started_at") == "removal_started_at"
     with pytest.raises(ValueError, match="current_stepp is not a task metadata key"):
         metadata_key("current_stepp")
+
+
+_BLUE = {
+    "embedding_model_id": "embed",
+    "endpoint_name": "embed-blue",
+    "endpoint_config_name": "embed-blue-config",
+    "task_id": DEPLOY_ID,
+    "embedding_dimension": 384,
+    "since": AT,
+}
+_RESOLVED = {"model_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/embed", "blue": _BLUE, "at": AT}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"provisioned": {"deadline": AT, "at": AT, "resolved": _RESOLVED}},
+        # an execution started before ResolveModel was folded into ProvisionGreen
+        {"resolved": _RESOLVED, "provisioned": {"deadline": AT, "at": AT}},
+    ],
+    ids=["folded", "before-the-fold"],
+)
+def test_the_resolved_blue_is_read_where_either_definition_put_it(state: dict[str, Any]) -> None:
+    metadata = outcome_metadata(state, TaskKind.DEPLOY)
+
+    assert isinstance(metadata, DeployMetadata)
+    assert metadata.previous_endpoint_name == "embed-blue"
+    assert metadata.previous_endpoint_config_name == "embed-blue-config"
+    assert metadata.previous_embedding_dimension == 384
+    assert metadata.steps is not None
+    assert set(metadata.steps) == {"resolve_model", "provision_green"}

@@ -221,6 +221,13 @@ def test_every_step_but_the_final_status_write_catches_into_a_failure_path(name)
                     "Next": "RollBackUnchecked",
                 }
                 catches = catches[1:]
+            if state_name == "ProvisionGreen":  # errors only its resolve part raises: nothing made yet
+                assert catches[0] == {
+                    "ErrorEquals": ["ModelNotFound", "TaskConflict"],
+                    "ResultPath": "$.failure",
+                    "Next": "MarkFailed",
+                }
+                catches = catches[1:]
             assert [c["ErrorEquals"] for c in catches] == [["States.ALL"]], state_name
 
 

@@ -182,6 +182,11 @@ class ModelNotFound(DomainError):
     code = "model_not_found"
 
 
+class ModelGoneBesideGreen(ModelNotFound):
+    """The model disappeared once green may exist (a retried ProvisionGreen, a refused create): the same
+    code, but a name the deploy workflow does not route to MarkFailed, so green is discarded first."""
+
+
 class SageMakerThrottled(DomainError):
     """SageMaker throttled or had a transient fault after the SDK's retries; the workflow retries with backoff."""
 

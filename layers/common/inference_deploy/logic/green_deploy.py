@@ -24,6 +24,8 @@ from inference_deploy.errors import (
     EndpointBusy,
     GreenFailed,
     GreenTimeout,
+    ModelGoneBesideGreen,
+    ModelNotFound,
     RolledBack,
     ServingRecordChanged,
     TaskCancelled,
@@ -74,13 +76,37 @@ def resolve_model(embedding_model_id: str, sagemaker: SageMaker, models: ModelSt
     return ResolvedModel(model_arn=model_arn, blue=models.serving(embedding_model_id), at=utc_now())
 
 
-def provision_green(event: ProvisionGreenEvent, sagemaker: SageMaker, store: TaskStore) -> ProvisionedGreen:
+def begin_and_provision_green(
+    event: ProvisionGreenEvent, sagemaker: SageMaker, store: TaskStore, models: ModelStore
+) -> ProvisionedGreen:
+    """The rollout's first step: the task goes in_progress (a repeat is a no-op), the model is resolved, then
+    green is created. An execution started before the fold resolved blue in its own step and passes it."""
+    if "blue" in event.model_fields_set:
+        return provision_green(event, event.blue, sagemaker, store)
+    store.mark_in_progress(event.task_id)
+    try:
+        resolved = resolve_model(event.embedding_model_id, sagemaker, models)
+    except ModelNotFound as exc:
+        # ModelNotFound fails the task at once: only while a retry of this step finds no green of its own.
+        if sagemaker.endpoint_config_exists(event.deployment.green.endpoint_config_name):
+            raise ModelGoneBesideGreen(str(exc)) from exc
+        raise
+    try:
+        provisioned = provision_green(event, resolved.blue, sagemaker, store)
+    except ModelNotFound as exc:
+        raise ModelGoneBesideGreen(str(exc)) from exc
+    return provisioned.model_copy(update={"resolved": resolved})
+
+
+def provision_green(
+    event: ProvisionGreenEvent, blue: ServingRecord | None, sagemaker: SageMaker, store: TaskStore
+) -> ProvisionedGreen:
     """Create green, between two looks at the cancel mark: a conditional write before (a cancel already
     recorded creates nothing) and a consistent read after (a cancel that landed during the create gets
     TaskCancelled, and the workflow discards the green just made, waiting while SageMaker refuses)."""
     plan = event.deployment
     store.mark_creating_green(event.task_id)
-    capacity = green_capacity(plan, event.blue, sagemaker)
+    capacity = green_capacity(plan, blue, sagemaker)
     sagemaker.create_endpoint(
         plan.green,
         model_name=event.embedding_model_id,

@@ -41,7 +41,7 @@ class ExecutionState(BaseModel):
 
     timing: Timing | None = None
     deployment: DeploymentPlan | None = None
-    resolved: ResolvedModel | None = None
+    resolved: ResolvedModel | None = None  # an execution started before ProvisionGreen resolved the model
     provisioned: ProvisionedGreen | None = None
     green_status: GreenStatus | None = None
     scaling: ScalingApplied | None = None  # an execution started before PrepareGreen
@@ -65,9 +65,10 @@ class ExecutionState(BaseModel):
 
 
 def _deploy(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
-    if state.resolved is not None:
-        steps["resolve_model"] = state.resolved.at
-        blue = state.resolved.blue
+    resolved = state.resolved or (state.provisioned.resolved if state.provisioned is not None else None)
+    if resolved is not None:
+        steps["resolve_model"] = resolved.at
+        blue = resolved.blue
         out.previous_endpoint_name = blue.endpoint_name if blue else None
         out.previous_endpoint_config_name = blue.endpoint_config_name if blue else None
         out.previous_embedding_dimension = blue.embedding_dimension if blue else None

@@ -104,12 +104,6 @@ class ModelStepEvent(_Payload):
     embedding_model_id: ModelId
 
 
-class ResolveModelEvent(ModelStepEvent):
-    """ResolveModel starts the rollout too: the task goes in_progress before the model is resolved."""
-
-    task_id: TaskId
-
-
 class UnrouteEvent(ModelStepEvent):
     task_id: TaskId | None = None  # the delete task, whose cancel the unroute must not outlive
 
@@ -125,6 +119,7 @@ class ProvisionGreenEvent(_Payload):
     embedding_model_id: ModelId
     deployment: DeploymentPlan
     timing: Timing
+    # Given only by executions started before ResolveModel was folded into ProvisionGreen (they resolved it).
     blue: ServingRecord | None = None
 
 
@@ -132,6 +127,7 @@ class ProvisionedGreen(_Payload):
     deadline: Timestamp
     at: Timestamp
     capacity: CapacityRecord | None = None
+    resolved: ResolvedModel | None = Field(default=None, description="The model and blue, resolved first.")
 
 
 class ApplyScalingEvent(_Payload):
