@@ -10,6 +10,8 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +54,20 @@ BASE_ENVIRONMENT = {
     # A template Global the layer reads outside a function too (naming.bake_alarm_prefix): the local stack's.
     "BAKE_ALARM_PREFIX": "local-bake-",
 }
+
+
+def run_fresh_python(*args: str, pythonpath: str | None = None, timeout: float = 120) -> str:
+    """Run `python *args` in a fresh interpreter (a cold start) with the suite's base environment; its
+    stdout. A non-zero exit fails the test with the end of its stderr."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(BASE_ENVIRONMENT)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    completed = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
 
 
 def put_alarm(cloudwatch: Any, name: str, namespace: str = "Test") -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import BASE_ENVIRONMENT, TEST_PARAMETERS
+from tests.conftest import TEST_PARAMETERS, run_fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,20 +53,9 @@ print(json.dumps(seen))
 
 def _run_child(code: str) -> dict[str, Any]:
     """Run `code` in a fresh interpreter (a cold start) on the local stack; its last line of output, as JSON."""
-    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    env.update(BASE_ENVIRONMENT)
-    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions", "."))
-    completed = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(TEST_PARAMETERS)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    seen: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    pythonpath = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions", "."))
+    stdout = run_fresh_python("-c", code, json.dumps(TEST_PARAMETERS), pythonpath=pythonpath, timeout=300)
+    seen: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return seen
 
 

@@ -8,16 +8,13 @@ function and the layer imported (this one has long since imported everything, th
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inference_deploy.api.lazy_packages import reexports
-from tests.conftest import BASE_ENVIRONMENT
+from tests.conftest import run_fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFERRED = (
@@ -68,19 +65,8 @@ print(json.dumps({"status": status, "unused_imported": unused, "exported": expor
 
 
 def _serve_in_a_fresh_process(function: str) -> dict[str, Any]:
-    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    env.update(BASE_ENVIRONMENT)
-    completed = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), function, json.dumps(UNUSED), json.dumps(DEFERRED)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    seen: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    stdout = run_fresh_python("-c", CHILD, str(ROOT), function, json.dumps(UNUSED), json.dumps(DEFERRED))
+    seen: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return seen
 
 
@@ -136,15 +122,9 @@ def test_a_submodule_imported_before_the_resolver_still_finds_the_package_names(
         "from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent\n"
         "print(APIGatewayRestResolver.__module__, Response.__module__, content_types.__name__, Path.__name__)\n"
     )
-    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    env.update(BASE_ENVIRONMENT)
-    env["PYTHONPATH"] = str(ROOT / "layers" / "common")
-    completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    stdout = run_fresh_python("-c", code, pythonpath=str(ROOT / "layers" / "common"))
 
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert completed.stdout.split() == [
+    assert stdout.split() == [
         "aws_lambda_powertools.event_handler.api_gateway",
         "aws_lambda_powertools.event_handler.api_gateway",
         "aws_lambda_powertools.event_handler.content_types",
