@@ -283,7 +283,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "bake": {
                 "seconds": metadata["bake_seconds"],
                 "requested": bake is not None,
-                "check_seconds": int(os.environ["BAKE_CHECK_SECONDS"]),
                 "alarms": alarms,
                 "error_threshold": int(os.environ["BAKE_ERROR_THRESHOLD"]),
                 "latency_threshold_ms": int(os.environ["BAKE_LATENCY_THRESHOLD_MS"]),

@@ -79,7 +79,6 @@ def _baking_deploy(aws: EmulatedAws, monkeypatch) -> tuple[dict, dict]:
     """Blue serves; a second deploy has switched to green and waits in its bake (blue kept as previous)."""
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)
-    monkeypatch.setenv("BAKE_CHECK_SECONDS", str(LONG_BAKE))
     created = request("deploy", MODEL, bake_seconds=LONG_BAKE).body
     _entered(aws, created, "AwaitBake")
     return blue, created

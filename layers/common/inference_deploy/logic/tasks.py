@@ -45,7 +45,6 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
         bake=BakePlan(
             seconds=settings.bake_seconds if request.bake_seconds is None else request.bake_seconds,
             requested=request.bake_seconds is not None,
-            check_seconds=settings.bake_check_seconds,
             alarms=list(request.rollback_alarms),
             error_threshold=settings.bake_error_threshold,
             latency_threshold_ms=settings.bake_latency_threshold_ms,

@@ -61,7 +61,6 @@ class CreateTaskSettings(_EnvSettings):
     drain_seconds: int = Field(ge=0)
     removal_timeout_seconds: int = Field(ge=0)
     bake_seconds: int = Field(ge=0)
-    bake_check_seconds: int = Field(ge=0)
     bake_error_threshold: int = Field(ge=1)
     bake_latency_threshold_ms: int = Field(ge=1)
     allowed_instance_types: CommaSeparated = Field(min_length=1)

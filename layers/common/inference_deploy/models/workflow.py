@@ -38,7 +38,6 @@ class BakePlan(_Payload):
 
     seconds: int = Field(ge=0)
     requested: bool = Field(description="The request asked for it (a first deploy bakes only then).")
-    check_seconds: int = Field(ge=0)
     alarms: list[str] = Field(default_factory=list, description="The request's rollback_alarms.")
     error_threshold: int = Field(ge=1)
     latency_threshold_ms: int = Field(ge=1)
