@@ -77,7 +77,7 @@ def stream_records(backend: Any, table_name: str) -> list[Any]:
     """A moto table's stream records so far, looked up each time: a failed transaction makes moto put back
     a copy of the table (and of its stream shard), so a shard kept from before would stop growing."""
     shard = backend.get_table(table_name).stream_shard
-    return list(shard.items) if shard is not None else []
+    return shard.items if shard is not None else []  # read, never changed: no copy
 
 
 class StreamPump:
