@@ -134,15 +134,7 @@ def start_stream_pumps(aws: EmulatedAwsServer, template: Template) -> list[Strea
         record_events(aws.client("events"), aws.client("logs"), buses)
     pumps = []
     for mapping in stream_mappings(template.resources):
-        pump = StreamPump(
-            aws.client("lambda"),
-            account_id=aws.stack.account_id,
-            region=aws.region,
-            table_name=aws.stack.tables[mapping.table].name,
-            function_name=aws.stack.functions[mapping.function].name,
-            batch_size=mapping.batch_size,
-            max_retries=mapping.max_retries,
-        )
+        pump = StreamPump(aws, mapping)
         pump.start()
         pumps.append(pump)
     return pumps

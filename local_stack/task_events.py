@@ -2,9 +2,10 @@
 
 moto records a table's stream but would run a DynamoDB event source mapping's function in Docker:
 `StreamPump` plays the mapping instead, in order, through the emulator's Lambda Invoke (so the function
-runs in-process with its own environment), retrying a batch from the record its partial batch response
-names and logging what still fails. `record_events` puts a rule on each bus the template creates that
-copies every event to a CloudWatch Logs group, which `published_events` reads back newest first.
+runs in-process as itself: its own environment and role), retrying a batch from the record its partial
+batch response names and logging what still fails; `make run` drains it on a thread, tests on demand.
+`record_events` puts a rule on each bus the template creates that copies every event to a CloudWatch
+Logs group, which `published_events` reads back newest first.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from moto.dynamodb.models import dynamodb_backends
+
+if TYPE_CHECKING:
+    from local_stack.stack import DeployedStack
 
 LOG = logging.getLogger(__name__)
 EVENTS_LOG_GROUP = "/local-stack/task-events"
@@ -80,39 +84,44 @@ def stream_records(backend: Any, table_name: str) -> list[Any]:
     return shard.items if shard is not None else []  # read, never changed: no copy
 
 
+class Emulation(Protocol):
+    """What a pump needs of a running emulator (EmulatedAws, EmulatedAwsServer)."""
+
+    @property
+    def region(self) -> str: ...
+    @property
+    def stack(self) -> DeployedStack: ...
+    def client(self, service: str) -> Any: ...
+
+
 class StreamPump:
     """Delivers a table's stream records to a function, as its event source mapping would."""
 
-    def __init__(
-        self,
-        lambda_client: Any,
-        *,
-        account_id: str,
-        region: str,
-        table_name: str,
-        function_name: str,
-        batch_size: int = 100,
-        max_retries: int = 3,
-        interval: float = 0.2,
-    ) -> None:
-        self._backend, self._table_name = dynamodb_backends[account_id][region], table_name
+    def __init__(self, aws: Emulation, mapping: StreamMapping, *, interval: float = 0.2) -> None:
+        table_name = aws.stack.tables[mapping.table].name
+        self._backend, self._table_name = dynamodb_backends[aws.stack.account_id][aws.region], table_name
         table = self._backend.get_table(table_name)
         if table.stream_shard is None:
             raise ValueError(f"table {table_name} has no stream")
         self._arn = f"{table.table_arn}/stream/{table.latest_stream_label}"
-        self._lambda, self._function = lambda_client, function_name
-        self._batch_size, self._max_retries, self._interval = batch_size, max_retries, interval
+        self._lambda, self._function = aws.client("lambda"), aws.stack.functions[mapping.function].name
+        self._batch_size, self._max_retries, self._interval = mapping.batch_size, mapping.max_retries, interval
         self._position = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"stream-pump-{function_name}", daemon=True)
+        self._thread: threading.Thread | None = None
+        self.invocations = 0
+        self.function_errors: list[dict[str, Any]] = []  # the error payloads of invocations that raised
         self.failed_batches: list[list[dict[str, Any]]] = []
 
     def start(self) -> None:
+        """Drain on a thread every `interval` seconds until stopped."""
+        self._thread = threading.Thread(target=self._run, name=f"stream-pump-{self._function}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def drain(self) -> None:
         """Deliver every record written so far, in stream order."""
@@ -130,9 +139,11 @@ class StreamPump:
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         for _ in range(self._max_retries + 1):
+            self.invocations += 1
             answer = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps({"Records": batch}))
             payload = json.loads(answer["Payload"].read() or b"null")
             if "FunctionError" in answer:
+                self.function_errors.append(payload)
                 continue  # the whole batch again
             failures = (payload or {}).get("batchItemFailures", []) if isinstance(payload, dict) else []
             if not failures:
