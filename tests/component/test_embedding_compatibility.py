@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from inference_deploy.logic.embedding_guard import default_probe_texts
-from tests.component.task_event_stream import BusReader, StreamMapping
+from tests.component.task_event_stream import BusReader, task_event_stream
 from tests.component.workflow_helpers import endpoints_of, executed_states, read, request, run_task
 from tests.conftest import register_model, wait_for
 
@@ -127,7 +127,7 @@ def test_another_space_fails_the_deploy_with_the_figures_and_leaves_blue_serving
 
 
 def test_another_space_goes_through_when_allowed_and_the_task_event_says_to_re_embed(aws):
-    bus, mapping = BusReader(aws), StreamMapping(aws)
+    bus, mapping = BusReader(aws), task_event_stream(aws)
     blue = _first_deploy(aws)
     register_model(aws, MODEL, embedding_space="swapped-model")
 
@@ -150,6 +150,7 @@ def test_another_space_goes_through_when_allowed_and_the_task_event_says_to_re_e
     assert len(succeeded) == 1
     assert succeeded[0]["metadata"]["reembedding_required"] is True
     assert abs(succeeded[0]["metadata"]["compatibility"]["mean_cosine"]) < 0.1
+    assert mapping.function_errors == []
 
 
 def test_the_request_probe_texts_are_the_ones_compared_in_batches_the_model_takes(aws, faults):

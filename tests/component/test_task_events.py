@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from inference_deploy.adapters import aws as clients
 from inference_deploy.logic.task_events import detail_schema_json
 from local_stack.faults import Fault
-from tests.component.task_event_stream import BusReader, StreamMapping
+from tests.component.task_event_stream import BusReader, task_event_stream
 from tests.component.test_task_progress import ran
 from tests.component.workflow_helpers import read, request
 from tests.conftest import register_model, serve_directly, wait_for
@@ -40,7 +40,7 @@ def run(aws: Any, route: str) -> dict[str, Any]:
 
 def test_every_status_and_step_of_a_deploy_and_a_delete_is_published(aws):
     bus = BusReader(aws)
-    mapping = StreamMapping(aws)
+    mapping = task_event_stream(aws)
     register_model(aws, MODEL)
     deployed = run(aws, "deploy")
     removed = run(aws, "delete")
@@ -59,6 +59,7 @@ def test_every_status_and_step_of_a_deploy_and_a_delete_is_published(aws):
         assert Counter(d["metadata"]["current_step"] for d in steps) == Counter(ran(aws, kind, task["execution_arn"]))
         final = read(kind, task["id"]).body
         assert next(d for d in statuses if d["status"] == "succeeded")["id"] == final["id"]
+    assert mapping.function_errors == []
     assert mapping.failed_batches == []
 
 
@@ -66,7 +67,7 @@ def test_events_written_after_a_refused_transaction_are_still_published(aws):
     """A cancelled transaction on the tasks table makes moto put back a copy of the table, stream shard
     included: the stream is read from the table as it is now, so later records still reach the bus."""
     bus = BusReader(aws)
-    mapping = StreamMapping(aws)
+    mapping = task_event_stream(aws)
     register_model(aws, MODEL)
     dynamodb = aws.client("dynamodb")
     table = aws.stack.tables["TasksTable"].name
@@ -89,11 +90,12 @@ def test_events_written_after_a_refused_transaction_are_still_published(aws):
 
     statuses = of_task(bus.received(), deployed["id"], STATUS)
     assert Counter(d["status"] for d in statuses) == Counter(["pending", "in_progress", "succeeded"])
+    assert mapping.function_errors == []
 
 
 def test_a_failed_deploy_publishes_its_failure_with_the_error(aws):
     bus = BusReader(aws)
-    mapping = StreamMapping(aws)
+    mapping = task_event_stream(aws)
     register_model(aws, MODEL, endpoint_status="Failed")
     task = run(aws, "deploy")
 
@@ -102,11 +104,12 @@ def test_a_failed_deploy_publishes_its_failure_with_the_error(aws):
 
     assert len(failed) == 1
     assert failed[0]["error"]["code"] == "green_failed"
+    assert mapping.function_errors == []
 
 
 def test_a_publish_eventbridge_refuses_is_retried_and_not_lost(aws, faults):
     bus = BusReader(aws)
-    mapping = StreamMapping(aws)
+    mapping = task_event_stream(aws)
     register_model(aws, MODEL)
     task = run(aws, "deploy")
     # Three failed calls: the publisher's own tries all fail, Lambda retries the batch from its first record.
@@ -124,12 +127,14 @@ def test_a_publish_eventbridge_refuses_is_retried_and_not_lost(aws, faults):
     # subscribers tell a repeat by status and updated_at, and none may be missing.
     distinct = {(d["status"], d["updated_at"]) for d in statuses}
     assert Counter(status for status, _ in distinct) == Counter(["pending", "in_progress", "succeeded"])
+    assert mapping.function_errors == []
     assert mapping.failed_batches == []
 
 
 def test_a_batch_that_keeps_failing_is_reported_not_dropped(aws, faults):
     BusReader(aws)
-    mapping = StreamMapping(aws, max_retries=2)
+    retries = 2  # fewer than the template's: each try waits out the publisher's own backoff
+    mapping = task_event_stream(aws, max_retries=retries)
     serve_directly(aws, MODEL)
     run(aws, "delete")
     faults.plan.add(Fault("events", "PutEvents", "error", times=1_000, code="InternalException"), clients.events())
@@ -138,6 +143,9 @@ def test_a_batch_that_keeps_failing_is_reported_not_dropped(aws, faults):
 
     assert mapping.failed_batches, "the mapping hands the batch to its on-failure destination"
     assert all(batch for batch in mapping.failed_batches)
+    # Each batch was tried once and retried `retries` times, every time reported, never a crash.
+    assert mapping.invocations == len(mapping.failed_batches) * (retries + 1)
+    assert mapping.function_errors == []
 
 
 def test_the_event_schema_beside_openapi_is_generated_from_the_task_model():
