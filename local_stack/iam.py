@@ -593,6 +593,8 @@ def _cloudwatch(lookup: ResourceLookup, operation: str, params: Mapping[str, Any
         return [Request(action, alarm(str(params.get("AlarmName", "*"))))]
     if operation == "PutMetricData":
         return [Request(action, "*", {"cloudwatch:namespace": (str(params.get("Namespace", "")),)})]
+    if operation in ("GetMetricData", "GetMetricStatistics", "ListMetrics"):
+        return [Request(action, "*")]  # no resource types nor condition keys of their own (the service's page)
     raise PolicyError(f"the local IAM evaluator does not know how CloudWatch authorizes {operation}")
 
 

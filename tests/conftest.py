@@ -264,10 +264,10 @@ class FaultInjector:
         times: int = 1_000_000,
         status: int = 400,
         when: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> None:
+    ) -> Fault:
         """`when` picks the calls by their parameters (`lambda p: p["EndpointName"] == blue`)."""
         fault = Fault(service, operation, "error", times=times, code=code, status=status, when=when)
-        self.plan.add(fault, _client(service))
+        return self.plan.add(fault, _client(service))
 
     def lose_answer(
         self,
