@@ -35,6 +35,7 @@ FIELDS = {
     "allow_dimension_change",
     "bake_seconds",
     "rollback_alarms",
+    "green_alarms",
     "allow_embedding_change",
     "min_mean_cosine",
 }
@@ -109,6 +110,8 @@ def _invalid(body: Any) -> str | None:
         or not all(isinstance(a, str) and 1 <= len(a) <= 255 for a in alarms)
     ):
         return "rollback_alarms must be up to 10 distinct alarm names"
+    if type(body.get("green_alarms", False)) is not bool:
+        return "green_alarms must be a boolean"
     if instance_type is not None and instance_type not in os.environ["ALLOWED_INSTANCE_TYPES"].split(","):
         return "instance_type is not allowed"
     if count is not None and count > int(os.environ["MAX_INSTANCE_COUNT"]):
@@ -198,6 +201,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "endpoint_config_name": green,
         "bake_seconds": int(os.environ["BAKE_SECONDS"]) if bake is None else bake,
         "rollback_alarms": alarms,
+        "green_alarms": body.get("green_alarms", False),
         "allow_embedding_change": body.get("allow_embedding_change", False),
         "min_mean_cosine": float(os.environ["EMBEDDING_MIN_MEAN_COSINE"]) if cosine is None else cosine,
         "probe_set": "default",
@@ -284,6 +288,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "seconds": metadata["bake_seconds"],
                 "requested": bake is not None,
                 "alarms": alarms,
+                "green_alarms": metadata["green_alarms"],
                 "error_threshold": int(os.environ["BAKE_ERROR_THRESHOLD"]),
                 "latency_threshold_ms": int(os.environ["BAKE_LATENCY_THRESHOLD_MS"]),
             },

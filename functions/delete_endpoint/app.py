@@ -1,4 +1,5 @@
-"""Workflow step: retire blue (after a bake, end it first), deleting its endpoint and config."""
+"""Workflow step: retire blue (after a bake, judge green by its metrics and end the bake first), deleting
+its endpoint and config."""
 
 from __future__ import annotations
 
@@ -10,4 +11,6 @@ from inference_deploy.step_handler import workflow_step
 
 @workflow_step(RetireBlueEvent)
 def lambda_handler(event: RetireBlueEvent) -> RetiredBlue:
-    return retire_blue(event, dependencies.sagemaker(), dependencies.task_store())
+    return retire_blue(
+        event, dependencies.sagemaker(), dependencies.task_store(), dependencies.model_store(), dependencies.alarms()
+    )

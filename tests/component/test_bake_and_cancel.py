@@ -1,6 +1,7 @@
-"""The bake after a switch (blue kept, alarms watched, rolled back when one trips) and cancelling tasks,
-through the API handlers and the real state machines on moto. Nothing here waits on the clock: a bake is
-ended by moving its end into the past, an alarm is tripped with SetAlarmState once the execution is in
+"""The bake after a switch (blue kept, alarms watched and green's own metrics read at its end, rolled back
+when one trips) and cancelling tasks, through the API handlers and the real state machines on moto.
+Nothing here waits on the clock: a bake is ended by moving its end into the past (and its start, when
+green's metrics over it matter), an alarm is tripped with SetAlarmState once the execution is in
 its bake (AwaitBake, where a watched alarm's event wakes it), and long waits are set where a test
 needs the workflow parked (`parked_waits`: the bake's wait times out when released)."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -124,10 +126,7 @@ def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(a
         blue["endpoint_name"]: "InService",
         green["metadata"]["endpoint_name"]: "InService",
     }
-    assert _alarm_names(aws) == {
-        f"{bake_alarm_prefix()}{green['id']}-5xx",
-        f"{bake_alarm_prefix()}{green['id']}-latency",
-    }, "no composite alarm ($0.50 a month) when the request names no alarms: the own alarms' events wake the bake"
+    assert _alarm_names(aws) == set(), "no alarm unless the request asks: green's metrics are read when it ends"
 
     during = read("deploy", green["id"]).body
     assert during["status"] == "in_progress"
@@ -149,12 +148,125 @@ def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(a
     record = _serving()
     assert record["endpoint_name"] == green["metadata"]["endpoint_name"]
     assert "previous" not in record or record["previous"] is None
+
+
+def test_a_bake_asked_to_watch_green_makes_alarms_on_its_metrics_and_deletes_them_when_it_passes(aws, parked_waits):
+    _, green = _baking(aws, green_alarms=True)
+    own = f"{bake_alarm_prefix()}{green['id']}"
+    assert _alarm_names(aws) == {f"{own}-5xx", f"{own}-latency"}, (
+        "no composite alarm ($0.50 a month) when the request names no alarms: the own alarms' events wake the bake"
+    )
+
+    _end_bake_now(aws, parked_waits)
+    wait_for(aws, green["execution_arn"])
+
+    done = read("deploy", green["id"]).body
+    assert done["status"] == "succeeded"
+    assert done["metadata"]["bake_alarms"] == [f"{own}-5xx", f"{own}-latency"]
     assert _alarm_names(aws) == set(), "the bake's own alarms end with it"
+
+
+def _green_metrics(aws: EmulatedAws, endpoint: str, metric: str, values: list[float], minutes_ago: int) -> None:
+    """What SageMaker reports for green: one datapoint a minute, the first `minutes_ago` minutes back."""
+    now = datetime.now(UTC).replace(second=30, microsecond=0)
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": endpoint},
+                    {"Name": "VariantName", "Value": "AllTraffic"},
+                ],
+                "Timestamp": now - timedelta(minutes=minutes_ago - i),
+                "Value": value,
+                "Unit": "Count" if metric == "Invocation5XXErrors" else "Microseconds",
+            }
+            for i, value in enumerate(values)
+        ],
+    )
+
+
+def _bake_began_minutes_ago(aws: EmulatedAws, minutes: int, model_id: str = MODEL) -> None:
+    """The bake has been running this long: the record's switch time moved back (nothing waits on the clock)."""
+    since = (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    aws.client("dynamodb").update_item(
+        TableName=aws.stack.tables["ModelsTable"].name,
+        Key={"embedding_model_id": {"S": model_id}},
+        UpdateExpression="SET serving.since = :since",
+        ExpressionAttributeValues={":since": {"S": since}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "values", "breaches"),
+    [
+        pytest.param("Invocation5XXErrors", [0, 5, 0], True, id="5xx-a-minute-at-the-threshold"),
+        pytest.param("Invocation5XXErrors", [4, 4, 4, 4], False, id="5xx-below-the-threshold-each-minute"),
+        pytest.param("ModelLatency", [1_500_000, 1_200_000, 1_100_000], True, id="latency-three-slow-minutes"),
+        pytest.param(
+            "ModelLatency", [1_500_000, 900_000, 1_500_000, 1_500_000], False, id="latency-never-three-in-a-row"
+        ),
+    ],
+)
+def test_green_s_own_metrics_over_the_bake_decide_it_when_it_ends(aws, parked_waits, metric, values, breaches):
+    """Without alarms on green, its Invocation5XXErrors and ModelLatency are read once when the bake ends,
+    by the alarms' rules (the stack's thresholds: 5 errors in a minute; 1,000 ms for three minutes in a row)."""
+    blue, green = _baking(aws)
+    _bake_began_minutes_ago(aws, 10)
+    _green_metrics(aws, green["metadata"]["endpoint_name"], metric, values, minutes_ago=8)
+    _green_metrics(aws, blue["endpoint_name"], metric, [50_000_000] * 5, minutes_ago=8)  # blue's: not green's
+
+    _end_bake_now(aws, parked_waits)
+    wait_for(aws, green["execution_arn"])
+
+    done = read("deploy", green["id"]).body
+    if not breaches:
+        assert done["status"] == "succeeded", done["error"]
+        assert endpoints_of(aws, MODEL) == {green["metadata"]["endpoint_name"]: "InService"}
+        return
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "rolled_back"
+    assert "own metrics during the bake" in done["error"]["message"]
+    assert ("5XX errors" if metric == "Invocation5XXErrors" else "ModelLatency") in done["error"]["message"]
+    assert done["metadata"]["rollback_reason"] == "green_metrics"
+    assert "RollBackOnGreenMetrics" in executed_states(aws, green["execution_arn"])
+    assert _serving()["endpoint_name"] == blue["endpoint_name"], "blue serves again"
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
+
+
+def test_green_s_metrics_from_before_the_switch_do_not_count(aws, parked_waits):
+    """Errors green answered before it took the traffic (the smoke test's, say) are not the bake's."""
+    _, green = _baking(aws)
+    _bake_began_minutes_ago(aws, 2)
+    _green_metrics(aws, green["metadata"]["endpoint_name"], "Invocation5XXErrors", [9, 9], minutes_ago=6)
+
+    _end_bake_now(aws, parked_waits)
+    wait_for(aws, green["execution_arn"])
+
+    assert read("deploy", green["id"]).body["status"] == "succeeded"
+
+
+def test_green_s_metrics_unreadable_when_the_bake_ends_roll_back(aws, faults, parked_waits):
+    """GetMetricData failing past RetireBlue's retries: an unproven green is not kept."""
+    blue, green = _baking(aws)
+    fault = faults.fail("cloudwatch", "GetMetricData", "Throttling", times=100)
+
+    _end_bake_now(aws, parked_waits)
+    wait_for(aws, green["execution_arn"], timeout=300)
+
+    assert fault.hits == 5, "the first call and RetireBlue's four retries"
+    done = read("deploy", green["id"]).body
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "rolled_back"
+    assert done["metadata"]["rollback_reason"] == "check_failed"
+    assert _serving()["endpoint_name"] == blue["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
 
 
 def test_an_alarm_tripped_during_the_bake_rolls_back_to_blue(aws):
     watched = _user_alarm(aws)
-    blue, green = _baking(aws, rollback_alarms=[watched])
+    blue, green = _baking(aws, rollback_alarms=[watched], green_alarms=True)
     own = f"{bake_alarm_prefix()}{green['id']}"
     watch = aws.client("cloudwatch").describe_alarms(AlarmNames=[f"{own}-watch"])
     rule = f'ALARM("{watched}") OR ALARM("{own}-5xx") OR ALARM("{own}-latency")'
@@ -178,8 +290,23 @@ def test_an_alarm_tripped_during_the_bake_rolls_back_to_blue(aws):
     assert request("deploy", MODEL).status == 202, "the slot is free"
 
 
+def test_the_callers_alarms_alone_are_watched_through_a_composite_alarm_only(aws):
+    watched = _user_alarm(aws)
+    _, green = _baking(aws, rollback_alarms=[watched])
+    own = f"{bake_alarm_prefix()}{green['id']}"
+    assert _alarm_names(aws) == {watched, f"{own}-watch"}
+    rule = aws.client("cloudwatch").describe_alarms(AlarmNames=[f"{own}-watch"])["CompositeAlarms"][0]["AlarmRule"]
+    assert rule == f'ALARM("{watched}")'
+
+    _trip(aws, watched)
+    wait_for(aws, green["execution_arn"])
+
+    assert read("deploy", green["id"]).body["error"]["code"] == "rolled_back"
+    assert _alarm_names(aws) == {watched}
+
+
 def test_the_deployments_own_alarm_on_green_trips_a_rollback_too(aws):
-    blue, green = _baking(aws)
+    blue, green = _baking(aws, green_alarms=True)
 
     _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx", "Threshold Crossed: 12 5XX errors")
     wait_for(aws, green["execution_arn"])
@@ -192,7 +319,7 @@ def test_the_deployments_own_alarm_on_green_trips_a_rollback_too(aws):
 
 def test_a_first_deploy_bakes_only_when_asked_and_an_alarm_leaves_green_serving(aws):
     register_model(aws, MODEL)
-    created = request("deploy", MODEL, bake_seconds=int(LONG)).body
+    created = request("deploy", MODEL, bake_seconds=int(LONG), green_alarms=True).body
     _entered(aws, created["execution_arn"], "AwaitBake")
     assert _serving()["previous"] is None
 

@@ -286,6 +286,7 @@ ENDING_ROWS = [
     EndingRow("rollback", "RollBackFunction", "sagemaker", "DescribeEndpoint"),
     EndingRow("rollback", "FinishTaskFunction", "cloudwatch", "DeleteAlarms"),
     EndingRow("bake", "CheckBakeFunction", "cloudwatch", "DescribeAlarms"),
+    EndingRow("bake", "DeleteEndpointFunction", "cloudwatch", "GetMetricData"),
     EndingRow("bake", "FinishTaskFunction", "cloudwatch", "DeleteAlarms"),
     EndingRow("delete", "SweepModelEndpointsFunction", "sagemaker", "DescribeEndpoint"),
 ]
@@ -300,7 +301,7 @@ def _fields(aws: EmulatedAws, scenario: str) -> dict[str, Any]:
     if scenario == "rollback":
         return {"bake_seconds": 3600, "rollback_alarms": [_tripped_alarm(aws)]}
     if scenario == "bake":
-        return {"bake_seconds": 1}
+        return {"bake_seconds": 1, "green_alarms": True}  # alarms on green: each of the bake's calls is made
     return {}
 
 
@@ -314,8 +315,8 @@ def _ending_params() -> list[Any]:
 
 @pytest.mark.parametrize(("row", "failure"), _ending_params())
 def test_a_call_an_ending_makes_failing_still_leaves_a_true_task(aws, faults, model, row, failure):
-    """DescribeEndpoint, DescribeAlarms and DeleteAlarms, made by the steps that end a rollout, throttled
-    or losing their connection once: the step retries or fails, and the ending is still true."""
+    """DescribeEndpoint, DescribeAlarms, GetMetricData and DeleteAlarms, made by the steps that end a rollout,
+    throttled or losing their connection once: the step retries or fails, and the ending is still true."""
     _prepare(aws, model, "failing_deploy" if row.scenario == "failing_deploy" else "deploy")
     if failure == "throttled":
         code = "ThrottlingException" if row.service == "sagemaker" else "Throttling"

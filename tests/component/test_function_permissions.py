@@ -48,7 +48,8 @@ def _abort_and_repair(aws: EmulatedAws) -> None:
 def test_every_call_a_workflow_function_makes_is_allowed_by_its_own_policy(aws, monkeypatch):
     register_model(aws, MODEL)
     assert run_task(aws, "deploy", MODEL)["status"] == "succeeded"  # first deploy: no blue
-    assert run_task(aws, "deploy", MODEL, bake_seconds=1)["status"] == "succeeded"  # bake passes, blue retired
+    # the bake passes (alarms on green made, green's metrics read, the alarms deleted), blue retired
+    assert run_task(aws, "deploy", MODEL, bake_seconds=1, green_alarms=True)["status"] == "succeeded"
     tripped = _tripped_alarm(aws)
     rolled_back = run_task(aws, "deploy", MODEL, bake_seconds=3600, rollback_alarms=[tripped])
     assert rolled_back["error"]["code"] == "rolled_back"

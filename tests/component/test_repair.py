@@ -79,7 +79,7 @@ def _baking_deploy(aws: EmulatedAws, monkeypatch) -> tuple[dict, dict]:
     """Blue serves; a second deploy has switched to green and waits in its bake (blue kept as previous)."""
     register_model(aws, MODEL)
     blue = run_task(aws, "deploy", MODEL)
-    created = request("deploy", MODEL, bake_seconds=LONG_BAKE).body
+    created = request("deploy", MODEL, bake_seconds=LONG_BAKE, green_alarms=True).body
     _entered(aws, created, "AwaitBake")
     return blue, created
 
@@ -90,7 +90,8 @@ def test_the_sweep_repairs_a_deploy_stopped_mid_bake_whose_event_was_lost(aws, m
     blue, created = _baking_deploy(aws, monkeypatch)
     green = created["metadata"]["endpoint_name"]
     _stop(aws, created)
-    assert _alarms(aws, created["id"]) == set(made_alarm_names(created["id"], []))  # no composite: no caller's
+    made = made_alarm_names(created["id"], [], green_alarms=True)
+    assert _alarms(aws, created["id"]) == set(made), "the two on green; no composite: no caller's alarms"
     assert _serving()["endpoint_name"] == green
 
     assert _sweep(monkeypatch, minutes_later=5) == [created["id"]]
@@ -102,7 +103,7 @@ def test_the_sweep_repairs_a_deploy_stopped_mid_bake_whose_event_was_lost(aws, m
     repair = task["metadata"]["repair"]
     assert repair["rolled_back_to"] == blue["metadata"]["endpoint_name"]
     assert repair["discarded"] == [green]
-    assert sorted(repair["alarms_removed"]) == sorted(made_alarm_names(created["id"], []))
+    assert sorted(repair["alarms_removed"]) == sorted(made_alarm_names(created["id"], [], green_alarms=True))
     assert _alarms(aws, created["id"]) == set()
     assert _serving()["endpoint_name"] == blue["metadata"]["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {blue["metadata"]["endpoint_name"]: "InService"}
@@ -116,12 +117,13 @@ def test_a_successful_deploy_is_not_reported_failed_when_delete_alarms_fails(aws
     run_task(aws, "deploy", MODEL)
     faults.fail("cloudwatch", "DeleteAlarms", "InternalFailure", status=500)
 
-    deployed = run_task(aws, "deploy", MODEL, bake_seconds=1)
+    deployed = run_task(aws, "deploy", MODEL, bake_seconds=1, green_alarms=True)
 
     assert deployed["status"] == "succeeded"
-    assert deployed["metadata"]["bake_alarms_left"] == made_alarm_names(deployed["id"], [])
+    assert deployed["metadata"]["bake_alarms_left"] == made_alarm_names(deployed["id"], [], green_alarms=True)
     assert _serving()["endpoint_name"] == deployed["metadata"]["endpoint_name"]
-    assert _alarms(aws, deployed["id"]) == set(made_alarm_names(deployed["id"], [])), "left, and said so"
+    left = made_alarm_names(deployed["id"], [], green_alarms=True)
+    assert _alarms(aws, deployed["id"]) == set(left), "left, and said so"
     assert _slot(aws) is None
 
 

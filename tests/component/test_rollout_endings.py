@@ -50,7 +50,7 @@ def _slot(aws: EmulatedAws) -> object:
 def test_a_rollback_whose_green_delete_is_throttled_still_discards_green(aws, faults):
     """Finding 3: RollBack's write landed, green's delete was throttled; its retry found the record on
     blue and answered "nothing rolled back" while green kept running."""
-    blue, green = _baking(aws)
+    blue, green = _baking(aws, green_alarms=True)
     faults.fail("sagemaker", "DeleteEndpoint", "ThrottlingException", times=1)
 
     _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx")
@@ -104,7 +104,7 @@ def test_a_bake_that_cannot_be_ended_rolls_back_and_frees_the_slot_only_then(aws
 def test_a_rollback_never_routes_to_a_blue_that_is_gone(aws):
     """Finding 6: nothing checked blue was InService before routing back to it; with blue deleted under
     the bake, the record pointed at nothing and green was deleted too."""
-    blue, green = _baking(aws)
+    blue, green = _baking(aws, green_alarms=True)
     aws.client("sagemaker").delete_endpoint(EndpointName=blue["endpoint_name"])  # an operator, mid-bake
 
     _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx")
@@ -229,7 +229,7 @@ def test_a_rollback_that_fails_keeps_the_slot_until_the_repair_settles_the_bake(
     """The slot is never freed while the record names the task's green with a `previous`: a RollBack
     that fails ends the task failed with the slot held, and the repair its execution's end starts rolls
     back and frees it."""
-    blue, green = _baking(aws)
+    blue, green = _baking(aws, green_alarms=True)
     faults.fail("sagemaker", "DescribeEndpoint", "AccessDeniedException", times=1)  # RollBack's look at blue
 
     _trip(aws, f"{bake_alarm_prefix()}{green['id']}-5xx")

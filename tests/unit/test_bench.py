@@ -247,10 +247,17 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
         "cloudwatch_calls": 0,
         "bake_alarm_hours": {"metric": 0, "composite": 0},
     }
-    baked_extras = {
+    baked_extras = {  # the default bake: no alarm, green's two metrics read at its end
+        **extras,
+        "invocation_memory_mb": [512] * 12,
+        "cloudwatch_calls": 0,
+        "cloudwatch_metrics_requested": 2,
+    }
+    watched_extras = {  # green_alarms and rollback_alarms: two metric alarms and the composite
         **extras,
         "invocation_memory_mb": [512] * 13,
         "cloudwatch_calls": 5,
+        "cloudwatch_metrics_requested": 2,
         "bake_alarm_hours": {"metric": 2, "composite": 1},
     }
     measured = {
@@ -260,7 +267,8 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
             _task("first_deploy", 1, 11),
             {**_task("redeploy", 0, 12), "all_in": extras},
             _task("redeploy", 1, 13),
-            {**_task("redeploy_baked", 0, 17), "all_in": baked_extras},
+            {**_task("redeploy_baked", 0, 15), "all_in": baked_extras},
+            {**_task("redeploy_baked_green_alarms", 0, 17), "all_in": watched_extras},
         ],
     }
     priced = rollout.price(measured)
@@ -277,8 +285,13 @@ def test_a_rollout_is_priced_all_in_and_a_bake_adds_the_same_whatever_its_length
         (2 * 0.8 + 10 * 0.06) * 0.5 * 0.0000133334 * 1000 + 10 * 0.2 / 1000
     )
     assert plain["cloudwatch_alarms"] == 0
-    assert baked["cloudwatch_alarms"] == pytest.approx(1000 * (2 * 0.10 + 0.50) / 730)
-    assert baked["cloudwatch_api"] == pytest.approx(5 * 0.01)
+    assert baked["cloudwatch_alarms"] == 0
+    assert baked["cloudwatch_api"] == pytest.approx(2 * 0.01), "GetMetricData is priced per metric requested"
+    watched = priced["all_in_by_creation_minutes"]["redeploy_baked_green_alarms"]["10"]["usd_per_1000"]
+    assert watched["cloudwatch_alarms"] == pytest.approx(1000 * (2 * 0.10 + 0.50) / 730)
+    assert watched["cloudwatch_api"] == pytest.approx((5 + 2) * 0.01)
+    watched_adds = priced["bake_with_green_alarms_adds_usd_per_1000"]["10"]
+    assert watched_adds["alarms"] == watched["cloudwatch_alarms"]
     assert plain["total"] == pytest.approx(sum(v for k, v in plain.items() if k != "total"))
     adds = priced["bake_adds_usd_per_1000"]["10"]
     assert adds["workflow"] == pytest.approx(baked["total"] - baked["cloudwatch_alarms"] - plain["total"], abs=1e-6)

@@ -40,6 +40,7 @@ RESOURCELESS_ACTIONS = {
     # Application Auto Scaling's Describe* take no resource (Service Authorization Reference).
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
+    "cloudwatch:GetMetricData",  # a bake's end reads green's metrics; no resource types of its own
 }
 
 
@@ -214,13 +215,21 @@ def test_every_step_but_the_final_status_write_catches_into_a_failure_path(name)
                     "Next": "DrainBlue",
                 }
                 catches = catches[1:]
-            if state_name == "RetireBlue":  # ending a bake that cannot be ended rolls back, never keeps green
-                assert catches[0] == {
-                    "ErrorEquals": ["StoreUnavailable"],
-                    "ResultPath": "$.failure",
-                    "Next": "RollBackUnchecked",
-                }
-                catches = catches[1:]
+            if state_name == "RetireBlue":  # green judged unhealthy, or a bake that cannot be judged or ended,
+                # rolls back: never keeps green
+                assert catches[:2] == [
+                    {
+                        "ErrorEquals": ["GreenMetricsBreached"],
+                        "ResultPath": "$.failure",
+                        "Next": "RollBackOnGreenMetrics",
+                    },
+                    {
+                        "ErrorEquals": ["StoreUnavailable", "CloudWatchUnavailable"],
+                        "ResultPath": "$.failure",
+                        "Next": "RollBackUnchecked",
+                    },
+                ]
+                catches = catches[2:]
             if state_name == "ProvisionGreen":  # errors only its resolve part raises: nothing made yet
                 assert catches[0] == {
                     "ErrorEquals": ["ModelNotFound", "TaskConflict"],

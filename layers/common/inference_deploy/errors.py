@@ -313,6 +313,13 @@ class BakeCheckFailed(DomainError):
     code = "bake_check_failed"
 
 
+class GreenMetricsBreached(DomainError):
+    """When the bake ended, green's own Invocation5XXErrors or ModelLatency had breached the bake's
+    thresholds during it: the workflow rolls back (RetireBlue raises it before ending the bake)."""
+
+    code = "green_metrics_breached"
+
+
 class CancelNotHonoured(DomainError):
     """A cancel during the bake found blue no longer InService: green kept serving, nothing rolled back."""
 

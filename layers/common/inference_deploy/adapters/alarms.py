@@ -1,11 +1,15 @@
-"""CloudWatch alarms: the ones a deploy request names (checked to exist), and the ones a bake creates on
-green's own metrics, named after the task so every path that ends a rollout can delete them. Their state
-change events wake the bake's wait (the rule matches the bake's prefix); when the request names alarms of
-its own, one composite alarm over all of them does (a caller's alarm is not named like the bake's)."""
+"""CloudWatch: the alarms a deploy request names (checked to exist), the ones a bake creates, and green's
+own metrics read when a bake ends. A bake's alarms are named after the task so every path that ends a
+rollout can delete them: two on green's own metrics when the request asks (`green_alarms`), and a
+composite over the caller's alarms (and those two) when it names `rollback_alarms`. Their state change
+events wake the bake's wait (the rule matches the bake's prefix: a caller's alarm is named otherwise, so
+its composite's event does). Without either, the bake makes no alarm: green's own metrics are read once
+when it ends (`green_breach`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,12 +21,14 @@ from inference_deploy.naming import bake_alarm_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
-    from mypy_boto3_cloudwatch.type_defs import TagTypeDef
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef, MetricStatTypeDef, MetricTypeDef, TagTypeDef
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "AllTraffic"
 _PERIOD_SECONDS = 60
+_LATENCY_PERIODS = 3  # the latency alarm's EvaluationPeriods (every one of them breaching)
 _DESCRIBE_PAGE = 100
+_GREEN_METRICS = (("errors", "Invocation5XXErrors", "Sum"), ("latency", "ModelLatency", "Average"))
 
 
 _WATCH_SUFFIX = "-watch"
@@ -30,15 +36,16 @@ _OWN_SUFFIXES = ("-5xx", "-latency", _WATCH_SUFFIX)
 
 
 def own_alarm_names(task_id: str) -> list[str]:
-    """The alarms a deploy task's bake creates: two on green's metrics and the composite over them and the
-    caller's (deterministic: a clean-up needs no state; one DeleteAlarms takes them, one composite at most)."""
+    """Every alarm a deploy task's bake may create: two on green's metrics and the composite (deterministic:
+    a clean-up needs no state; one DeleteAlarms takes them, one composite at most)."""
     return [f"{bake_alarm_prefix()}{task_id}{suffix}" for suffix in _OWN_SUFFIXES]
 
 
-def made_alarm_names(task_id: str, caller_alarms: Sequence[str]) -> list[str]:
-    """The alarms a bake made: its own two, and the composite only when the request named alarms."""
-    names = own_alarm_names(task_id)
-    return names if caller_alarms else names[:2]
+def made_alarm_names(task_id: str, caller_alarms: Sequence[str], green_alarms: bool) -> list[str]:
+    """The alarms a bake made: the two on green's metrics when asked, the composite when the request named
+    alarms."""
+    errors_name, latency_name, watch_name = own_alarm_names(task_id)
+    return [*([errors_name, latency_name] if green_alarms else []), *([watch_name] if caller_alarms else [])]
 
 
 def watch_alarm_name(task_id: str) -> str:
@@ -46,10 +53,10 @@ def watch_alarm_name(task_id: str) -> str:
     return f"{bake_alarm_prefix()}{task_id}{_WATCH_SUFFIX}"
 
 
-def watched_alarm_names(task_id: str, caller_alarms: Sequence[str]) -> list[str]:
-    """What a bake looks at: the caller's alarms and its own two on green's metrics (not the composite,
-    which is ALARM only when one of them is)."""
-    return [*caller_alarms, *own_alarm_names(task_id)[:2]]
+def watched_alarm_names(task_id: str, caller_alarms: Sequence[str], green_alarms: bool) -> list[str]:
+    """What a bake looks at: the caller's alarms and, when asked, its own two on green's metrics (not the
+    composite, which is ALARM only when one of them is)."""
+    return [*caller_alarms, *(own_alarm_names(task_id)[:2] if green_alarms else [])]
 
 
 def task_watched_by(name: str) -> str | None:
@@ -66,6 +73,25 @@ def task_of_alarm(name: str) -> str | None:
     for suffix in _OWN_SUFFIXES:
         if name.startswith(prefix) and name.endswith(suffix):
             return name[len(prefix) : -len(suffix)]
+    return None
+
+
+def _green_dimensions(endpoint_name: str) -> list[dict[str, str]]:
+    return [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
+
+
+def _slow_run(points: list[tuple[datetime, float]], threshold_us: float) -> datetime | None:
+    """The start of the first run of _LATENCY_PERIODS consecutive minutes each above the threshold."""
+    run: list[datetime] = []
+    for at, value in points:
+        if value <= threshold_us:
+            run = []
+            continue
+        if run and at - run[-1] != timedelta(seconds=_PERIOD_SECONDS):
+            run = []
+        run.append(at)
+        if len(run) == _LATENCY_PERIODS:
+            return run[0]
     return None
 
 
@@ -111,7 +137,7 @@ class Alarms:
             raise _unavailable(exc, "read the watched alarms") from exc
         return None
 
-    def create_for_green(
+    def create_for_bake(
         self,
         task_id: str,
         endpoint_name: str,
@@ -119,47 +145,49 @@ class Alarms:
         error_threshold: int,
         latency_threshold_ms: int,
         tags: dict[str, str],
-        watched: Sequence[str] = (),
+        caller_alarms: Sequence[str],
+        green_alarms: bool,
     ) -> list[str]:
-        """Alarms on green's Invocation5XXErrors (sum per minute) and ModelLatency (average per minute, in
-        microseconds as SageMaker reports it), missing data not breaching (an idle green is healthy); their
-        own state change events wake the bake. With `watched` (the caller's alarms, named otherwise), the
-        composite alarm too, in ALARM when any of them is, so that its state change event says the bake
-        must end: $0.50 a month, made only then. Its actions are off: EventBridge gets the event anyway."""
+        """With `green_alarms`, alarms on green's Invocation5XXErrors (sum per minute) and ModelLatency (average
+        per minute, in microseconds as SageMaker reports it), missing data not breaching (an idle green is
+        healthy); their own state change events wake the bake. With `caller_alarms` (named otherwise), the
+        composite alarm over them and those two, in ALARM when any of them is, so that its state change event
+        says the bake must end. Its actions are off: EventBridge gets the event anyway. The names made."""
         errors_name, latency_name, watch_name = own_alarm_names(task_id)
-        dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
+        dimensions = _green_dimensions(endpoint_name)
         tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
         try:
-            self._client.put_metric_alarm(
-                AlarmName=errors_name,
-                AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers 5XX errors",
-                Namespace=SAGEMAKER_NAMESPACE,
-                MetricName="Invocation5XXErrors",
-                Dimensions=dimensions,  # type: ignore[arg-type]
-                Statistic="Sum",
-                Period=_PERIOD_SECONDS,
-                EvaluationPeriods=1,
-                Threshold=float(error_threshold),
-                ComparisonOperator="GreaterThanOrEqualToThreshold",
-                TreatMissingData="notBreaching",
-                Tags=tag_list,
-            )
-            self._client.put_metric_alarm(
-                AlarmName=latency_name,
-                AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers slowly",
-                Namespace=SAGEMAKER_NAMESPACE,
-                MetricName="ModelLatency",
-                Dimensions=dimensions,  # type: ignore[arg-type]
-                Statistic="Average",
-                Period=_PERIOD_SECONDS,
-                EvaluationPeriods=3,
-                Threshold=float(latency_threshold_ms * 1000),
-                ComparisonOperator="GreaterThanThreshold",
-                TreatMissingData="notBreaching",
-                Tags=tag_list,
-            )
-            if watched:
-                children = [*watched, errors_name, latency_name]
+            if green_alarms:
+                self._client.put_metric_alarm(
+                    AlarmName=errors_name,
+                    AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers 5XX errors",
+                    Namespace=SAGEMAKER_NAMESPACE,
+                    MetricName="Invocation5XXErrors",
+                    Dimensions=dimensions,  # type: ignore[arg-type]
+                    Statistic="Sum",
+                    Period=_PERIOD_SECONDS,
+                    EvaluationPeriods=1,
+                    Threshold=float(error_threshold),
+                    ComparisonOperator="GreaterThanOrEqualToThreshold",
+                    TreatMissingData="notBreaching",
+                    Tags=tag_list,
+                )
+                self._client.put_metric_alarm(
+                    AlarmName=latency_name,
+                    AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers slowly",
+                    Namespace=SAGEMAKER_NAMESPACE,
+                    MetricName="ModelLatency",
+                    Dimensions=dimensions,  # type: ignore[arg-type]
+                    Statistic="Average",
+                    Period=_PERIOD_SECONDS,
+                    EvaluationPeriods=_LATENCY_PERIODS,
+                    Threshold=float(latency_threshold_ms * 1000),
+                    ComparisonOperator="GreaterThanThreshold",
+                    TreatMissingData="notBreaching",
+                    Tags=tag_list,
+                )
+            if caller_alarms:
+                children = [*caller_alarms, *([errors_name, latency_name] if green_alarms else [])]
                 self._client.put_composite_alarm(
                     AlarmName=watch_name,
                     AlarmDescription=f"Bake of {task_id}: any watched alarm in ALARM ends it",
@@ -169,7 +197,58 @@ class Alarms:
                 )
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "create the bake alarms") from exc
-        return [errors_name, latency_name, *([watch_name] if watched else [])]
+        return made_alarm_names(task_id, caller_alarms, green_alarms)
+
+    def green_breach(
+        self,
+        endpoint_name: str,
+        since: datetime,
+        until: datetime,
+        *,
+        error_threshold: int,
+        latency_threshold_ms: int,
+    ) -> str | None:
+        """What green's own metrics say of [since, until] by the rules of the bake's alarms: a minute with at
+        least `error_threshold` 5XX errors, or three minutes in a row averaging more than the latency
+        threshold; None when neither (no data is healthy). One GetMetricData, by whole minutes (CloudWatch
+        rounds a recent StartTime down to the minute; the window is widened to whole minutes so the
+        emulator, which does not round, reads the same buckets)."""
+        start = since.replace(second=0, microsecond=0)
+        end = until.replace(second=0, microsecond=0) + timedelta(seconds=_PERIOD_SECONDS)
+        queries: list[MetricDataQueryTypeDef] = []
+        for query_id, metric, stat in _GREEN_METRICS:
+            green_metric: MetricTypeDef = {
+                "Namespace": SAGEMAKER_NAMESPACE,
+                "MetricName": metric,
+                "Dimensions": _green_dimensions(endpoint_name),  # type: ignore[typeddict-item]
+            }
+            metric_stat: MetricStatTypeDef = {
+                "Metric": green_metric,
+                "Period": _PERIOD_SECONDS,
+                "Stat": stat,
+            }
+            queries.append({"Id": query_id, "MetricStat": metric_stat, "ReturnData": True})
+        series: dict[str, list[tuple[datetime, float]]] = {"errors": [], "latency": []}
+        try:
+            pages = self._client.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+            )
+            for page in pages:
+                for result in page.get("MetricDataResults", []):
+                    points = zip(result.get("Timestamps", []), result.get("Values", []), strict=True)
+                    series[result["Id"]].extend(points)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, "read green's metrics") from exc
+        for at, errors in sorted(series["errors"]):
+            if errors >= error_threshold:
+                return f"{errors:g} 5XX errors in the minute from {at:%H:%M} UTC (threshold {error_threshold})"
+        slow = _slow_run(sorted(series["latency"]), latency_threshold_ms * 1000)
+        if slow is not None:
+            return (
+                f"ModelLatency averaged above {latency_threshold_ms} ms for {_LATENCY_PERIODS} minutes in a row "
+                f"from {slow:%H:%M} UTC"
+            )
+        return None
 
     def bake_alarm_names(self) -> list[str]:
         """Every alarm named like a bake's own (one DescribeAlarms page per 100)."""

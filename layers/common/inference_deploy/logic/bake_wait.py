@@ -1,8 +1,8 @@
 """The event-driven bake: a task token on the task item, completed by whoever sees the bake end early.
 
-The deploy workflow's AwaitBake state stores its task token (with the alarms the bake watches) on the
-task item, then looks at those alarms once: one may have gone to ALARM before the token was stored. The
-bake's own alarms on green (or, when the request names alarms, its composite alarm over all of them)
+The deploy workflow's AwaitBake state stores its task token (with the alarms the bake watches, if any) on
+the task item, then looks at those alarms once: one may have gone to ALARM before the token was stored.
+The bake's own alarms on green (when the request asks) or its composite alarm over the request's alarms
 send CloudWatch's "Alarm State Change" event, which looks again and completes the token with the alarm
 that tripped; a cancel fails it (TaskCancelled). Nothing woken, the state's timeout (the bake's length)
 ends the wait and RetireBlue ends the bake. Both sides decide by DescribeAlarms, never by the event's own
@@ -21,8 +21,10 @@ from inference_deploy.observability import logger
 
 def await_bake(event: CheckBakeEvent, token: str, store: TaskStore, alarms: Alarms, tokens: TaskTokens) -> BakeCheck:
     """Store the bake's token for the alarm event, then look (an alarm may already be in ALARM)."""
-    watched = watched_alarm_names(event.task_id, event.bake.alarms)
+    watched = watched_alarm_names(event.task_id, event.bake.alarms, event.bake.green_alarms)
     store.await_bake(event.task_id, token, watched)
+    if not watched:
+        return BakeCheck(at=utc_now())  # nothing to look at: the token waits for a cancel or the bake's end
     return _settle(watched, token, alarms, tokens)
 
 

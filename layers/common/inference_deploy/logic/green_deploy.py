@@ -23,6 +23,7 @@ from inference_deploy.errors import (
     DimensionChanged,
     EndpointBusy,
     GreenFailed,
+    GreenMetricsBreached,
     GreenTimeout,
     ModelGoneBesideGreen,
     ModelNotFound,
@@ -37,6 +38,7 @@ from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.serving import EndpointRef, ServingRecord
 from inference_deploy.models.workflow import (
+    BakePlan,
     CheckGreenEvent,
     DiscardedGreen,
     DiscardGreenEvent,
@@ -200,26 +202,34 @@ def switch_traffic(event: SwitchTrafficEvent, store: TaskStore, alarms: Alarms) 
 
 
 def _create_bake_alarms(event: SwitchTrafficEvent, alarms: Alarms) -> list[str]:
-    """Alarms on green's own metrics, tagged like green, watched with the request's alarms during the bake
-    (through a composite alarm over all of them when the request names any); what the bake watches."""
-    assert event.bake is not None
-    alarms.create_for_green(
-        event.task_id,
-        event.green.endpoint_name,
-        error_threshold=event.bake.error_threshold,
-        latency_threshold_ms=event.bake.latency_threshold_ms,
-        tags={"embedding_model_id": event.embedding_model_id, "task_id": event.task_id, MANAGED_BY_TAG: MANAGED_BY},
-        watched=event.bake.alarms,
-    )
-    return watched_alarm_names(event.task_id, event.bake.alarms)
+    """The bake's alarms, tagged like green, when it watches any: on green's own metrics when the request
+    asks, and a composite alarm over the request's alarms (and those) when it names any; what the bake
+    watches. Neither: no alarm at all, green's metrics are read when the bake ends."""
+    bake = event.bake
+    assert bake is not None
+    if bake.alarms or bake.green_alarms:
+        alarms.create_for_bake(
+            event.task_id,
+            event.green.endpoint_name,
+            error_threshold=bake.error_threshold,
+            latency_threshold_ms=bake.latency_threshold_ms,
+            tags={"embedding_model_id": event.embedding_model_id, "task_id": event.task_id, MANAGED_BY_TAG: MANAGED_BY},
+            caller_alarms=bake.alarms,
+            green_alarms=bake.green_alarms,
+        )
+    return watched_alarm_names(event.task_id, bake.alarms, bake.green_alarms)
 
 
-def retire_blue(event: RetireBlueEvent, sagemaker: SageMaker, store: TaskStore) -> RetiredBlue:
-    """After a bake (its wait timed out: no watched alarm woke it), end it: green keeps the traffic and the
+def retire_blue(
+    event: RetireBlueEvent, sagemaker: SageMaker, store: TaskStore, models: ModelStore, alarms: Alarms
+) -> RetiredBlue:
+    """After a bake (its wait timed out: no watched alarm woke it), judge green by its own metrics over
+    the bake (GreenMetricsBreached: the workflow rolls back), then end it: green keeps the traffic and the
     record forgets blue, unless the task was cancelled meanwhile (TaskCancelled: the workflow rolls back).
     Then delete blue's endpoint and config; a first deploy that baked has none."""
     ended_at = None
-    if plan_bakes(event.bake, event.blue):
+    if event.bake is not None and plan_bakes(event.bake, event.blue):
+        _judge_green(event.task_id, event.embedding_model_id, event.bake, models, alarms)
         store.end_bake(event.task_id, event.embedding_model_id)
         ended_at = utc_now()
     blue = event.blue
@@ -228,6 +238,26 @@ def retire_blue(event: RetireBlueEvent, sagemaker: SageMaker, store: TaskStore) 
         ref = EndpointRef(endpoint_name=blue.endpoint_name, endpoint_config_name=blue.endpoint_config_name)
         deleted = delete_endpoint(ref, sagemaker).deleted
     return RetiredBlue(deleted=deleted, bake_ended_at=ended_at, at=utc_now())
+
+
+def _judge_green(task_id: str, model_id: str, bake: BakePlan, models: ModelStore, alarms: Alarms) -> None:
+    """Green's Invocation5XXErrors and ModelLatency over the whole bake (since the serving record moved to
+    green: the record says when, also after a switch whose answer was lost), by the rules of the bake's
+    alarms. Not judged again once the bake has ended (a retry after the end landed: blue may be going),
+    nor when the record no longer names this task (the bake's end refuses it)."""
+    record = models.serving(model_id)
+    if record is None or record.task_id != task_id or record.bake_ends_at is None:
+        return
+    breach = alarms.green_breach(
+        record.endpoint_name,
+        record.since,
+        utc_now(),
+        error_threshold=bake.error_threshold,
+        latency_threshold_ms=bake.latency_threshold_ms,
+    )
+    if breach is not None:
+        logger.warning("green's metrics breached during the bake", extra={"breach": breach})
+        raise GreenMetricsBreached(f"green {record.endpoint_name}'s own metrics during the bake: {breach}")
 
 
 def roll_back(event: RollBackEvent, sagemaker: SageMaker, models: ModelStore) -> RolledBackTraffic:
@@ -269,6 +299,8 @@ def _why(event: RollBackEvent) -> str:
     if event.why.tripped is not None:
         trip = event.why.tripped
         return f"alarm {trip.name} went to ALARM during the bake ({trip.reason or 'no reason given'})"
+    if event.why.reason == "green_metrics" and event.why.failure is not None:
+        return failure_to_error(event.why.failure).message
     if event.why.reason == "cancelled":
         return "the task was cancelled during its bake"
     failure = failure_to_error(event.why.failure) if event.why.failure else None
@@ -276,7 +308,7 @@ def _why(event: RollBackEvent) -> str:
 
 
 def _keep_green(event: RollBackEvent, message: str) -> NoReturn:
-    if event.why.reason == "alarm":
+    if event.why.reason in ("alarm", "green_metrics"):
         raise AlarmDuringBake(message)
     if event.why.reason == "cancelled":
         raise CancelNotHonoured(message)

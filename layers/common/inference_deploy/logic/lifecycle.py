@@ -36,7 +36,7 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
     left are named in the metadata and the reconciler deletes them once the task has ended."""
     logger.append_keys(task_id=event.task_id)
     metadata = outcome_metadata(event.state, task_kind(event.task_id))
-    if alarms is not None and _may_have_bake_alarms(event.state):
+    if alarms is not None and _bake_made_alarms(event.state):
         try:
             alarms.delete_for_task(event.task_id)
         except CloudWatchUnavailable:
@@ -45,7 +45,9 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
             logger.warning("bake alarms not deleted; the task ends anyway", exc_info=True)
             metrics.add_metric(name="BakeAlarmsLeft", unit=MetricUnit.Count, value=1)
             if isinstance(metadata, DeployMetadata):
-                metadata.bake_alarms_left = made_alarm_names(event.task_id, _caller_alarms(event.state))
+                metadata.bake_alarms_left = made_alarm_names(
+                    event.task_id, _caller_alarms(event.state), _green_alarms(event.state)
+                )
     error = None
     if event.status == TaskStatus.FAILED:
         error = failure_to_error(_why_failed(event))
@@ -75,10 +77,16 @@ def _plan_bake(state: dict[str, Any]) -> dict[str, Any] | None:
     return bake if isinstance(bake, dict) else None
 
 
-def _may_have_bake_alarms(state: dict[str, Any]) -> bool:
-    """The plan had a bake (a failed SwitchTraffic may have made one alarm of two)."""
+def _bake_made_alarms(state: dict[str, Any]) -> bool:
+    """The plan had a bake that watches alarms (a failed SwitchTraffic may have made one alarm of two)."""
     bake = _plan_bake(state)
-    return bake is not None and bool(bake.get("seconds"))
+    return bake is not None and bool(bake.get("seconds")) and (bool(_caller_alarms(state)) or _green_alarms(state))
+
+
+def _green_alarms(state: dict[str, Any]) -> bool:
+    """The plan's green_alarms; a plan from before it existed always made them."""
+    value = (_plan_bake(state) or {}).get("green_alarms", True)
+    return value if isinstance(value, bool) else True
 
 
 def _caller_alarms(state: dict[str, Any]) -> list[str]:

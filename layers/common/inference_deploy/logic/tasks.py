@@ -46,6 +46,7 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
             seconds=settings.bake_seconds if request.bake_seconds is None else request.bake_seconds,
             requested=request.bake_seconds is not None,
             alarms=list(request.rollback_alarms),
+            green_alarms=request.green_alarms,
             error_threshold=settings.bake_error_threshold,
             latency_threshold_ms=settings.bake_latency_threshold_ms,
         ),
@@ -75,6 +76,7 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict
     if plan.bake:
         metadata.bake_seconds = plan.bake.seconds
         metadata.rollback_alarms = plan.bake.alarms
+        metadata.green_alarms = plan.bake.green_alarms
     if plan.compatibility:
         metadata.allow_embedding_change = plan.compatibility.allow_change
         metadata.min_mean_cosine = plan.compatibility.min_mean_cosine

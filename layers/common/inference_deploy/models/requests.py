@@ -73,16 +73,23 @@ class DeployRequest(_Request):
     bake_seconds: Annotated[int, Field(ge=0, le=MAX_BAKE_SECONDS), BeforeValidator(_whole_number)] | None = Field(
         default=None,
         description="After the switch, keep blue InService this long while green takes the traffic, and roll back "
-        "to blue if a watched alarm goes to ALARM. The stack's default when omitted; a first deploy (no blue) "
-        "bakes only when this is given.",
+        "to blue if a watched alarm goes to ALARM during it, or if green's own Invocation5XXErrors or ModelLatency "
+        "breached the stack's bake thresholds when it ends. The stack's default when omitted; a first deploy "
+        "(no blue) bakes only when this is given.",
         examples=[600],
     )
     rollback_alarms: list[AlarmName] = Field(
         default_factory=list,
         max_length=MAX_ROLLBACK_ALARMS,
-        description="Names of existing CloudWatch alarms to watch during the bake, besides the alarms the "
-        "deployment creates on green's own metrics (Invocation5XXErrors, ModelLatency).",
+        description="Names of existing CloudWatch alarms to watch during the bake: one going to ALARM rolls back "
+        "at once (the bake watches them through a composite alarm, $0.50 a month prorated by the hour).",
         examples=[["search-api-error-rate"]],
+    )
+    green_alarms: bool = Field(
+        default=False,
+        description="Also watch green's own Invocation5XXErrors and ModelLatency with two CloudWatch alarms "
+        "made for the bake, so that they roll back as soon as they trip rather than when the bake ends "
+        "(two metric alarms for at least an hour each, $0.10 a month each prorated by the hour).",
     )
 
     allow_embedding_change: bool = Field(

@@ -121,6 +121,7 @@ class DeployMetadata(TaskMetadata):
     endpoint_config_name: str | None = None
     bake_seconds: int | None = None
     rollback_alarms: list[str] | None = None
+    green_alarms: bool | None = Field(default=None, description="The bake watches green with alarms of its own.")
     allow_embedding_change: bool | None = None
     min_mean_cosine: float | None = None
     probe_set: Literal["request", "default"] | None = None
@@ -142,7 +143,7 @@ class DeployMetadata(TaskMetadata):
         default=None, description="The bake's own alarms not deleted at the end (the reconciler deletes them)."
     )
     tripped_alarm: dict[str, Any] | None = None
-    rollback_reason: Literal["alarm", "cancelled", "check_failed"] | None = None
+    rollback_reason: Literal["alarm", "green_metrics", "cancelled", "check_failed"] | None = None
     rolled_back_to: str | None = None
     green_discarded: bool | None = None
     retire_blue_error: TaskError | None = None

@@ -39,6 +39,7 @@ class BakePlan(_Payload):
     seconds: int = Field(ge=0)
     requested: bool = Field(description="The request asked for it (a first deploy bakes only then).")
     alarms: list[str] = Field(default_factory=list, description="The request's rollback_alarms.")
+    green_alarms: bool = Field(default=False, description="The request's green_alarms: alarms on green's metrics.")
     error_threshold: int = Field(ge=1)
     latency_threshold_ms: int = Field(ge=1)
 
@@ -309,7 +310,7 @@ class RollBackReason(_Payload):
     or ended (`failure`, what AwaitBake or RetireBlue's end of the bake raised): an unproven green is never
     kept on a guess."""
 
-    reason: Literal["alarm", "cancelled", "check_failed"]
+    reason: Literal["alarm", "green_metrics", "cancelled", "check_failed"]
     tripped: AlarmTrip | None = None
     failure: StepFailure | None = None
 
