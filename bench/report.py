@@ -430,6 +430,12 @@ def _all_in(section: Mapping[str, Any]) -> str:
             f"; a bake adds ${adds['workflow']:.4f} per 1,000 in workflow costs, ${adds['alarms']:.3f} in alarms"
             f" by the started hour (${adds.get('alarms_prorated', 0):.3f} prorated to a 10-minute bake)"
         )
+    watched = section.get("bake_with_green_alarms_adds_usd_per_1000", {}).get("10")
+    if watched:
+        note += (
+            f"; a bake with green_alarms adds ${watched['workflow']:.4f} in workflow costs, ${watched['alarms']:.3f}"
+            f" in alarms (${watched.get('alarms_prorated', 0):.3f} prorated)"
+        )
     return table(
         "   All-in US dollars per 1,000 tasks (us-east-1 list prices, every assumption in results.json)",
         ("task @ creation", *(label for _, label in ALL_IN_COLUMNS)),

@@ -24,7 +24,9 @@ and in-process Lambdas, no EventBridge hop).
 
 A third deploy kind, `redeploy_baked`, is a redeploy with a bake: the bake is one task token wait
 (AwaitBake) that times out at the bake's end, so its counts do not depend on the bake's length (the
-bench bakes for BAKED_SECONDS). Then every rollout is priced all-in (`all_in`), each assumption named
+bench bakes for BAKED_SECONDS); it makes no alarm, and RetireBlue reads green's metrics over it once.
+`redeploy_baked_green_alarms` is the same bake asked to watch green with alarms (`green_alarms`).
+Then every rollout is priced all-in (`all_in`), each assumption named
 in ALL_IN_ASSUMPTIONS: Lambda INIT billed for every step (each assumed cold), the task-events pipeline
 (PutEvents and the stream's publisher Lambda), X-Ray traces, API Gateway requests, CloudWatch API
 calls and the bake's alarms (billed by the alarm-hour).
@@ -82,6 +84,13 @@ PRICES_US_EAST_1 = {
     "cloudwatch_metric_alarm_per_month": 0.10,
     "cloudwatch_composite_alarm_per_month": 0.50,
 }
+# The baked redeploys: the default bake (no alarm; green's metrics read at its end), and one that asks for
+# alarms on green (green_alarms), each with the result key of what it adds to a redeploy.
+BAKED_KINDS = {
+    "redeploy_baked": "bake_adds_usd_per_1000",
+    "redeploy_baked_green_alarms": "bake_with_green_alarms_adds_usd_per_1000",
+}
+GET_METRIC_DATA = "cloudwatch.GetMetricData"
 BAKED_SECONDS = 2  # the bench's bake: its cost does not depend on its length (one wait that times out)
 PRICED_BAKE_MINUTES = 10  # the bake the alarms are priced for when prorated to its length
 HOURS_PER_MONTH = 730
@@ -102,10 +111,11 @@ ALL_IN_ASSUMPTIONS = {
     "Lambda (cold, lambda_get_ms); each further status poll costs one more request and Lambda",
     "lambda_get_ms": 60,
     "cloudwatch": "the service's CloudWatch API calls (PutMetricAlarm, PutCompositeAlarm, DescribeAlarms, "
-    "DeleteAlarms) at the API request price; a bake's alarms (two metric alarms, and a composite only when the "
-    "request names rollback_alarms) billed by the started hour (a month is 730 hours): a bake of up to about 55 "
-    "minutes pays one alarm-hour each. `bake_adds_usd_per_1000` also gives them prorated to a 10-minute bake "
-    "(`alarms_prorated`), the figure if CloudWatch bills an alarm's lifetime finer than by the hour",
+    "DeleteAlarms) at the API request price, and GetMetricData (a bake's end reading green's metrics) at the same "
+    "price per metric requested; a bake's alarms (two metric alarms when the request asks, green_alarms, and a "
+    "composite only when it names rollback_alarms) billed by the started hour (a month is 730 hours): a bake of "
+    "up to about 55 minutes pays one alarm-hour each. `bake_adds_usd_per_1000` also gives them prorated to a "
+    "10-minute bake (`alarms_prorated`), the figure if CloudWatch bills an alarm's lifetime finer than by the hour",
     "eventbridge": "AWS service events (SageMaker, CloudWatch) on the default bus and rule deliveries are free",
 }
 
@@ -185,34 +195,45 @@ def price(measured: Mapping[str, Any]) -> dict[str, Any]:
         for kind, extras in _extras(measured["tasks"]).items()
         if kind in formulas
     }
-    if baked is not None and "all_in" in baked and "redeploy" in result["all_in_by_creation_minutes"]:
-        # The bake's counts are its own; a creation longer than the fallback wait adds the redeploy's rounds.
-        per_round = {metric: terms["per_round"] for metric, terms in formulas["redeploy"]["formula"].items()}
-        extras = _extras(measured["tasks"])["redeploy_baked"]
-        result["all_in_by_creation_minutes"]["redeploy_baked"] = {
-            str(minutes): all_in(
-                {m: baked["totals"][m] + per_round[m] * ((minutes * 60) // wait) for m in METRICS}, extras
-            )
-            for minutes in CREATION_MINUTES
-        }
-        redeploy = result["all_in_by_creation_minutes"]["redeploy"]
-        result["bake_adds_usd_per_1000"] = {
-            minutes: {
-                "workflow": round(
-                    baked_priced["usd_per_1000"]["total"]
-                    - baked_priced["usd_per_1000"]["cloudwatch_alarms"]
-                    - redeploy[minutes]["usd_per_1000"]["total"],
-                    6,
-                ),
-                "alarms": baked_priced["usd_per_1000"]["cloudwatch_alarms"],
-                "alarms_prorated": round(
-                    baked_priced["usd_per_1000"]["cloudwatch_alarms"] * PRICED_BAKE_MINUTES / 60, 6
-                ),
-            }
-            for minutes, baked_priced in result["all_in_by_creation_minutes"]["redeploy_baked"].items()
-        }
+    for kind, key in BAKED_KINDS.items():
+        task = next((t for t in measured["tasks"] if t["kind"] == kind), None)
+        if task is not None and "all_in" in task and "redeploy" in result["all_in_by_creation_minutes"]:
+            result["all_in_by_creation_minutes"][kind] = _baked_all_in(task, formulas, measured["tasks"], wait)
+            result[key] = _bake_adds(result["all_in_by_creation_minutes"], kind)
     result["embedding_guard"] = embedding_guard(measured)
     return result
+
+
+def _baked_all_in(
+    baked: Mapping[str, Any], formulas: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], wait: int
+) -> dict[str, Any]:
+    """A baked redeploy all-in: the bake's counts are its own; a creation longer than the fallback wait adds
+    the redeploy's rounds."""
+    per_round = {metric: terms["per_round"] for metric, terms in formulas["redeploy"]["formula"].items()}
+    extras = _extras(tasks)[baked["kind"]]
+    return {
+        str(minutes): all_in({m: baked["totals"][m] + per_round[m] * ((minutes * 60) // wait) for m in METRICS}, extras)
+        for minutes in CREATION_MINUTES
+    }
+
+
+def _bake_adds(by_minutes: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """What a bake adds to a redeploy, per 1,000: its workflow, and its alarms (by the started hour, and
+    prorated to a PRICED_BAKE_MINUTES bake)."""
+    redeploy = by_minutes["redeploy"]
+    return {
+        minutes: {
+            "workflow": round(
+                baked_priced["usd_per_1000"]["total"]
+                - baked_priced["usd_per_1000"]["cloudwatch_alarms"]
+                - redeploy[minutes]["usd_per_1000"]["total"],
+                6,
+            ),
+            "alarms": baked_priced["usd_per_1000"]["cloudwatch_alarms"],
+            "alarms_prorated": round(baked_priced["usd_per_1000"]["cloudwatch_alarms"] * PRICED_BAKE_MINUTES / 60, 6),
+        }
+        for minutes, baked_priced in by_minutes[kind].items()
+    }
 
 
 def _extras(tasks: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -248,7 +269,8 @@ def all_in(counts: Mapping[str, float], extras: Mapping[str, Any]) -> dict[str, 
         "api_gateway": 2 * p["api_gateway_rest_per_1m_requests"] / 1000
         + 1000 * get_gb_s * gb_s
         + p["lambda_per_1m_requests"] / 1000,
-        "cloudwatch_api": extras["cloudwatch_calls"] * p["cloudwatch_per_1000_api_requests"],
+        "cloudwatch_api": (extras["cloudwatch_calls"] + extras.get("cloudwatch_metrics_requested", 0))
+        * p["cloudwatch_per_1000_api_requests"],
         "cloudwatch_alarms": 1000
         * (
             alarm_hours["metric"] * p["cloudwatch_metric_alarm_per_month"]
@@ -266,6 +288,7 @@ def all_in(counts: Mapping[str, float], extras: Mapping[str, Any]) -> dict[str, 
             "xray_traces": traces,
             "api_requests": 2,
             "cloudwatch_calls": extras["cloudwatch_calls"],
+            "cloudwatch_metrics_requested": extras.get("cloudwatch_metrics_requested", 0),
             "alarm_hours": alarm_hours,
         },
     }
@@ -381,12 +404,14 @@ class _Meter:
             self.write_units = 0.0
             self.read_units = 0.0
             self.tasks_table_writes = 0
+            self.metrics_requested = 0  # GetMetricData is priced by the metric requested, not by the call
             self._deferred: list[tuple[str, dict[str, Any], bool]] = []
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-send", self._sent)
         client.meta.events.register("provide-client-params.dynamodb", self._params)
         client.meta.events.register("after-call.dynamodb", self._dynamodb_done)
+        client.meta.events.register("provide-client-params.cloudwatch.GetMetricData", self._metric_data)
 
     def wrap(self, handler: Callable[..., Any], function: str, memory_mb: int) -> Callable[..., Any]:
         @functools.wraps(handler)
@@ -411,6 +436,10 @@ class _Meter:
         current = getattr(self._local, "current", None)
         if current is not None:
             current.calls[operation] += 1
+
+    def _metric_data(self, params: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            self.metrics_requested += sum(1 for q in params.get("MetricDataQueries", []) if "MetricStat" in q)
 
     def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["bench_params"] = json.loads(json.dumps(params, default=str))
@@ -582,7 +611,9 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
         publisher = stack.template.resources["PublishTaskEventsFunction"].properties
         publisher_traced = publisher.get("Tracing", "Active") == "Active"  # Globals trace every function
 
-        def run_task(kind: str, route: str, model: str, rounds: int, bake_seconds: int | None = None) -> None:
+        def run_task(
+            kind: str, route: str, model: str, rounds: int, bake_seconds: int | None = None, **fields: Any
+        ) -> None:
             # A long wait when no round should time out; a short one to make `rounds` of them.
             os.environ["GREEN_EVENT_WAIT_SECONDS"] = "120" if rounds == 0 else "1"
             clear_settings_cache()
@@ -592,6 +623,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             request: dict[str, Any] = {"embedding_model_id": model}
             if bake_seconds is not None:
                 request["bake_seconds"] = bake_seconds
+            request.update(fields)
             event["body"] = json.dumps(request)
             answer = handlers["CreateTaskFunction"](event, LambdaContext())
             if answer["statusCode"] != 202:
@@ -634,7 +666,9 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
             poll_function = "CheckGreenFunction" if route == "deploy" else "SweepModelEndpointsFunction"
             event_functions = {"ResumeGreenWaitFunction", "ResumeBakeFunction"}
             steps = [i for i in invocations if i.function not in event_functions | {"CreateTaskFunction"}]
-            cloudwatch_calls = {op: n for op, n in meter.calls.items() if op.startswith("cloudwatch.")}
+            cloudwatch_calls = {  # GetMetricData: priced by metrics_requested
+                op: n for op, n in meter.calls.items() if op.startswith("cloudwatch.") and op != GET_METRIC_DATA
+            }
             polls = [g for g, i in zip(gb, invocations, strict=True) if i.function == poll_function]
             tasks.append(
                 {
@@ -665,6 +699,7 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
                         "publisher_invocations": 1 + len(steps),
                         "event_invocations": sum(1 for i in invocations if i.function in event_functions),
                         "cloudwatch_calls": sum(cloudwatch_calls.values()),
+                        "cloudwatch_metrics_requested": meter.metrics_requested,
                         "publisher_traced": publisher_traced,
                         # a 10-minute bake: each of its alarms lives less than an hour, billed one alarm-hour
                         "bake_alarm_hours": {
@@ -704,6 +739,9 @@ def child(poll_rounds: Sequence[int]) -> dict[str, Any]:
         model = f"bench-rollout-{poll_rounds[0]}"
         _register_model(aws, model)
         run_task("redeploy_baked", "deploy", model, poll_rounds[0], bake_seconds=BAKED_SECONDS)
+        _register_model(aws, model)
+        watched = "redeploy_baked_green_alarms"
+        run_task(watched, "deploy", model, poll_rounds[0], bake_seconds=BAKED_SECONDS, green_alarms=True)
         run_task("delete", "delete", model, 0)
         functions = {f.logical_id: f.memory_size for f in stack.functions.values()}
     dependencies.reset()
