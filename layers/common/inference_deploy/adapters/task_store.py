@@ -288,20 +288,25 @@ class TaskStore:
 
     def await_bake(self, task_id: str, token: str, alarms: list[str]) -> None:
         """Record the bake wait's task token (and the alarms it watches) on the running task, for the
-        alarm state change event and a cancel to find; refused once a cancel was recorded."""
-        self._record_wait(task_id, BAKE_WAIT_ATTRIBUTE, {"token": token, "alarms": alarms}, "bake")
+        alarm state change event and a cancel to find; refused once a cancel was recorded. The green wait's
+        record goes: that wait is over, and every later write of the task would carry it."""
+        record = {"token": token, "alarms": alarms}
+        self._record_wait(task_id, BAKE_WAIT_ATTRIBUTE, record, "bake", ends=GREEN_WAIT_ATTRIBUTE)
 
-    def _record_wait(self, task_id: str, attribute: str, record: dict[str, Any], wait: str) -> None:
-        """Store a wait's record (its task token first) on the task while it runs. A refused write is a
-        cancel that was recorded first and found no token to fail (this wait must not begin), or a
-        task that is no longer running."""
+    def _record_wait(
+        self, task_id: str, attribute: str, record: dict[str, Any], wait: str, *, ends: str | None = None
+    ) -> None:
+        """Store a wait's record (its task token first) on the task while it runs, removing the record of
+        the wait it follows (`ends`). A refused write is a cancel that was recorded first and found no
+        token to fail (this wait must not begin), or a task that is no longer running."""
+        names = {"#w": attribute, "#s": "status", **({"#e": ends} if ends else {})}
         try:
             self._client.update_item(
                 TableName=self._tasks,
                 Key={"id": {"S": task_id}},
-                UpdateExpression="SET #w = :w",
+                UpdateExpression="SET #w = :w" + (" REMOVE #e" if ends else ""),
                 ConditionExpression="attribute_exists(id) AND #s = :running",
-                ExpressionAttributeNames={"#w": attribute, "#s": "status"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues={":w": serialize(record), ":running": _ACTIVE_STATUSES[":running"]},
             )
         except CallFailed as exc:
