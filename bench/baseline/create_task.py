@@ -291,6 +291,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "green_alarms": metadata["green_alarms"],
                 "error_threshold": int(os.environ["BAKE_ERROR_THRESHOLD"]),
                 "latency_threshold_ms": int(os.environ["BAKE_LATENCY_THRESHOLD_MS"]),
+                "wait_seconds": max(metadata["bake_seconds"], int(os.environ["DRAIN_SECONDS"])),
             },
             "compatibility": {
                 "min_mean_cosine": metadata["min_mean_cosine"],

@@ -139,15 +139,38 @@ def test_during_a_bake_both_endpoints_serve_and_blue_is_retired_once_it_passes(a
     assert done["status"] == "succeeded", done["error"]
     assert "bake_passed" in done["metadata"]["steps"]
     assert executed_states(aws, green["execution_arn"])[-4:] == [
+        "SwitchTraffic",
+        "IsBaking",
         "AwaitBake",
-        "DrainBlue",
-        "RetireBlue",
-        "MarkSucceeded",
+        "RetireBlue",  # no drain after a bake (it lasts at least the drain time); it ends the task too
     ]
     assert endpoints_of(aws, MODEL) == {green["metadata"]["endpoint_name"]: "InService"}
     record = _serving()
     assert record["endpoint_name"] == green["metadata"]["endpoint_name"]
     assert "previous" not in record or record["previous"] is None
+
+
+def test_a_bake_shorter_than_the_drain_lasts_the_drain_and_blue_is_retired_straight_after(
+    aws, monkeypatch, parked_waits
+):
+    """Blue is retired straight after a bake, so a bake never ends before requests still on blue have had
+    the drain time to finish."""
+    register_model(aws, MODEL)
+    run_task(aws, "deploy", MODEL)
+    monkeypatch.setenv("DRAIN_SECONDS", LONG)  # parked: the test ends the bake
+    created = request("deploy", MODEL, bake_seconds=5).body
+    _entered(aws, created["execution_arn"], "AwaitBake")
+
+    record = _serving()
+    since = datetime.fromisoformat(record["since"])
+    assert datetime.fromisoformat(record["bake_ends_at"]) - since == timedelta(seconds=int(LONG))
+    assert read("deploy", created["id"]).body["metadata"]["bake_seconds"] == 5, "the bake asked for"
+
+    _end_bake_now(aws, parked_waits)
+    wait_for(aws, created["execution_arn"])
+
+    assert read("deploy", created["id"]).body["status"] == "succeeded"
+    assert "DrainBlue" not in executed_states(aws, created["execution_arn"])
 
 
 def test_a_bake_asked_to_watch_green_makes_alarms_on_its_metrics_and_deletes_them_when_it_passes(aws, parked_waits):

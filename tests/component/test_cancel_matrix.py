@@ -142,9 +142,7 @@ DEPLOY_ROWS = [
     ("SwitchTraffic", "before", False, "cancelled"),
     ("SwitchTraffic", "after", False, "succeeded"),
     ("RetireBlue", "before", False, "succeeded"),
-    ("RetireBlue", "after", False, "succeeded"),
-    ("MarkSucceeded", "before", False, "succeeded"),
-    ("MarkSucceeded", "after", False, "succeeded"),
+    ("RetireBlue", "after", False, "succeeded"),  # it ended the task: a redeploy's last step
 ]
 
 

@@ -65,7 +65,7 @@ ROWS = [
     Row("deploy", "SwitchTrafficFunction", "dynamodb", "TransactWriteItems"),
     Row("deploy", "DeleteEndpointFunction", "sagemaker", "DeleteEndpoint"),
     Row("deploy", "DeleteEndpointFunction", "sagemaker", "DeleteEndpointConfig"),
-    Row("deploy", "FinishTaskFunction", "dynamodb", "TransactWriteItems"),
+    Row("deploy", "DeleteEndpointFunction", "dynamodb", "TransactWriteItems"),  # RetireBlue ends the task
     Row("failing_deploy", "DiscardGreenFunction", "sagemaker", "DeleteEndpoint"),
     Row("failing_deploy", "DiscardGreenFunction", "sagemaker", "DeleteEndpointConfig"),
     Row("failing_deploy", "FinishTaskFunction", "dynamodb", "TransactWriteItems"),
@@ -82,8 +82,7 @@ TIMEOUT_ROWS = [
     ("deploy", "CheckGreenFunction"),
     ("deploy", "PrepareGreenFunction"),
     ("deploy", "SwitchTrafficFunction"),
-    ("deploy", "DeleteEndpointFunction"),
-    ("deploy", "FinishTaskFunction"),
+    ("deploy", "DeleteEndpointFunction"),  # after it ended the task: MarkSucceeded finds it ended
     ("failing_deploy", "DiscardGreenFunction"),
     ("failing_deploy", "FinishTaskFunction"),
     ("delete", "BeginTaskFunction"),
@@ -287,7 +286,7 @@ ENDING_ROWS = [
     EndingRow("rollback", "FinishTaskFunction", "cloudwatch", "DeleteAlarms"),
     EndingRow("bake", "CheckBakeFunction", "cloudwatch", "DescribeAlarms"),
     EndingRow("bake", "DeleteEndpointFunction", "cloudwatch", "GetMetricData"),
-    EndingRow("bake", "FinishTaskFunction", "cloudwatch", "DeleteAlarms"),
+    EndingRow("bake", "DeleteEndpointFunction", "cloudwatch", "DeleteAlarms"),  # RetireBlue ends the task
     EndingRow("delete", "SweepModelEndpointsFunction", "sagemaker", "DescribeEndpoint"),
 ]
 

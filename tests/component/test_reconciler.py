@@ -287,7 +287,8 @@ def test_bake_alarms_that_outlived_their_task_are_deleted_and_an_active_bakes_ar
     metadata); the next run deletes them. A bake still running keeps its own."""
     register_model(aws, MODEL)
     run_task(aws, "deploy", MODEL)
-    faults.fail("cloudwatch", "DeleteAlarms", "Throttling", times=3)  # the final state's three attempts
+    # RetireBlue's attempt to end the task, then MarkSucceeded's three
+    faults.fail("cloudwatch", "DeleteAlarms", "Throttling", times=4)
     done = run_task(aws, "deploy", MODEL, bake_seconds=1, green_alarms=True)
     assert done["status"] == "succeeded", done["error"]
     left = set(done["metadata"]["bake_alarms_left"])

@@ -252,3 +252,33 @@ def test_a_rollback_that_fails_keeps_the_slot_until_the_repair_settles_the_bake(
     assert endpoints_of(aws, MODEL) == {blue["endpoint_name"]: "InService"}
     assert _alarm_names(aws) == set()
     assert _slot(aws) is None
+
+
+def test_a_redeploy_whose_retire_cannot_write_its_ending_is_ended_by_mark_succeeded(aws, faults):
+    """RetireBlue ends a redeploy's task itself; its terminal write failing (DynamoDB throttled) is not a
+    rollback, nor a failure: blue is retired, and MarkSucceeded writes the same ending with its retries."""
+    register_model(aws, MODEL)
+    blue = run_task(aws, "deploy", MODEL)["metadata"]
+    fault = faults.plan.add(
+        Fault(
+            "dynamodb",
+            "TransactWriteItems",
+            "error",
+            times=1,
+            code="ProvisionedThroughputExceededException",
+            in_function="DeleteEndpointFunction",
+        ),
+        aws_clients.dynamodb(),
+    )
+
+    task = run_task(aws, "deploy", MODEL)
+
+    assert fault.hits == 1, "the fault never fired: the test tests nothing"
+    assert task["status"] == "succeeded", task["error"]
+    assert executed_states(aws, task["execution_arn"])[-2:] == ["RetireBlue", "MarkSucceeded"]
+    assert "retire_blue_error" not in task["metadata"], "blue was retired: only the ending was deferred"
+    assert "retire_blue" in task["metadata"]["steps"]
+    assert _serving()["endpoint_name"] == task["metadata"]["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {task["metadata"]["endpoint_name"]: "InService"}
+    assert blue["endpoint_config_name"] not in endpoint_configs(aws)
+    assert _slot(aws) is None

@@ -71,7 +71,8 @@ MODELS_TABLE_ATTRIBUTES = {
     "ConvergeModelFunction": {"embedding_model_id", "active_task", "serving", "unrouted"},
     "EndRepairedTaskFunction": {"embedding_model_id", "active_task", "serving"},
     "SwitchTrafficFunction": {"embedding_model_id", "serving"},
-    "DeleteEndpointFunction": {"embedding_model_id", "serving"},  # RetireBlue ends a bake first
+    # RetireBlue ends a bake first, and the task last (its slot freed)
+    "DeleteEndpointFunction": {"embedding_model_id", "active_task", "serving"},
     "RollBackFunction": {"embedding_model_id", "serving"},
     "UnrouteModelFunction": {"embedding_model_id", "serving", "unrouted"},
     "RestoreRoutingFunction": {"embedding_model_id", "serving", "unrouted"},

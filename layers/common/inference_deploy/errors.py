@@ -320,6 +320,13 @@ class GreenMetricsBreached(DomainError):
     code = "green_metrics_breached"
 
 
+class TaskNotFinished(DomainError):
+    """RetireBlue retired blue but could not write the task's terminal status itself (DynamoDB or
+    CloudWatch failing): the workflow's MarkSucceeded writes it, with its own retries."""
+
+    code = "task_not_finished"
+
+
 class CancelNotHonoured(DomainError):
     """A cancel during the bake found blue no longer InService: green kept serving, nothing rolled back."""
 

@@ -181,7 +181,7 @@ def switch_traffic(event: SwitchTrafficEvent, store: TaskStore, alarms: Alarms) 
     bake = event.bake if plan_bakes(event.bake, event.blue) else None
     watched = _create_bake_alarms(event, alarms) if bake is not None else None
     now = utc_now()
-    ends_at = now + timedelta(seconds=bake.seconds) if bake is not None else None
+    ends_at = now + timedelta(seconds=bake.lasts_seconds) if bake is not None else None
     green = ServingRecord(
         embedding_model_id=event.embedding_model_id,
         endpoint_name=event.green.endpoint_name,

@@ -11,12 +11,18 @@ from inference_deploy.adapters.alarms import Alarms, made_alarm_names
 from inference_deploy.adapters.executions import Repairs
 from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.adapters.task_store import TaskStore
-from inference_deploy.errors import CloudWatchUnavailable, TaskNotFound
+from inference_deploy.errors import CloudWatchUnavailable, TaskNotFinished, TaskNotFound
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.logic.outcome import outcome_metadata
 from inference_deploy.logic.repair import start_repair
 from inference_deploy.models.task import DeployMetadata, Task, TaskError, TaskStatus, task_kind
-from inference_deploy.models.workflow import ExecutionStatusDetail, FinishTaskEvent, StepFailure
+from inference_deploy.models.workflow import (
+    ExecutionStatusDetail,
+    FinishTaskEvent,
+    RetireBlueEvent,
+    RetiredBlue,
+    StepFailure,
+)
 from inference_deploy.observability import logger, metrics
 
 
@@ -57,6 +63,26 @@ def finish_task(event: FinishTaskEvent, store: TaskStore, alarms: Alarms | None 
     outcome = f"{task.kind.value.capitalize()}Task{task.status.value.capitalize()}"
     metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
     return task
+
+
+def finish_retired(event: RetireBlueEvent, retired: RetiredBlue, store: TaskStore, alarms: Alarms) -> Task | None:
+    """The deploy's last step ends its task too: succeeded, with what RetireBlue did. Without the execution
+    state (an execution started before this), MarkSucceeded does. Anything failing here is TaskNotFinished:
+    blue is retired and the bake ended, so the workflow goes on to MarkSucceeded, which writes the same
+    ending with its own retries (and leaves alarms it cannot delete to the reconciler), never to a
+    rollback."""
+    if event.state is None:
+        return None
+    state = {**event.state, "retired": retired.model_dump(mode="json")}
+    ending = FinishTaskEvent(
+        task_id=event.task_id, embedding_model_id=event.embedding_model_id, status=TaskStatus.SUCCEEDED, state=state
+    )
+    try:
+        return finish_task(ending, store, alarms)
+    except Exception as exc:  # whatever stops it, MarkSucceeded writes the same ending
+        logger.warning("the task's ending not written; MarkSucceeded writes it", exc_info=True)
+        # The message is what RetireBlue did, for MarkSucceeded's metadata (logic/outcome.py deferred_retire).
+        raise TaskNotFinished(retired.model_dump_json()) from exc
 
 
 def _why_failed(event: FinishTaskEvent) -> StepFailure:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,7 @@ class ExecutionState(BaseModel):
     bake_check: BakeCheck | None = None
     rollback_why: RollBackReason | None = None
     rollback: RolledBackTraffic | None = None
+    finish_deferred: StepFailure | None = None  # RetireBlue's TaskNotFinished: what it did is in its message
 
 
 def _deploy(state: ExecutionState, out: DeployMetadata, steps: dict[str, datetime]) -> None:
@@ -159,11 +161,23 @@ def _delete(state: ExecutionState, out: DeleteMetadata, steps: dict[str, datetim
         steps["endpoints_gone"] = state.removal_check.at
 
 
+def deferred_retire(failure: StepFailure) -> RetiredBlue | None:
+    """What RetireBlue did before it could not write the task's ending (TaskNotFinished's message is the
+    JSON of it, see logic/lifecycle.py finish_retired)."""
+    try:
+        cause = json.loads(failure.Cause or "")
+        return RetiredBlue.model_validate_json(cause["errorMessage"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def outcome_metadata(raw_state: dict[str, Any], kind: TaskKind) -> DeployMetadata | DeleteMetadata:
     """Metadata from whatever steps ran; a state this code cannot read loses detail, never the status."""
     out = DeployMetadata() if kind is TaskKind.DEPLOY else DeleteMetadata()
     try:
         state = ExecutionState.model_validate(raw_state)
+        if state.retired is None and state.finish_deferred is not None:
+            state = state.model_copy(update={"retired": deferred_retire(state.finish_deferred)})
     except ValidationError:
         logger.exception("execution state not understood; finishing the task without step details")
         return out

@@ -33,6 +33,7 @@ from inference_deploy.observability import logger, metrics
 
 
 def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) -> DeploymentPlan:
+    bake_seconds = settings.bake_seconds if request.bake_seconds is None else request.bake_seconds
     return DeploymentPlan(
         instance_type=request.instance_type or settings.default_instance_type,
         initial_instance_count=request.initial_instance_count or settings.default_instance_count,
@@ -43,12 +44,13 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
         deployment_target=settings.deployment_target,
         green=green_endpoint(request.embedding_model_id, task_id),
         bake=BakePlan(
-            seconds=settings.bake_seconds if request.bake_seconds is None else request.bake_seconds,
+            seconds=bake_seconds,
             requested=request.bake_seconds is not None,
             alarms=list(request.rollback_alarms),
             green_alarms=request.green_alarms,
             error_threshold=settings.bake_error_threshold,
             latency_threshold_ms=settings.bake_latency_threshold_ms,
+            wait_seconds=max(bake_seconds, settings.drain_seconds),
         ),
         compatibility=CompatibilityPlan(
             min_mean_cosine=settings.embedding_min_mean_cosine

@@ -42,6 +42,16 @@ class BakePlan(_Payload):
     green_alarms: bool = Field(default=False, description="The request's green_alarms: alarms on green's metrics.")
     error_threshold: int = Field(ge=1)
     latency_threshold_ms: int = Field(ge=1)
+    wait_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="How long the bake's wait lasts: the bake, and never less than the drain (blue is retired "
+        "straight after it, so requests still on blue finish first). None in plans made before it existed.",
+    )
+
+    @property
+    def lasts_seconds(self) -> int:
+        return self.seconds if self.wait_seconds is None else self.wait_seconds
 
 
 def plan_bakes(bake: BakePlan | None, blue: object | None) -> bool:
@@ -358,12 +368,16 @@ class DeletedEndpoint(_Payload):
 
 
 class RetireBlueEvent(_Payload):
-    """RetireBlue: after a bake, end it; then delete blue (a first deploy that baked has none)."""
+    """RetireBlue: after a bake, end it; then delete blue (a first deploy that baked has none); then, with
+    the execution state, write the task's terminal status (the rollout's last step)."""
 
     task_id: TaskId
     embedding_model_id: ModelId
     blue: ServingRecord | None = None
     bake: BakePlan | None = None
+    state: dict[str, Any] | None = Field(
+        default=None, description="The execution state, for the task's metadata; None: MarkSucceeded finishes it."
+    )
 
 
 class RetiredBlue(DeletedEndpoint):
