@@ -285,13 +285,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "deployment_target": metadata["deployment_target"],
             "green": {"endpoint_name": green, "endpoint_config_name": green},
             "bake": {
-                "seconds": metadata["bake_seconds"],
+                "seconds": max(metadata["bake_seconds"], int(os.environ["DRAIN_SECONDS"]))
+                if metadata["bake_seconds"] > 0
+                else 0,
                 "requested": bake is not None,
                 "alarms": alarms,
                 "green_alarms": metadata["green_alarms"],
                 "error_threshold": int(os.environ["BAKE_ERROR_THRESHOLD"]),
                 "latency_threshold_ms": int(os.environ["BAKE_LATENCY_THRESHOLD_MS"]),
-                "wait_seconds": max(metadata["bake_seconds"], int(os.environ["DRAIN_SECONDS"])),
             },
             "compatibility": {
                 "min_mean_cosine": metadata["min_mean_cosine"],

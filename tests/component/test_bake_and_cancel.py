@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cancel_task.app import lambda_handler as cancel_handler
+from delete_endpoint.app import lambda_handler as delete_endpoint_handler
 from switch_traffic.app import lambda_handler as switch_handler
 
 from inference_deploy import dependencies
@@ -23,7 +24,7 @@ from inference_deploy.adapters.model_store import ModelStore
 from inference_deploy.errors import TaskCancelled
 from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
-from local_stack.lambdas import current_function
+from local_stack.lambdas import current_function, running_as
 from tests.component.workflow_helpers import (
     caller_alarm,
     caller_alarm_name,
@@ -278,7 +279,7 @@ def test_green_s_metrics_unreadable_when_the_bake_ends_roll_back(aws, faults, pa
     _end_bake_now(aws, parked_waits)
     wait_for(aws, green["execution_arn"], timeout=300)
 
-    assert fault.hits == 5, "the first call and RetireBlue's four retries"
+    assert fault.hits == 6, "the first call and RetireBlue's five retries"
     done = read("deploy", green["id"]).body
     assert done["status"] == "failed"
     assert done["error"]["code"] == "rolled_back"
@@ -632,3 +633,33 @@ def test_only_a_deploy_naming_rollback_alarms_asks_for_the_alarms_adapter(aws, m
     assert asked_by_requests == ["alarms"]
     wait_for(aws, plain.body["execution_arn"])
     wait_for(aws, named.body["execution_arn"])
+
+
+def test_a_retire_from_an_execution_started_on_the_old_definition_does_not_judge_green(aws, parked_waits):
+    """The old definition passes RetireBlue no execution state and has no Catch for GreenMetricsBreached:
+    its bake (which made alarms on green) ends as it always did."""
+    blue, green = _baking(aws)
+    _bake_began_minutes_ago(aws, 10)
+    _green_metrics(aws, green["metadata"]["endpoint_name"], "Invocation5XXErrors", [50], minutes_ago=5)
+    history = aws.client("stepfunctions").get_execution_history(executionArn=green["execution_arn"], maxResults=1000)
+    switch_input = next(
+        json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
+        for e in history["events"]
+        if e["type"] == "LambdaFunctionScheduled"
+        and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith(":SwitchTrafficFunction")
+    )
+    old_event = {
+        "task_id": green["id"],
+        "embedding_model_id": MODEL,
+        "blue": switch_input["blue"],
+        "bake": switch_input["bake"],
+    }
+
+    with running_as("DeleteEndpointFunction"):
+        retired = delete_endpoint_handler(old_event, LambdaContext())
+
+    assert retired["bake_ended_at"] is not None, "ended, not judged"
+    assert retired["deleted"] is True
+    assert _serving()["endpoint_name"] == green["metadata"]["endpoint_name"]
+    assert _serving().get("previous") is None
+    assert blue["endpoint_name"] not in endpoints_of(aws, MODEL)

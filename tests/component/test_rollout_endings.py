@@ -5,8 +5,10 @@ record and the endpoints that exist agree, and nothing is left running that noth
 
 from __future__ import annotations
 
+import json
 import threading
 
+from delete_endpoint.app import lambda_handler as delete_endpoint_handler
 from finish_abandoned_task.app import lambda_handler as finish_abandoned_handler
 
 from inference_deploy.adapters import aws as aws_clients
@@ -15,6 +17,7 @@ from inference_deploy.logic import green_deploy
 from inference_deploy.naming import bake_alarm_prefix
 from local_stack.emulator import EmulatedAws
 from local_stack.faults import Fault
+from local_stack.lambdas import running_as
 from tests.component.test_bake_and_cancel import (
     LONG,
     MODEL,
@@ -281,4 +284,33 @@ def test_a_redeploy_whose_retire_cannot_write_its_ending_is_ended_by_mark_succee
     assert _serving()["endpoint_name"] == task["metadata"]["endpoint_name"]
     assert endpoints_of(aws, MODEL) == {task["metadata"]["endpoint_name"]: "InService"}
     assert blue["endpoint_config_name"] not in endpoint_configs(aws)
+    assert _slot(aws) is None
+
+
+def test_retire_blue_run_again_after_it_ended_the_bake_and_the_task_changes_nothing(aws):
+    """Step Functions retries a Lambda.ServiceException even when the function had finished: the second
+    run finds the bake ended and the task ended, and neither judges, rolls back nor fails."""
+    register_model(aws, MODEL)
+    run_task(aws, "deploy", MODEL)
+    done = run_task(aws, "deploy", MODEL, bake_seconds=1)
+    assert done["status"] == "succeeded", done["error"]
+    history = aws.client("stepfunctions").get_execution_history(executionArn=done["execution_arn"], maxResults=1000)
+    retire_input = next(
+        json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
+        for e in history["events"]
+        if e["type"] == "LambdaFunctionScheduled"
+        and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith(":DeleteEndpointFunction")
+    )
+    assert retire_input["state"] is not None, "the run that ends the task"
+
+    with running_as("DeleteEndpointFunction"):
+        again = delete_endpoint_handler(retire_input, LambdaContext())
+
+    assert again["bake_ended_at"] is None, "not ended twice"
+    task = read("deploy", done["id"]).body
+    assert task["status"] == "succeeded"
+    assert task["metadata"]["steps"] == done["metadata"]["steps"], "the ending written once"
+    assert task["error"] is None
+    assert _serving()["endpoint_name"] == done["metadata"]["endpoint_name"]
+    assert endpoints_of(aws, MODEL) == {done["metadata"]["endpoint_name"]: "InService"}
     assert _slot(aws) is None

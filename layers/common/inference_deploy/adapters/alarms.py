@@ -28,6 +28,7 @@ VARIANT = "AllTraffic"
 _PERIOD_SECONDS = 60
 _LATENCY_PERIODS = 3  # the latency alarm's EvaluationPeriods (every one of them breaching)
 _DESCRIBE_PAGE = 100
+_READ = ("Complete", "PartialData")  # PartialData: the rest comes with the next page
 _GREEN_METRICS = (("errors", "Invocation5XXErrors", "Sum"), ("latency", "ModelLatency", "Average"))
 
 
@@ -235,6 +236,8 @@ class Alarms:
             )
             for page in pages:
                 for result in page.get("MetricDataResults", []):
+                    if result.get("StatusCode") not in _READ:  # InternalError, Forbidden: nothing to judge by
+                        raise CloudWatchUnavailable(f"read green's metrics: {result.get('StatusCode')}")
                     points = zip(result.get("Timestamps", []), result.get("Values", []), strict=True)
                     series[result["Id"]].extend(points)
         except (ClientError, BotoCoreError) as exc:

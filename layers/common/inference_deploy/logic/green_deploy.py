@@ -20,6 +20,7 @@ from inference_deploy.errors import (
     AlarmDuringBake,
     BakeCheckFailed,
     CancelNotHonoured,
+    CloudWatchUnavailable,
     DimensionChanged,
     EndpointBusy,
     GreenFailed,
@@ -37,6 +38,7 @@ from inference_deploy.logic.endpoints import delete_endpoint
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.serving import EndpointRef, ServingRecord
+from inference_deploy.models.task import TaskStatus
 from inference_deploy.models.workflow import (
     BakePlan,
     CheckGreenEvent,
@@ -181,7 +183,7 @@ def switch_traffic(event: SwitchTrafficEvent, store: TaskStore, alarms: Alarms) 
     bake = event.bake if plan_bakes(event.bake, event.blue) else None
     watched = _create_bake_alarms(event, alarms) if bake is not None else None
     now = utc_now()
-    ends_at = now + timedelta(seconds=bake.lasts_seconds) if bake is not None else None
+    ends_at = now + timedelta(seconds=bake.seconds) if bake is not None else None
     green = ServingRecord(
         embedding_model_id=event.embedding_model_id,
         endpoint_name=event.green.endpoint_name,
@@ -223,15 +225,11 @@ def _create_bake_alarms(event: SwitchTrafficEvent, alarms: Alarms) -> list[str]:
 def retire_blue(
     event: RetireBlueEvent, sagemaker: SageMaker, store: TaskStore, models: ModelStore, alarms: Alarms
 ) -> RetiredBlue:
-    """After a bake (its wait timed out: no watched alarm woke it), judge green by its own metrics over
-    the bake (GreenMetricsBreached: the workflow rolls back), then end it: green keeps the traffic and the
-    record forgets blue, unless the task was cancelled meanwhile (TaskCancelled: the workflow rolls back).
-    Then delete blue's endpoint and config; a first deploy that baked has none."""
+    """After a bake (its wait timed out: no watched alarm woke it), end it (see _end_bake). Then delete
+    blue's endpoint and config; a first deploy that baked has none."""
     ended_at = None
     if event.bake is not None and plan_bakes(event.bake, event.blue):
-        _judge_green(event.task_id, event.embedding_model_id, event.bake, models, alarms)
-        store.end_bake(event.task_id, event.embedding_model_id)
-        ended_at = utc_now()
+        ended_at = _end_bake(event, event.bake, store, models, alarms)
     blue = event.blue
     deleted = False
     if blue is not None:
@@ -240,21 +238,44 @@ def retire_blue(
     return RetiredBlue(deleted=deleted, bake_ended_at=ended_at, at=utc_now())
 
 
-def _judge_green(task_id: str, model_id: str, bake: BakePlan, models: ModelStore, alarms: Alarms) -> None:
+def _end_bake(
+    event: RetireBlueEvent, bake: BakePlan, store: TaskStore, models: ModelStore, alarms: Alarms
+) -> datetime | None:
+    """Judge green by its own metrics over the bake (GreenMetricsBreached: the workflow rolls back), then
+    end the bake: green keeps the traffic and the record forgets blue, unless the task was cancelled
+    meanwhile (TaskCancelled: the workflow rolls back; a cancel recorded before the verdict wins over it).
+    A bake that has ended already (a retry of this step after its first run ended it, and maybe the task)
+    is not judged nor ended again: None. Green is judged only by a workflow that routes the verdict
+    (`state` given: an execution started on the definition before it has no Catch for it)."""
+    record = models.serving(event.embedding_model_id)
+    if record is not None and record.task_id == event.task_id and record.bake_ends_at is None:
+        logger.info("the bake has ended already: a retry of RetireBlue")
+        return None
+    if event.state is not None and record is not None and record.task_id == event.task_id:
+        if store.get(event.task_id).status is TaskStatus.CANCELLING:
+            raise TaskCancelled(f"task {event.task_id} was cancelled during its bake")
+        _judge_green(record, bake, alarms)
+    store.end_bake(event.task_id, event.embedding_model_id)
+    return utc_now()
+
+
+def _judge_green(record: ServingRecord, bake: BakePlan, alarms: Alarms) -> None:
     """Green's Invocation5XXErrors and ModelLatency over the whole bake (since the serving record moved to
     green: the record says when, also after a switch whose answer was lost), by the rules of the bake's
-    alarms. Not judged again once the bake has ended (a retry after the end landed: blue may be going),
-    nor when the record no longer names this task (the bake's end refuses it)."""
-    record = models.serving(model_id)
-    if record is None or record.task_id != task_id or record.bake_ends_at is None:
-        return
-    breach = alarms.green_breach(
-        record.endpoint_name,
-        record.since,
-        utc_now(),
-        error_threshold=bake.error_threshold,
-        latency_threshold_ms=bake.latency_threshold_ms,
-    )
+    alarms. Whatever stops the reading is CloudWatchUnavailable: an unproven green is not kept."""
+    try:
+        breach = alarms.green_breach(
+            record.endpoint_name,
+            record.since,
+            utc_now(),
+            error_threshold=bake.error_threshold,
+            latency_threshold_ms=bake.latency_threshold_ms,
+        )
+    except CloudWatchUnavailable:
+        raise
+    except Exception as exc:
+        logger.exception("green's metrics could not be judged")
+        raise CloudWatchUnavailable(f"judge green's metrics: {type(exc).__name__}") from exc
     if breach is not None:
         logger.warning("green's metrics breached during the bake", extra={"breach": breach})
         raise GreenMetricsBreached(f"green {record.endpoint_name}'s own metrics during the bake: {breach}")

@@ -33,7 +33,7 @@ from inference_deploy.observability import logger, metrics
 
 
 def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) -> DeploymentPlan:
-    bake_seconds = settings.bake_seconds if request.bake_seconds is None else request.bake_seconds
+    bake_seconds = _asked_bake_seconds(request, settings)
     return DeploymentPlan(
         instance_type=request.instance_type or settings.default_instance_type,
         initial_instance_count=request.initial_instance_count or settings.default_instance_count,
@@ -44,13 +44,12 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
         deployment_target=settings.deployment_target,
         green=green_endpoint(request.embedding_model_id, task_id),
         bake=BakePlan(
-            seconds=bake_seconds,
+            seconds=max(bake_seconds, settings.drain_seconds) if bake_seconds > 0 else 0,
             requested=request.bake_seconds is not None,
             alarms=list(request.rollback_alarms),
             green_alarms=request.green_alarms,
             error_threshold=settings.bake_error_threshold,
             latency_threshold_ms=settings.bake_latency_threshold_ms,
-            wait_seconds=max(bake_seconds, settings.drain_seconds),
         ),
         compatibility=CompatibilityPlan(
             min_mean_cosine=settings.embedding_min_mean_cosine
@@ -62,7 +61,14 @@ def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) ->
     )
 
 
-def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict[str, Any]) -> DeployMetadata:
+def _asked_bake_seconds(request: DeployRequest, settings: CreateTaskSettings) -> int:
+    """The bake the request asks for, else the stack's (the plan's lasts at least the drain)."""
+    return settings.bake_seconds if request.bake_seconds is None else request.bake_seconds
+
+
+def _deploy_metadata(
+    plan: DeploymentPlan, bake_seconds: int, initiated_by: str, requested_by: dict[str, Any]
+) -> DeployMetadata:
     metadata = DeployMetadata(
         deployment_target=plan.deployment_target,
         initiated_by=initiated_by,
@@ -76,7 +82,7 @@ def _deploy_metadata(plan: DeploymentPlan, initiated_by: str, requested_by: dict
         endpoint_config_name=plan.green.endpoint_config_name,
     )
     if plan.bake:
-        metadata.bake_seconds = plan.bake.seconds
+        metadata.bake_seconds = bake_seconds
         metadata.rollback_alarms = plan.bake.alarms
         metadata.green_alarms = plan.bake.green_alarms
     if plan.compatibility:
@@ -133,7 +139,7 @@ def create_task(
     metadata: DeployMetadata | DeleteMetadata
     if isinstance(request, DeployRequest):
         plan = _plan(request, task_id, settings)
-        metadata = _deploy_metadata(plan, initiated_by, requested_by)
+        metadata = _deploy_metadata(plan, _asked_bake_seconds(request, settings), initiated_by, requested_by)
     else:
         metadata = _delete_metadata(request, initiated_by, requested_by, settings.deployment_target)
     task = Task.new(task_id, request.embedding_model_id, metadata, executions.arn_for(kind, task_id))

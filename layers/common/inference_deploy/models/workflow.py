@@ -36,22 +36,17 @@ class Timing(_Payload):
 class BakePlan(_Payload):
     """The bake after the switch: how long, what to watch, how often (stack parameters at creation)."""
 
-    seconds: int = Field(ge=0)
+    seconds: int = Field(
+        ge=0,
+        description="How long the bake lasts: the request's (or the stack's), never less than the drain when "
+        "it bakes at all (blue is retired straight after it, so requests still on blue finish first).",
+    )
     requested: bool = Field(description="The request asked for it (a first deploy bakes only then).")
     alarms: list[str] = Field(default_factory=list, description="The request's rollback_alarms.")
-    green_alarms: bool = Field(default=False, description="The request's green_alarms: alarms on green's metrics.")
+    # True in plans made before the field existed: their bakes always made the alarms on green.
+    green_alarms: bool = Field(default=True, description="The request's green_alarms: alarms on green's metrics.")
     error_threshold: int = Field(ge=1)
     latency_threshold_ms: int = Field(ge=1)
-    wait_seconds: int | None = Field(
-        default=None,
-        ge=0,
-        description="How long the bake's wait lasts: the bake, and never less than the drain (blue is retired "
-        "straight after it, so requests still on blue finish first). None in plans made before it existed.",
-    )
-
-    @property
-    def lasts_seconds(self) -> int:
-        return self.seconds if self.wait_seconds is None else self.wait_seconds
 
 
 def plan_bakes(bake: BakePlan | None, blue: object | None) -> bool:
