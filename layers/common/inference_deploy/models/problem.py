@@ -8,6 +8,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built with the first error that lists fields
+
     location: str = Field(description="Where the bad value is: body.<field>, path.<name>, header.<name>.")
     message: str
 

@@ -225,7 +225,8 @@ class Task(BaseModel):
 class TaskPage(BaseModel):
     """One page of a model's tasks, newest first."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build (here and below): built on first use, by the routes and steps that use it, not on every cold start
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tasks: list[Task]
     next_token: str | None = Field(
@@ -251,7 +252,7 @@ class ActiveTask:
 class GreenWaitRecord(BaseModel):
     """A deploy task's wait for green: the endpoint, its deadline and the task token to complete."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     endpoint_name: str
     deadline: str
@@ -262,7 +263,7 @@ class BakeWaitRecord(BaseModel):
     """A deploy task's bake wait: the task token to complete and the alarms it watches (the caller's and
     the bake's own, under the one composite alarm whose state change event wakes the wait)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     token: str
     alarms: list[str]
