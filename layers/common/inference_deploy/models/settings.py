@@ -123,7 +123,8 @@ class RepairSettings(_EnvSettings):
 
 
 class GlobalSettings(StoreSettings):
-    """The template's Globals, which every function gets: the tables, and what Powertools and botocore read."""
+    """The template's Globals, which every function gets: the tables, and what Powertools, botocore and pydantic
+    read."""
 
     powertools_service_name: str = Field(min_length=1)
     powertools_metrics_namespace: str = Field(min_length=1)
@@ -131,6 +132,7 @@ class GlobalSettings(StoreSettings):
     powertools_logger_log_event: bool
     aws_endpoint_url: str = ""
     bake_alarm_prefix: str = Field(min_length=1)  # naming.bake_alarm_prefix: `<stack>-bake-`
+    pydantic_disable_plugins: str = ""  # read by pydantic: "__all__", no plugin discovery (none is installed)
 
 
 class ApiSettings(_EnvSettings):
