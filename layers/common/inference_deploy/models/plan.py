@@ -3,8 +3,6 @@ plan a deploy decided when its task was created, and the stack's timing. Apart f
 so that the create function, which only starts executions, does not create the workflow's ~45 step
 payload classes on its cold start."""
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from inference_deploy.models.capacity import AutoscalingRequest

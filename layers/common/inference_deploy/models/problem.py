@@ -1,7 +1,5 @@
 """RFC 9457 problem details: the one error body every route answers with."""
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"

@@ -1,7 +1,5 @@
 """Settings read from environment variables, one small model per concern, validated at first use."""
 
-from __future__ import annotations
-
 from functools import cache
 from typing import Annotated, Any, Self, TypeVar
 

@@ -8,8 +8,6 @@ drop from the API's answers what another version recorded, and a validation erro
 task unreadable.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +53,10 @@ class TaskError(BaseModel):
 
 class _SetKeysOnly(BaseModel):
     """Dumps the fields that were set (read from the item or assigned) and the unknown keys, nothing else."""
+
+    # Built on first use: a cold start builds the models its requests use (Task and its two metadata models,
+    # which build the StepRun schema inline), not this base, StepRun alone or TaskMetadata.
+    model_config = ConfigDict(defer_build=True)
 
     # Unannotated return: pydantic then documents the model's fields (an annotation would replace them).
     @model_serializer(mode="wrap")
@@ -112,6 +114,8 @@ class TaskMetadata(_SetKeysOnly):
 class DeployMetadata(TaskMetadata):
     """A deploy task's metadata."""
 
+    model_config = ConfigDict(defer_build=False)  # every route's first request validates one (Task)
+
     instance_type: str | None = None
     initial_instance_count: int | None = None
     allow_dimension_change: bool | None = None
@@ -152,6 +156,8 @@ class DeployMetadata(TaskMetadata):
 
 class DeleteMetadata(TaskMetadata):
     """A delete task's metadata."""
+
+    model_config = ConfigDict(defer_build=False)
 
     deletion_type: Literal["manual", "automated"] | None = None
     reason: str | None = None
