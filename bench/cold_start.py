@@ -275,6 +275,10 @@ def _cold_start(
         "import_ms": (child["t_imported"] - child["t_import"]) * 1000,
         "first_request_ms": (child["t_responded"] - child["t_imported"]) * 1000,
         "process_ms": (t_exit - t_spawn) * 1000,
+        # CPU time of the child (process_time counts from its start): steadier than wall time on a busy machine.
+        "cpu_ms": child["c_responded"] * 1000,
+        "import_cpu_ms": (child["c_imported"] - child["c_import"]) * 1000,
+        "first_request_cpu_ms": (child["c_responded"] - child["c_imported"]) * 1000,
         "modules_imported": child["modules_imported"],
         "max_rss_mb": child["max_rss_kb"] / 1024,
         "task_id": child.get("task_id"),
@@ -330,7 +334,17 @@ def _checks(
 
 
 def _summarize_route(description: str, samples: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    fields = ("total_ms", "interpreter_ms", "import_ms", "first_request_ms", "max_rss_mb", "modules_imported")
+    fields = (
+        "total_ms",
+        "interpreter_ms",
+        "import_ms",
+        "first_request_ms",
+        "cpu_ms",
+        "import_cpu_ms",
+        "first_request_cpu_ms",
+        "max_rss_mb",
+        "modules_imported",
+    )
     medians: dict[str, dict[str, Any]] = {
         key: {field: statistics.median(float(s[field]) for s in runs) for field in fields}
         for key, runs in samples.items()
@@ -340,7 +354,12 @@ def _summarize_route(description: str, samples: Mapping[str, list[dict[str, Any]
         values["ratio_total"] = ratio(values["total_ms"], base["total_ms"])
         values["ratio_import"] = ratio(values["import_ms"], base["import_ms"])
         values["ratio_first_request"] = ratio(values["first_request_ms"], base["first_request_ms"])
+        values["ratio_cpu"] = ratio(values["cpu_ms"], base["cpu_ms"])
         values["total_ms_all"] = [round(float(s["total_ms"]), 1) for s in samples[key]]
+        # Each round runs every implementation once, in turns: a round's ratio is the least disturbed by drift.
+        for measure, name in (("total_ms", "ratio_total_by_round"), ("cpu_ms", "ratio_cpu_by_round")):
+            by_round = [ratio(s[measure], b[measure]) for s, b in zip(samples[key], samples["baseline"], strict=True)]
+            values[name] = {"median": statistics.median(by_round), "min": min(by_round), "max": max(by_round)}
     return {"route": description, "median": medians}
 
 

@@ -165,7 +165,10 @@ def _cold(section: Mapping[str, Any]) -> str:
                     v["import_ms"],
                     v["first_request_ms"],
                     v["ratio_total"],
+                    (v.get("ratio_total_by_round") or {}).get("median"),
                     v["ratio_import"],
+                    v.get("cpu_ms"),
+                    v.get("ratio_cpu"),
                     v["max_rss_mb"],
                     v["modules_imported"],
                 )
@@ -180,6 +183,10 @@ def _cold(section: Mapping[str, Any]) -> str:
         "service_nopyc = the same without the layer's .pyc; service_tracer = with the X-Ray SDK Tracer; "
         "baseline = boto3-only handler, same AWS calls"
     )
+    notes.append(
+        "x round = median of the rounds' own ratios (each round runs every implementation once, in turns); "
+        "CPU = the child's CPU time (ms), less disturbed by other processes than wall time"
+    )
     notes.extend(_cold_checks(section))
     parts = [
         table(
@@ -191,7 +198,10 @@ def _cold(section: Mapping[str, Any]) -> str:
                 "import",
                 "1st req",
                 "x base",
+                "x round",
                 "x import",
+                "CPU",
+                "x CPU",
                 "RSS MB",
                 "modules",
             ),

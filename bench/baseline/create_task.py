@@ -12,7 +12,15 @@ metrics or tracing. The clients are built on the first request, from one session
 its own.
 """
 
+# ruff: noqa: E402 - the imports follow gc.disable()
+
 from __future__ import annotations
+
+import gc
+
+# As the service's handlers do (functions/*/app.py): no collection while the imports run, the import's
+# objects frozen after it.
+gc.disable()
 
 import fnmatch
 import json
@@ -321,3 +329,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _answer(503, {"code": "execution_start_failed"}, {"Retry-After": "2"})
     path = event.get("requestContext", {}).get("path") or event.get("path")
     return _answer(202, task, {"Location": f"{path}/{task_id}"})
+
+
+gc.freeze()
+gc.enable()

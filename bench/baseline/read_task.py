@@ -5,7 +5,15 @@ index, newest first, one item. Path parameters are checked against the contract'
 goes back as the JSON task. The client is built on the first request, as the service builds its own.
 """
 
+# ruff: noqa: E402 - the imports follow gc.disable()
+
 from __future__ import annotations
+
+import gc
+
+# As the service's handlers do (functions/*/app.py): no collection while the imports run, the import's
+# objects frozen after it.
+gc.disable()
 
 import json
 import os
@@ -84,3 +92,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return _answer(404, {"code": "model_has_no_tasks"})
         return _answer(200, _task(items[0]))
     return _answer(404, {"code": "route_not_found"})
+
+
+gc.freeze()
+gc.enable()

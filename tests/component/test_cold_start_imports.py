@@ -98,3 +98,40 @@ def test_a_read_imports_no_workflow_models_and_no_adapter_it_does_not_use():
     }
     assert unused.isdisjoint(seen["loaded"]), sorted(unused & set(seen["loaded"]))
     assert "inference_deploy.adapters.task_store" in seen["loaded"]
+
+
+CREATE_CHILD = """
+import json, sys
+from local_stack.emulator import EmulatedAws
+from local_stack.run_config import create_sample_caller
+from local_stack.sagemaker import register_model
+from tests.conftest import call_api, load_event
+
+with EmulatedAws("template.yaml", parameters=json.loads(sys.argv[1])) as aws:
+    from create_task.app import lambda_handler as create
+
+    create_sample_caller(aws.client("iam"), aws.stack.account_id)
+    register_model(aws.client, "embed-deploy-123")
+    answer = call_api(create, load_event("deploy"))
+    loaded = [name for name in sys.modules if name.startswith("inference_deploy.")]
+    sfn = aws.client("stepfunctions")
+    sfn.stop_execution(executionArn=answer.body["execution_arn"])
+print(json.dumps({"status": answer.status, "loaded": loaded}))
+"""
+
+
+def test_a_create_builds_its_execution_input_without_the_workflow_step_models():
+    """POST /deploy starts an execution with models/plan.py's input: its cold start creates none of the
+    workflow's step payloads (models/workflow.py, ~45 classes) and imports no repair logic (only a slot
+    left by an ended execution needs it) nor, without rollback_alarms, the alarms adapter."""
+    seen = _run_child(CREATE_CHILD)
+
+    assert seen["status"] == 202
+    unused = {
+        "inference_deploy.models.workflow",
+        "inference_deploy.models.repair",
+        "inference_deploy.logic.repair",
+        "inference_deploy.adapters.alarms",
+    }
+    assert unused.isdisjoint(seen["loaded"]), sorted(unused & set(seen["loaded"]))
+    assert {"inference_deploy.models.plan", "inference_deploy.adapters.executions"} <= set(seen["loaded"])

@@ -8,8 +8,7 @@ from typing import Any
 from create_task.app import lambda_handler as create_handler
 from read_task.app import lambda_handler as read_handler
 
-from inference_deploy.adapters.executions import execution_arn
-from inference_deploy.models.repair import repair_execution_name
+from inference_deploy.adapters.executions import execution_arn, repair_execution_name
 from local_stack.emulator import EmulatedAws
 from tests.conftest import ApiResponse, call_api, load_event, put_alarm, wait_for
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from inference_deploy.adapters import aws
 from inference_deploy.errors import ExecutionStartFailed, WorkflowServiceUnavailable
-from inference_deploy.models.repair import repair_execution_name
 from inference_deploy.models.task import TaskKind
 
 if TYPE_CHECKING:
@@ -22,6 +21,11 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN an execution of `state_machine_arn` named `name` has, known before it starts."""
     prefix, _, machine = state_machine_arn.partition(":stateMachine:")
     return f"{prefix}:execution:{machine}:{name}"
+
+
+def repair_execution_name(task_id: str) -> str:
+    """One repair per task: whoever starts it second finds it already started (ExecutionAlreadyExists)."""
+    return f"repair-{task_id}"
 
 
 class Executions:

@@ -6,7 +6,7 @@ autoscaling; the stack's MaxInstanceCount caps both, as it caps every deploy (lo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from inference_deploy.adapters.autoscaling import Autoscaling
 from inference_deploy.adapters.model_store import ModelStore
@@ -14,11 +14,14 @@ from inference_deploy.adapters.sagemaker import SageMaker
 from inference_deploy.errors import CapacityDrop
 from inference_deploy.models.capacity import CapacityRecord, ScalingSetup
 from inference_deploy.models.common import utc_now
+from inference_deploy.models.plan import DeploymentPlan
 from inference_deploy.models.requests import DeployRequest
 from inference_deploy.models.serving import ServingRecord
-from inference_deploy.models.workflow import ApplyScalingEvent, DeploymentPlan, ScalingApplied
 from inference_deploy.naming import resource_tags
 from inference_deploy.observability import logger
+
+if TYPE_CHECKING:  # the create function imports this module for check_capacity_drop alone
+    from inference_deploy.models.workflow import ApplyScalingEvent, ScalingApplied
 
 
 def check_capacity_drop(request: DeployRequest, models: ModelStore, sagemaker: SageMaker) -> None:
@@ -58,6 +61,8 @@ def green_capacity(plan: DeploymentPlan, blue: ServingRecord | None, sagemaker: 
 def apply_scaling(event: ApplyScalingEvent, autoscaling: Autoscaling) -> ScalingApplied:
     """Copy blue's scalable target and policies onto green's variant (or set the request's), capped by
     the cost guard. Green is InService and takes no traffic yet; a failure here discards green."""
+    from inference_deploy.models.workflow import ScalingApplied  # noqa: PLC0415 - a workflow step's only
+
     plan = event.deployment
     setup: ScalingSetup | None = None
     source: Literal["blue", "request"] | None = None

@@ -37,10 +37,10 @@ from inference_deploy.logic.embeddings import parse_embeddings
 from inference_deploy.logic.endpoints import delete_endpoint
 from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
+from inference_deploy.models.plan import BakePlan
 from inference_deploy.models.serving import EndpointRef, ServingRecord
 from inference_deploy.models.task import TaskStatus
 from inference_deploy.models.workflow import (
-    BakePlan,
     CheckGreenEvent,
     DiscardedGreen,
     DiscardGreenEvent,

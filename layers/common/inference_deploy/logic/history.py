@@ -29,7 +29,8 @@ _ALL = "all"
 class _Cursor(BaseModel):
     """Where the next page starts: per kind still to read, the last task returned (None: its newest)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: built by the first history request, not on the cold start of every read
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     v: Literal[1]
     model: ModelId

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inference_deploy.adapters.alarms import Alarms
-from inference_deploy.adapters.executions import Executions, Repairs
 from inference_deploy.adapters.task_store import TaskStore
 from inference_deploy.errors import (
     AlarmsNotAllowed,
@@ -21,15 +19,18 @@ from inference_deploy.errors import (
     WorkflowServiceUnavailable,
 )
 from inference_deploy.ids import new_task_id
-from inference_deploy.logic.repair import start_repair
 from inference_deploy.models.common import utc_now
+from inference_deploy.models.plan import BakePlan, CompatibilityPlan, DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.models.requests import DeleteRequest, DeployRequest
 from inference_deploy.models.serving import ModelOwner
 from inference_deploy.models.settings import CreateTaskSettings
 from inference_deploy.models.task import ActiveTask, DeleteMetadata, DeployMetadata, Task, TaskError, TaskKind
-from inference_deploy.models.workflow import BakePlan, CompatibilityPlan, DeploymentPlan, ExecutionInput, Timing
 from inference_deploy.naming import green_endpoint
 from inference_deploy.observability import logger, metrics
+
+if TYPE_CHECKING:  # adapters the caller passes in (dependencies.py imports each on first use)
+    from inference_deploy.adapters.alarms import Alarms
+    from inference_deploy.adapters.executions import Executions, Repairs
 
 
 def _plan(request: DeployRequest, task_id: str, settings: CreateTaskSettings) -> DeploymentPlan:
@@ -219,6 +220,9 @@ def _claim_and_record(
         message=f"its execution ended without finishing the task ({status or 'never started'})",
     )
     logger.warning("the slot's task was left unfinished: repairing it", extra={"holder": holder.task_id})
+    # Imported here: the repair logic (and the workflow models it uses) is only needed on this rare path.
+    from inference_deploy.logic.repair import start_repair  # noqa: PLC0415
+
     start_repair(stale, reason, store.models, repairs)
     if task.kind is TaskKind.DELETE and not store.models.model_state(task.embedding_model_id)[1]:
         # never served: whatever the repair does, there is nothing to delete (as without a holder)

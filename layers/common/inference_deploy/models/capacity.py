@@ -1,8 +1,6 @@
 """Capacity carried across a rollout: green's instance count and the Application Auto Scaling set-up
 (scalable target and scaling policies) copied from blue's variant, or set by the request."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -70,7 +68,7 @@ class ScalingSetup(BaseModel):
     policies: list[ScalingPolicy] = Field(default_factory=list)
 
     @classmethod
-    def from_request(cls, request: AutoscalingRequest) -> ScalingSetup:
+    def from_request(cls, request: AutoscalingRequest) -> Self:
         return cls(
             min_capacity=request.min_capacity,
             max_capacity=request.max_capacity,
@@ -86,7 +84,7 @@ class ScalingSetup(BaseModel):
             ],
         )
 
-    def capped(self, max_instance_count: int) -> ScalingSetup:
+    def capped(self, max_instance_count: int) -> Self:
         """Bounded by the stack's cost guard (MaxInstanceCount)."""
         top = min(self.max_capacity, max_instance_count)
         return self.model_copy(update={"max_capacity": top, "min_capacity": min(self.min_capacity, top)})

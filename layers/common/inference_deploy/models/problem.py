@@ -1,13 +1,13 @@
 """RFC 9457 problem details: the one error body every route answers with."""
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built with the first error that lists fields
+
     location: str = Field(description="Where the bad value is: body.<field>, path.<name>, header.<name>.")
     message: str
 

@@ -17,11 +17,6 @@ class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
-def repair_execution_name(task_id: str) -> str:
-    """One repair per task: whoever starts it second finds it already started (ExecutionAlreadyExists)."""
-    return f"repair-{task_id}"
-
-
 class RepairInput(_Payload):
     """What the abandonment handler or the unstarted-task sweep starts a repair with."""
 

@@ -1,7 +1,5 @@
 """Request bodies of the write routes. Unknown fields are refused so typos do not pass silently."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator

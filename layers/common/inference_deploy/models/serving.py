@@ -1,6 +1,6 @@
 """The serving record: which SageMaker endpoint answers for a model now."""
 
-from __future__ import annotations
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,7 +70,7 @@ class ServingRecord(BaseModel):
         )
 
     @classmethod
-    def of(cls, embedding_model_id: str, endpoint: ServedEndpoint) -> ServingRecord:
+    def of(cls, embedding_model_id: str, endpoint: ServedEndpoint) -> Self:
         return cls(embedding_model_id=embedding_model_id, **endpoint.model_dump())
 
     @property

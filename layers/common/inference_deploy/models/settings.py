@@ -1,7 +1,5 @@
 """Settings read from environment variables, one small model per concern, validated at first use."""
 
-from __future__ import annotations
-
 from functools import cache
 from typing import Annotated, Any, Self, TypeVar
 
@@ -123,7 +121,8 @@ class RepairSettings(_EnvSettings):
 
 
 class GlobalSettings(StoreSettings):
-    """The template's Globals, which every function gets: the tables, and what Powertools and botocore read."""
+    """The template's Globals, which every function gets: the tables, and what Powertools, botocore and pydantic
+    read."""
 
     powertools_service_name: str = Field(min_length=1)
     powertools_metrics_namespace: str = Field(min_length=1)
@@ -131,6 +130,7 @@ class GlobalSettings(StoreSettings):
     powertools_logger_log_event: bool
     aws_endpoint_url: str = ""
     bake_alarm_prefix: str = Field(min_length=1)  # naming.bake_alarm_prefix: `<stack>-bake-`
+    pydantic_disable_plugins: str = ""  # read by pydantic: "__all__", no plugin discovery (none is installed)
 
 
 class ApiSettings(_EnvSettings):

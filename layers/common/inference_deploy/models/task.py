@@ -8,8 +8,6 @@ drop from the API's answers what another version recorded, and a validation erro
 task unreadable.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +53,10 @@ class TaskError(BaseModel):
 
 class _SetKeysOnly(BaseModel):
     """Dumps the fields that were set (read from the item or assigned) and the unknown keys, nothing else."""
+
+    # Built on first use: a cold start builds the models its requests use (Task and its two metadata models,
+    # which build the StepRun schema inline), not this base, StepRun alone or TaskMetadata.
+    model_config = ConfigDict(defer_build=True)
 
     # Unannotated return: pydantic then documents the model's fields (an annotation would replace them).
     @model_serializer(mode="wrap")
@@ -112,6 +114,8 @@ class TaskMetadata(_SetKeysOnly):
 class DeployMetadata(TaskMetadata):
     """A deploy task's metadata."""
 
+    model_config = ConfigDict(defer_build=False)  # every route's first request validates one (Task)
+
     instance_type: str | None = None
     initial_instance_count: int | None = None
     allow_dimension_change: bool | None = None
@@ -153,6 +157,8 @@ class DeployMetadata(TaskMetadata):
 
 class DeleteMetadata(TaskMetadata):
     """A delete task's metadata."""
+
+    model_config = ConfigDict(defer_build=False)
 
     deletion_type: Literal["manual", "automated"] | None = None
     reason: str | None = None
@@ -226,7 +232,8 @@ class Task(BaseModel):
 class TaskPage(BaseModel):
     """One page of a model's tasks, newest first."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build (here and below): built on first use, by the routes and steps that use it, not on every cold start
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tasks: list[Task]
     next_token: str | None = Field(
@@ -252,7 +259,7 @@ class ActiveTask:
 class GreenWaitRecord(BaseModel):
     """A deploy task's wait for green: the endpoint, its deadline and the task token to complete."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     endpoint_name: str
     deadline: str
@@ -263,7 +270,7 @@ class BakeWaitRecord(BaseModel):
     """A deploy task's bake wait: the task token to complete and the alarms it watches (the caller's and
     the bake's own, under the one composite alarm whose state change event wakes the wait)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     token: str
     alarms: list[str]

@@ -1,4 +1,5 @@
-"""Payloads that cross the state machine boundary: the execution input and each step's event and result.
+"""Payloads that cross the state machine boundary: each step's event and result (the execution input,
+what the create function starts an execution with, is in models/plan.py).
 
 The state machines pass these between Lambda steps with JSONPath; field names here are the contract
 with statemachine/*.asl.json (the component tests run the real ASL against these models).
@@ -10,10 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inference_deploy.models.capacity import AutoscalingRequest, CapacityRecord, ScalingSetup
+from inference_deploy.models.capacity import CapacityRecord, ScalingSetup
 from inference_deploy.models.common import ModelId, TaskId, Timestamp
+from inference_deploy.models.plan import BakePlan, CompatibilityPlan
+
+# Re-exported: the workflow steps (logic/outcome.py) import them from here.
+from inference_deploy.models.plan import DeploymentPlan as DeploymentPlan  # noqa: PLC0414
+from inference_deploy.models.plan import Timing as Timing  # noqa: PLC0414
 from inference_deploy.models.serving import EndpointRef, ServingRecord
-from inference_deploy.models.task import TaskKind, TaskStatus
+from inference_deploy.models.task import TaskStatus
 
 
 class _Payload(BaseModel):
@@ -21,70 +27,9 @@ class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
-class Timing(_Payload):
-    """Stack parameters, carried in the input so one execution runs with the values it started with."""
-
-    poll_seconds: int = Field(ge=0)
-    green_timeout_seconds: int = Field(ge=0)
-    drain_seconds: int = Field(ge=0)
-    removal_timeout_seconds: int = Field(ge=0)
-    # Longest wait for green's state change event before DescribeEndpoint is asked (a lost event costs
-    # at most this much delay); the default serves executions started before the setting existed.
-    green_event_wait_seconds: int = Field(default=300, ge=1)
-
-
-class BakePlan(_Payload):
-    """The bake after the switch: how long, what to watch, how often (stack parameters at creation)."""
-
-    seconds: int = Field(
-        ge=0,
-        description="How long the bake lasts: the request's (or the stack's), never less than the drain when "
-        "it bakes at all (blue is retired straight after it, so requests still on blue finish first).",
-    )
-    requested: bool = Field(description="The request asked for it (a first deploy bakes only then).")
-    alarms: list[str] = Field(default_factory=list, description="The request's rollback_alarms.")
-    # True in plans made before the field existed: their bakes always made the alarms on green.
-    green_alarms: bool = Field(default=True, description="The request's green_alarms: alarms on green's metrics.")
-    error_threshold: int = Field(ge=1)
-    latency_threshold_ms: int = Field(ge=1)
-
-
 def plan_bakes(bake: BakePlan | None, blue: object | None) -> bool:
     """The deploy workflow's IsBaking rule: a bake time, and a blue to go back to or a request that asked."""
     return bake is not None and bake.seconds > 0 and (blue is not None or bake.requested)
-
-
-class CompatibilityPlan(_Payload):
-    """The embedding-compatibility guard of one deploy, decided when the task is created."""
-
-    min_mean_cosine: float = Field(ge=0, le=1)
-    allow_change: bool = False
-    probe_texts: list[str] | None = Field(default=None, description="The request's; the default set when None.")
-
-
-class DeploymentPlan(_Payload):
-    """What the deploy workflow will create, decided when the task is created."""
-
-    instance_type: str
-    initial_instance_count: int = Field(ge=1)
-    # Set when the request named the count; otherwise green takes blue's CurrentInstanceCount (if any),
-    # capped at max_instance_count, and initial_instance_count is the first deploy's.
-    instance_count_requested: bool = False
-    max_instance_count: int | None = Field(default=None, ge=1)
-    autoscaling: AutoscalingRequest | None = None
-    allow_dimension_change: bool = False
-    deployment_target: str
-    green: EndpointRef
-    bake: BakePlan | None = None
-    compatibility: CompatibilityPlan | None = None
-
-
-class ExecutionInput(_Payload):
-    task_id: TaskId
-    embedding_model_id: ModelId
-    kind: TaskKind
-    timing: Timing
-    deployment: DeploymentPlan | None = None
 
 
 class StepFailure(_Payload):
