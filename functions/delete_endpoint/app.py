@@ -10,7 +10,7 @@ from inference_deploy.models.workflow import RetireBlueEvent, RetiredBlue
 from inference_deploy.step_handler import workflow_step
 
 
-@workflow_step(RetireBlueEvent)
+@workflow_step(RetireBlueEvent, honours_cancel=True)  # a cancel recorded before the bake's verdict wins
 def lambda_handler(event: RetireBlueEvent) -> RetiredBlue:
     store, alarms = dependencies.task_store(), dependencies.alarms()
     retired = retire_blue(event, dependencies.sagemaker(), store, dependencies.model_store(), alarms)

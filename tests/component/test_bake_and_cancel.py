@@ -34,6 +34,7 @@ from tests.component.workflow_helpers import (
     read,
     request,
     run_task,
+    step_input,
 )
 from tests.conftest import ApiResponse, LambdaContext, ParkedWaits, call_api, load_event, register_model, wait_for
 
@@ -641,13 +642,7 @@ def test_a_retire_from_an_execution_started_on_the_old_definition_does_not_judge
     blue, green = _baking(aws)
     _bake_began_minutes_ago(aws, 10)
     _green_metrics(aws, green["metadata"]["endpoint_name"], "Invocation5XXErrors", [50], minutes_ago=5)
-    history = aws.client("stepfunctions").get_execution_history(executionArn=green["execution_arn"], maxResults=1000)
-    switch_input = next(
-        json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
-        for e in history["events"]
-        if e["type"] == "LambdaFunctionScheduled"
-        and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith(":SwitchTrafficFunction")
-    )
+    switch_input = step_input(aws, green["execution_arn"], "SwitchTrafficFunction")
     old_event = {
         "task_id": green["id"],
         "embedding_model_id": MODEL,

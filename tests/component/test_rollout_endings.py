@@ -5,7 +5,6 @@ record and the endpoints that exist agree, and nothing is left running that noth
 
 from __future__ import annotations
 
-import json
 import threading
 
 from delete_endpoint.app import lambda_handler as delete_endpoint_handler
@@ -37,6 +36,7 @@ from tests.component.workflow_helpers import (
     repair_of,
     request,
     run_task,
+    step_input,
 )
 from tests.conftest import LambdaContext, load_event, register_model, wait_for
 
@@ -294,13 +294,7 @@ def test_retire_blue_run_again_after_it_ended_the_bake_and_the_task_changes_noth
     run_task(aws, "deploy", MODEL)
     done = run_task(aws, "deploy", MODEL, bake_seconds=1)
     assert done["status"] == "succeeded", done["error"]
-    history = aws.client("stepfunctions").get_execution_history(executionArn=done["execution_arn"], maxResults=1000)
-    retire_input = next(
-        json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
-        for e in history["events"]
-        if e["type"] == "LambdaFunctionScheduled"
-        and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith(":DeleteEndpointFunction")
-    )
+    retire_input = step_input(aws, done["execution_arn"], "DeleteEndpointFunction")
     assert retire_input["state"] is not None, "the run that ends the task"
 
     with running_as("DeleteEndpointFunction"):

@@ -71,6 +71,18 @@ def endpoint_configs(aws: EmulatedAws) -> set[str]:
     }
 
 
+def step_input(aws: EmulatedAws, execution_arn: str, function: str) -> dict[str, Any]:
+    """What the execution first passed the step Lambda `function` (logical id), from its history."""
+    sfn = aws.client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return next(
+        json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
+        for e in events
+        if e["type"] == "LambdaFunctionScheduled"
+        and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith(f":{function}")
+    )
+
+
 def executed_states(aws: EmulatedAws, execution_arn: str) -> list[str]:
     """The states an operator sees entered, in order, in the execution's history."""
     sfn = aws.client("stepfunctions")

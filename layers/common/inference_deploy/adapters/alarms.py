@@ -21,11 +21,16 @@ from inference_deploy.naming import bake_alarm_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.literals import ComparisonOperatorType
     from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef, MetricStatTypeDef, MetricTypeDef, TagTypeDef
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "AllTraffic"
 _PERIOD_SECONDS = 60
+_COMPARISONS: dict[str, ComparisonOperatorType] = {
+    ">=": "GreaterThanOrEqualToThreshold",
+    ">": "GreaterThanThreshold",
+}
 _LATENCY_PERIODS = 3  # the latency alarm's EvaluationPeriods (every one of them breaching)
 _DESCRIBE_PAGE = 100
 _READ = ("Complete", "PartialData")  # PartialData: the rest comes with the next page
@@ -155,35 +160,33 @@ class Alarms:
         composite alarm over them and those two, in ALARM when any of them is, so that its state change event
         says the bake must end. Its actions are off: EventBridge gets the event anyway. The names made."""
         errors_name, latency_name, watch_name = own_alarm_names(task_id)
-        dimensions = _green_dimensions(endpoint_name)
         tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        # name, what it says, metric, statistic, periods (every one breaching), threshold, comparison
+        own = (
+            (errors_name, "answers 5XX errors", "Invocation5XXErrors", "Sum", 1, error_threshold, ">="),
+            (
+                latency_name,
+                "answers slowly",
+                "ModelLatency",
+                "Average",
+                _LATENCY_PERIODS,
+                latency_threshold_ms * 1000,
+                ">",
+            ),
+        )
         try:
-            if green_alarms:
+            for name, says, metric, statistic, periods, threshold, comparison in own if green_alarms else ():
                 self._client.put_metric_alarm(
-                    AlarmName=errors_name,
-                    AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers 5XX errors",
+                    AlarmName=name,
+                    AlarmDescription=f"Bake of {task_id}: green {endpoint_name} {says}",
                     Namespace=SAGEMAKER_NAMESPACE,
-                    MetricName="Invocation5XXErrors",
-                    Dimensions=dimensions,  # type: ignore[arg-type]
-                    Statistic="Sum",
+                    MetricName=metric,
+                    Dimensions=_green_dimensions(endpoint_name),  # type: ignore[arg-type]
+                    Statistic=statistic,  # type: ignore[arg-type]
                     Period=_PERIOD_SECONDS,
-                    EvaluationPeriods=1,
-                    Threshold=float(error_threshold),
-                    ComparisonOperator="GreaterThanOrEqualToThreshold",
-                    TreatMissingData="notBreaching",
-                    Tags=tag_list,
-                )
-                self._client.put_metric_alarm(
-                    AlarmName=latency_name,
-                    AlarmDescription=f"Bake of {task_id}: green {endpoint_name} answers slowly",
-                    Namespace=SAGEMAKER_NAMESPACE,
-                    MetricName="ModelLatency",
-                    Dimensions=dimensions,  # type: ignore[arg-type]
-                    Statistic="Average",
-                    Period=_PERIOD_SECONDS,
-                    EvaluationPeriods=_LATENCY_PERIODS,
-                    Threshold=float(latency_threshold_ms * 1000),
-                    ComparisonOperator="GreaterThanThreshold",
+                    EvaluationPeriods=periods,
+                    Threshold=float(threshold),
+                    ComparisonOperator=_COMPARISONS[comparison],
                     TreatMissingData="notBreaching",
                     Tags=tag_list,
                 )

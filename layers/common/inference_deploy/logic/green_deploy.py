@@ -39,7 +39,6 @@ from inference_deploy.logic.failures import failure_to_error
 from inference_deploy.models.common import format_timestamp, utc_now
 from inference_deploy.models.plan import BakePlan
 from inference_deploy.models.serving import EndpointRef, ServingRecord
-from inference_deploy.models.task import TaskStatus
 from inference_deploy.models.workflow import (
     CheckGreenEvent,
     DiscardedGreen,
@@ -243,7 +242,8 @@ def _end_bake(
 ) -> datetime | None:
     """Judge green by its own metrics over the bake (GreenMetricsBreached: the workflow rolls back), then
     end the bake: green keeps the traffic and the record forgets blue, unless the task was cancelled
-    meanwhile (TaskCancelled: the workflow rolls back; a cancel recorded before the verdict wins over it).
+    meanwhile (TaskCancelled: the workflow rolls back; a cancel recorded before the step began wins over
+    the verdict: the step honours it, functions/delete_endpoint/app.py).
     A bake that has ended already (a retry of this step after its first run ended it, and maybe the task)
     is not judged nor ended again: None. Green is judged only by a workflow that routes the verdict
     (`state` given: an execution started on the definition before it has no Catch for it)."""
@@ -252,8 +252,6 @@ def _end_bake(
         logger.info("the bake has ended already: a retry of RetireBlue")
         return None
     if event.state is not None and record is not None and record.task_id == event.task_id:
-        if store.get(event.task_id).status is TaskStatus.CANCELLING:
-            raise TaskCancelled(f"task {event.task_id} was cancelled during its bake")
         _judge_green(record, bake, alarms)
     store.end_bake(event.task_id, event.embedding_model_id)
     return utc_now()
